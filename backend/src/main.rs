@@ -1,0 +1,2 @@
+//! gatehouse-backend (in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Docker runtime (in progress).
