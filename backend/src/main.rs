@@ -1,2 +1,129 @@
-//! gatehouse-backend (in progress).
-fn main() {}
+//! `gatehouse-backend --config config/backend.toml`: serve the lifecycle API.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use gatehouse_backend::api::{self, AppState};
+use gatehouse_backend::config::{Config, Overrides};
+use gatehouse_backend::service::Service;
+use gatehouse_backend::store::Store;
+use gatehouse_backend::{expiry, reconcile};
+use gatehouse_lifecycle::validate::TimeoutLimits;
+use gatehouse_runtime_docker::DockerRuntime;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// OpenSandbox lifecycle server driving Docker.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse-backend", version, about)]
+struct Args {
+    /// TOML configuration file (upstream `sandbox.toml` keys are accepted).
+    #[arg(long, env = "SANDBOX_CONFIG_PATH")]
+    config: Option<PathBuf>,
+    /// Interface to bind (overrides `server.host`).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to bind (overrides `server.port`).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Serve without an API key. Anyone who can reach the port controls every sandbox.
+    #[arg(long)]
+    insecure_no_api_key: bool,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,bollard=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_tracing(&args.log_format);
+
+    let env = Overrides {
+        api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY").ok().filter(|k| !k.is_empty()),
+        docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
+        ..Default::default()
+    };
+    let cli = Overrides { host: args.host.clone(), port: args.port, ..Default::default() };
+    let cfg = Config::load(args.config.as_deref(), env, cli)?;
+    for key in cfg.ignored_keys() {
+        tracing::info!(key, "upstream config key has no meaning here; ignored");
+    }
+    let insecure = args.insecure_no_api_key
+        || std::env::var("OPENSANDBOX_INSECURE_SERVER").is_ok_and(|v| v == "YES");
+    if cfg.server.api_key.is_none() {
+        if !insecure {
+            bail!(
+                "refusing to start without an API key: set server.api_key (or GATEHOUSE_BACKEND_API_KEY), \
+                 or pass --insecure-no-api-key (OPENSANDBOX_INSECURE_SERVER=YES) to accept that anyone \
+                 reaching the port controls every sandbox"
+            );
+        }
+        tracing::warn!("serving WITHOUT an API key: anyone who can reach this port controls every sandbox");
+    }
+
+    let store = Store::open(&cfg.store.path)
+        .await
+        .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
+    let runtime = DockerRuntime::connect(&cfg.docker).await.context("configuring the Docker runtime")?;
+    let limits = TimeoutLimits {
+        min_seconds: cfg.server.min_sandbox_timeout_seconds,
+        max_seconds: cfg.server.max_sandbox_timeout_seconds,
+    };
+    let service = Arc::new(Service::new(store, Arc::new(runtime), limits));
+
+    tokio::spawn(reconcile::run(service.clone(), Duration::from_secs(cfg.expiry.reconcile_interval_seconds)));
+    tokio::spawn(expiry::run(service.clone(), Duration::from_secs(cfg.expiry.retry_seconds)));
+
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.set_nodelay(true);
+    let proxy_client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let state = Arc::new(AppState {
+        service,
+        api_key: cfg.server.api_key.clone(),
+        eip: cfg.server.eip.clone(),
+        endpoint_host: cfg.docker.host_ip.clone(),
+        max_body_bytes: cfg.server.max_body_bytes,
+        proxy_client,
+    });
+
+    let addr = format!("{}:{}", cfg.server.host, cfg.server.port);
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!(listen = %listener.local_addr()?, store = %cfg.store.path.display(), "gatehouse-backend ready");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -75,7 +75,7 @@ impl ApiError {
     }
 
     /// 400 with the given code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
     }
 

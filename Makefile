@@ -1,0 +1,18 @@
+# Gatehouse. Two commands matter: `make up` runs the whole system, `make test` runs every test.
+.PHONY: up test down lint build clean-state
+
+up:            ## run the whole system in the foreground
+	scripts/up.sh
+
+test:          ## install what the tests need, lint, build once, run every test
+	scripts/test.sh
+
+down:          ## stop the private Docker engine `make up` may have started
+	GATEHOUSE_STATE_DIR=$(CURDIR)/.state scripts/docker-engine.sh stop gatehouse-dev
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build:
+	cargo build --workspace --all-targets

@@ -1,0 +1,77 @@
+//! Request-scoped middleware: request ids and access logging, then the API-key check.
+
+use super::State;
+use crate::error::error_response;
+use axum::extract::{Request, State as AxState};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use gatehouse_lifecycle::{codes, ApiError};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+/// Header carrying the API key.
+pub const API_KEY_HEADER: &str = "open-sandbox-api-key";
+/// Header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Paths served without an API key: exactly these, nothing under them.
+const EXEMPT: &[&str] = &["/health"];
+
+/// Propagates `X-Request-ID` (or makes one), logs one line per request.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let span = tracing::info_span!(
+        "request",
+        request.id = %id,
+        http.method = %req.method(),
+        http.path = %req.uri().path(),
+    );
+    let started = std::time::Instant::now();
+    async move {
+        let mut resp = next.run(req).await;
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+        tracing::info!(
+            http.status = resp.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        );
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// Rejects requests without the configured API key (constant-time comparison).
+pub async fn authenticate(AxState(state): AxState<State>, req: Request, next: Next) -> Response {
+    let Some(expected) = state.api_key.as_deref() else {
+        return next.run(req).await;
+    };
+    if EXEMPT.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    match req.headers().get(API_KEY_HEADER) {
+        None => error_response(&ApiError::new(
+            401,
+            codes::MISSING_API_KEY,
+            "Authentication credentials are missing. Provide API key via OPEN-SANDBOX-API-KEY header.",
+        )),
+        Some(got) if bool::from(got.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        Some(_) => error_response(&ApiError::new(
+            401,
+            codes::INVALID_API_KEY,
+            "Authentication credentials are invalid. Check your API key and try again.",
+        )),
+    }
+}

@@ -1,0 +1,86 @@
+//! The HTTP surface: routes mounted at `/` and `/v1` like upstream, the API-key check,
+//! request ids, and the error shape for everything the router itself rejects.
+
+mod body;
+mod handlers;
+mod middleware;
+mod proxy;
+
+use crate::error::{error_response, route_not_found};
+use crate::service::Service;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::{any, get, patch, post};
+use axum::Router;
+use gatehouse_lifecycle::{codes, ApiError};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use std::sync::Arc;
+
+/// HTTP client used by the server proxy.
+pub type ProxyClient = Client<HttpConnector, axum::body::Body>;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The lifecycle service.
+    pub service: Arc<Service>,
+    /// The key clients must send; `None` only in explicit insecure mode.
+    pub api_key: Option<String>,
+    /// Public base for server-proxy URLs (`server.eip`).
+    pub eip: Option<String>,
+    /// Host to put in direct endpoint URLs (`docker.host_ip`).
+    pub endpoint_host: Option<String>,
+    /// Largest accepted request body for API calls.
+    pub max_body_bytes: usize,
+    /// Client for the server proxy.
+    pub proxy_client: ProxyClient,
+}
+
+/// Shared handle to [`AppState`].
+pub type State = Arc<AppState>;
+
+fn lifecycle_routes() -> Router<State> {
+    Router::new()
+        .route("/sandboxes", post(handlers::create).get(handlers::list))
+        .route("/sandboxes/{id}", get(handlers::get).delete(handlers::delete))
+        .route("/sandboxes/{id}/metadata", patch(handlers::patch_metadata))
+        .route("/sandboxes/{id}/pause", post(handlers::pause))
+        .route("/sandboxes/{id}/resume", post(handlers::resume))
+        .route("/sandboxes/{id}/renew-expiration", post(handlers::renew))
+        .route("/sandboxes/{id}/endpoints/{port}", get(handlers::endpoint))
+        .route("/sandboxes/{id}/snapshots", post(handlers::not_supported))
+        .route("/snapshots", get(handlers::not_supported))
+        .route("/snapshots/{snapshot_id}", get(handlers::not_supported).delete(handlers::not_supported))
+        .route("/sandboxes/{id}/diagnostics/{kind}", get(handlers::not_supported))
+        .route("/sandboxes/{id}/proxy/{port}", any(proxy::proxy_root))
+        .route("/sandboxes/{id}/proxy/{port}/{*path}", any(proxy::proxy_path))
+}
+
+async fn not_found(req: Request) -> Response {
+    error_response(&route_not_found(req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    error_response(&ApiError::new(
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        format!("Method {} is not allowed on '{}'.", req.method(), req.uri().path()),
+    ))
+}
+
+/// The whole application: lifecycle routes at `/` and `/v1`, `/health`, auth and ids.
+pub fn router(state: State) -> Router {
+    let api = lifecycle_routes();
+    Router::new()
+        .route("/health", get(handlers::health))
+        .merge(api.clone())
+        .nest("/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

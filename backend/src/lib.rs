@@ -1,0 +1,21 @@
+//! `gatehouse-backend`: an OpenSandbox lifecycle server in Rust.
+//!
+//! - [`api`]: the HTTP surface (axum on hyper), mounted at `/` and `/v1`;
+//! - [`service`]: what each call means, over the store and a runtime;
+//! - [`store`]: the embedded SQLite store (expiries, metadata, last status);
+//! - [`expiry`] and [`reconcile`]: background tasks;
+//! - [`config`]: TOML configuration compatible with the upstream server's keys.
+//!
+//! The engine is abstracted by [`gatehouse_lifecycle::Runtime`]; the Docker driver lives in
+//! `gatehouse-runtime-docker`.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod expiry;
+pub mod reconcile;
+pub mod service;
+pub mod store;
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make up`: run the whole system in the foreground. For now: the lifecycle backend on
+# http://127.0.0.1:8090 against a Docker engine.
+#
+# Engine: DOCKER_HOST if it answers, else the default socket; when neither answers and we
+# are root on Debian, a private engine is started the way the tests start theirs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .state
+
+if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
+  echo "using the Docker engine at $DOCKER_HOST"
+elif [ -z "${DOCKER_HOST:-}" ] && [ -S /var/run/docker.sock ] && DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; then
+  export DOCKER_HOST=unix:///var/run/docker.sock
+  echo "using the Docker engine at $DOCKER_HOST"
+elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+  scripts/install-deps.sh
+  export GATEHOUSE_STATE_DIR=$PWD/.state
+  DOCKER_HOST=$(scripts/docker-engine.sh start gatehouse-dev)
+  export DOCKER_HOST
+  echo "started a private Docker engine at $DOCKER_HOST (stop it with: make down)"
+else
+  echo "No Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}." >&2
+  command -v docker >/dev/null || echo "  - the docker CLI is missing (Debian: apt-get install docker.io)" >&2
+  command -v dockerd >/dev/null || echo "  - no engine is installed (Debian: apt-get install docker.io)" >&2
+  echo "  Start one (systemctl start docker) or set DOCKER_HOST, or run make up as root on Debian" >&2
+  echo "  to let it start a private engine." >&2
+  exit 1
+fi
+scripts/test-image.sh gatehouse/busybox:latest >/dev/null
+
+cargo build --release -p gatehouse-backend
+key=${GATEHOUSE_BACKEND_API_KEY:-}
+if [ -z "$key" ]; then
+  key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+fi
+cat <<TXT
+
+  Gatehouse backend: http://127.0.0.1:8090   (API key: $key)
+
+  curl -s -H "OPEN-SANDBOX-API-KEY: $key" http://127.0.0.1:8090/v1/sandboxes
+  curl -s -H "OPEN-SANDBOX-API-KEY: $key" -H 'content-type: application/json' \\
+       -d '{"image":{"uri":"gatehouse/busybox:latest"},"entrypoint":["httpd","-f","-p","8080","-h","/www"],"timeout":600}' \\
+       http://127.0.0.1:8090/v1/sandboxes
+
+TXT
+GATEHOUSE_BACKEND_API_KEY=$key exec target/release/gatehouse-backend --config config/backend.toml
