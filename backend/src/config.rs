@@ -185,8 +185,14 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        Self { kind: "sqlite".into(), path: home.join(".gatehouse").join("backend.db"), _postgresql: None }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            kind: "sqlite".into(),
+            path: home.join(".gatehouse").join("backend.db"),
+            _postgresql: None,
+        }
     }
 }
 
@@ -202,7 +208,10 @@ pub struct ExpiryConfig {
 
 impl Default for ExpiryConfig {
     fn default() -> Self {
-        Self { reconcile_interval_seconds: 30, retry_seconds: 5 }
+        Self {
+            reconcile_interval_seconds: 30,
+            retry_seconds: 5,
+        }
     }
 }
 
@@ -224,9 +233,14 @@ impl Config {
     pub fn load(path: Option<&Path>, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
         let mut cfg = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
-                Self::parse(&text).map_err(|message| ConfigError::Parse { path: p.to_path_buf(), message })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|message| ConfigError::Parse {
+                    path: p.to_path_buf(),
+                    message,
+                })?
             }
             None => Self::default(),
         };
@@ -275,11 +289,17 @@ impl Config {
             ("agent_sandbox", i._agent_sandbox.is_some()),
             ("tenants", i._tenants.is_some()),
             ("runtime.execd_image", self.runtime._execd_image.is_some()),
-            ("runtime.execd_run_as_init", self.runtime._execd_run_as_init.is_some()),
+            (
+                "runtime.execd_run_as_init",
+                self.runtime._execd_run_as_init.is_some(),
+            ),
             ("store.postgresql", self.store._postgresql.is_some()),
             ("server.timeout_keep_alive", s._timeout_keep_alive.is_some()),
             ("server.limit_concurrency", s._limit_concurrency.is_some()),
-            ("server.timeout_graceful_shutdown", s._timeout_graceful_shutdown.is_some()),
+            (
+                "server.timeout_graceful_shutdown",
+                s._timeout_graceful_shutdown.is_some(),
+            ),
             ("server.backlog", s._backlog.is_some()),
             ("server.thread_pool_size", s._thread_pool_size.is_some()),
             ("server.loop", s._loop.is_some()),
@@ -292,15 +312,28 @@ impl Config {
 
     /// Checks values the types cannot express, naming the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.to_string() });
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
         if self.server.host.trim().is_empty() {
             return invalid("server.host", "must not be empty");
         }
         if self.server.port == 0 {
             return invalid("server.port", "must be between 1 and 65535");
         }
-        if self.server.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
-            return invalid("server.api_key", "must not be blank (omit it and start with --insecure-no-api-key instead)");
+        if self
+            .server
+            .api_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return invalid(
+                "server.api_key",
+                "must not be blank (omit it and start with --insecure-no-api-key instead)",
+            );
         }
         if self.server.min_sandbox_timeout_seconds < 1 {
             return invalid("server.min_sandbox_timeout_seconds", "must be at least 1");
@@ -317,7 +350,10 @@ impl Config {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
         if self.runtime.kind == RuntimeType::Kubernetes {
-            return invalid("runtime.type", "\"kubernetes\" is not available in this release; use \"docker\"");
+            return invalid(
+                "runtime.type",
+                "\"kubernetes\" is not available in this release; use \"docker\"",
+            );
         }
         if self.store.kind != "sqlite" {
             return invalid("store.type", "only \"sqlite\" is supported");
@@ -330,7 +366,10 @@ impl Config {
         }
         self.docker
             .validate()
-            .map_err(|message| ConfigError::Invalid { key: "docker", message })?;
+            .map_err(|message| ConfigError::Invalid {
+                key: "docker",
+                message,
+            })?;
         Ok(())
     }
 }
@@ -383,8 +422,15 @@ resolve_internal = false
     #[test]
     fn precedence_cli_over_env_over_file() {
         let mut cfg = Config::parse("[server]\nport = 1000\napi_key = \"file\"\n").unwrap();
-        cfg.apply(Overrides { port: Some(2000), api_key: Some("env".into()), ..Default::default() });
-        cfg.apply(Overrides { port: Some(3000), ..Default::default() });
+        cfg.apply(Overrides {
+            port: Some(2000),
+            api_key: Some("env".into()),
+            ..Default::default()
+        });
+        cfg.apply(Overrides {
+            port: Some(3000),
+            ..Default::default()
+        });
         assert_eq!(cfg.server.port, 3000);
         assert_eq!(cfg.server.api_key.as_deref(), Some("env"));
     }

@@ -55,10 +55,18 @@ fn runtime_to_api(e: &RuntimeError) -> ApiError {
             format!("Image '{image}' is not available: {detail}"),
         ),
         RuntimeError::Conflict { code, message } => ApiError::conflict(*code, message.clone()),
-        RuntimeError::Invalid { status, code, message } => ApiError::new(*status, *code, message.clone()),
+        RuntimeError::Invalid {
+            status,
+            code,
+            message,
+        } => ApiError::new(*status, *code, message.clone()),
         RuntimeError::Failed { code, op, detail } => {
             tracing::error!(code, op, detail = %detail, "engine operation failed");
-            ApiError::new(500, *code, format!("The engine failed to {op}; see the server logs."))
+            ApiError::new(
+                500,
+                *code,
+                format!("The engine failed to {op}; see the server logs."),
+            )
         }
     }
 }
@@ -87,5 +95,9 @@ pub struct ApiErrorResponse(pub ApiError);
 
 /// 404 for a path no route serves.
 pub fn route_not_found(path: &str) -> ApiError {
-    ApiError::new(404, codes::ROUTE_NOT_FOUND, format!("No route for path '{path}'."))
+    ApiError::new(
+        404,
+        codes::ROUTE_NOT_FOUND,
+        format!("No route for path '{path}'."),
+    )
 }

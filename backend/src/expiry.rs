@@ -34,7 +34,10 @@ pub async fn run(service: Arc<Service>, retry: Duration) {
             retry
         } else {
             match service.store().next_expiry().await {
-                Ok(Some(at)) => (at - time::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
+                Ok(Some(at)) => (at - time::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_SLEEP),
                 Ok(None) => MAX_SLEEP,
                 Err(_) => retry,
             }

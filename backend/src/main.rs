@@ -35,9 +35,12 @@ struct Args {
 }
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,bollard=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,bollard=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().flatten_event(true).init();
     } else {
@@ -70,11 +73,17 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&args.log_format);
 
     let env = Overrides {
-        api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY").ok().filter(|k| !k.is_empty()),
+        api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
         docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
         ..Default::default()
     };
-    let cli = Overrides { host: args.host.clone(), port: args.port, ..Default::default() };
+    let cli = Overrides {
+        host: args.host.clone(),
+        port: args.port,
+        ..Default::default()
+    };
     let cfg = Config::load(args.config.as_deref(), env, cli)?;
     for key in cfg.ignored_keys() {
         tracing::info!(key, "upstream config key has no meaning here; ignored");
@@ -89,27 +98,38 @@ async fn main() -> anyhow::Result<()> {
                  reaching the port controls every sandbox"
             );
         }
-        tracing::warn!("serving WITHOUT an API key: anyone who can reach this port controls every sandbox");
+        tracing::warn!(
+            "serving WITHOUT an API key: anyone who can reach this port controls every sandbox"
+        );
     }
 
     let store = Store::open(&cfg.store.path)
         .await
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
-    let runtime = DockerRuntime::connect(&cfg.docker).await.context("configuring the Docker runtime")?;
+    let runtime = DockerRuntime::connect(&cfg.docker)
+        .await
+        .context("configuring the Docker runtime")?;
     let limits = TimeoutLimits {
         min_seconds: cfg.server.min_sandbox_timeout_seconds,
         max_seconds: cfg.server.max_sandbox_timeout_seconds,
     };
     let service = Arc::new(Service::new(store, Arc::new(runtime), limits));
 
-    tokio::spawn(reconcile::run(service.clone(), Duration::from_secs(cfg.expiry.reconcile_interval_seconds)));
-    tokio::spawn(expiry::run(service.clone(), Duration::from_secs(cfg.expiry.retry_seconds)));
+    tokio::spawn(reconcile::run(
+        service.clone(),
+        Duration::from_secs(cfg.expiry.reconcile_interval_seconds),
+    ));
+    tokio::spawn(expiry::run(
+        service.clone(),
+        Duration::from_secs(cfg.expiry.retry_seconds),
+    ));
 
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     connector.set_nodelay(true);
-    let proxy_client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(connector);
+    let proxy_client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
     let state = Arc::new(AppState {
         service,
         api_key: cfg.server.api_key.clone(),
@@ -120,7 +140,9 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let addr = format!("{}:{}", cfg.server.host, cfg.server.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(listen = %listener.local_addr()?, store = %cfg.store.path.display(), "gatehouse-backend ready");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())

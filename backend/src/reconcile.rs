@@ -36,6 +36,11 @@ pub async fn run(service: Arc<Service>, every: Duration) {
             }
             Err(e) => tracing::error!(error = %e, "reconciliation failed"),
         }
-        tokio::time::sleep(if engine_was_up { every } else { every.min(Duration::from_secs(2)) }).await;
+        tokio::time::sleep(if engine_was_up {
+            every
+        } else {
+            every.min(Duration::from_secs(2))
+        })
+        .await;
     }
 }

@@ -28,7 +28,8 @@ pub struct Service {
 
 /// Applies an observation to a record; returns whether the status changed.
 fn merge(rec: &mut Record, obs: &Observed) -> bool {
-    let same = rec.status.state == obs.state && rec.status.reason.as_deref() == Some(obs.reason.as_str());
+    let same =
+        rec.status.state == obs.state && rec.status.reason.as_deref() == Some(obs.reason.as_str());
     if same {
         return false;
     }
@@ -42,7 +43,11 @@ fn merge(rec: &mut Record, obs: &Observed) -> bool {
 }
 
 fn unsupported(what: &str) -> BackendError {
-    ApiError::bad_request(codes::API_NOT_SUPPORTED, format!("{what} is not supported by this backend.")).into()
+    ApiError::bad_request(
+        codes::API_NOT_SUPPORTED,
+        format!("{what} is not supported by this backend."),
+    )
+    .into()
 }
 
 fn is_set(v: &Option<serde_json::Value>) -> bool {
@@ -56,7 +61,12 @@ fn is_set(v: &Option<serde_json::Value>) -> bool {
 impl Service {
     /// A service over a store and a runtime.
     pub fn new(store: Store, runtime: Arc<dyn Runtime>, limits: TimeoutLimits) -> Self {
-        Self { store, runtime, limits, expiry_changed: Notify::new() }
+        Self {
+            store,
+            runtime,
+            limits,
+            expiry_changed: Notify::new(),
+        }
     }
 
     /// The engine's short name, e.g. `DOCKER`.
@@ -79,12 +89,18 @@ impl Service {
     }
 
     async fn record(&self, id: &str) -> Result<Record> {
-        self.store.get(id).await?.ok_or_else(|| ApiError::sandbox_not_found(id).into())
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::sandbox_not_found(id).into())
     }
 
     /// Handles a sandbox the engine no longer has: the record goes too.
     async fn vanished(&self, id: &str) -> Result<BackendError> {
-        tracing::warn!(sandbox.id = id, "sandbox vanished from the engine; removing its record");
+        tracing::warn!(
+            sandbox.id = id,
+            "sandbox vanished from the engine; removing its record"
+        );
         self.store.delete(id).await?;
         self.expiry_changed.notify_one();
         Ok(ApiError::sandbox_not_found(id).into())
@@ -116,11 +132,17 @@ impl Service {
     pub async fn create(&self, req: CreateSandboxRequest) -> Result<CreateSandboxResponse> {
         let image = match (&req.image, &req.snapshot_id) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::invalid("Provide exactly one of 'image' or 'snapshotId', not both.").into())
+                return Err(ApiError::invalid(
+                    "Provide exactly one of 'image' or 'snapshotId', not both.",
+                )
+                .into())
             }
             (None, Some(_)) => return Err(unsupported("Restoring from a snapshot ('snapshotId')")),
             (None, None) => {
-                return Err(ApiError::invalid("Exactly one of 'image' or 'snapshotId' must be provided.").into())
+                return Err(ApiError::invalid(
+                    "Exactly one of 'image' or 'snapshotId' must be provided.",
+                )
+                .into())
             }
             (Some(img), None) => img,
         };
@@ -137,7 +159,9 @@ impl Service {
         validate::env(&env_in)?;
         let resources = validate::resources(&req.resource_limits.clone().unwrap_or_default())?;
         if is_set(&req.network_policy) {
-            return Err(unsupported("'networkPolicy' (egress control needs a sidecar this backend does not run)"));
+            return Err(unsupported(
+                "'networkPolicy' (egress control needs a sidecar this backend does not run)",
+            ));
         }
         if is_set(&req.credential_proxy) {
             return Err(unsupported("'credentialProxy'"));
@@ -148,18 +172,27 @@ impl Service {
         if req.secure_access == Some(true) {
             return Err(unsupported("'secureAccess' (Kubernetes gateway mode only)"));
         }
-        if req.extensions.as_ref().is_some_and(|e| e.contains_key("poolRef")) {
+        if req
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.contains_key("poolRef"))
+        {
             return Err(unsupported("'extensions.poolRef' (Kubernetes pools only)"));
         }
 
         let created_at = time::now();
-        let expires_at = req.timeout.map(|t| created_at + chrono::Duration::seconds(t));
+        let expires_at = req
+            .timeout
+            .map(|t| created_at + chrono::Duration::seconds(t));
         let spec = SandboxSpec {
             id: uuid::Uuid::new_v4().to_string(),
             image: image.uri.trim().to_string(),
             image_auth: image.auth.clone(),
             entrypoint,
-            env: env_in.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect(),
+            env: env_in
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
             metadata,
             resources,
             expires_at,
@@ -208,7 +241,12 @@ impl Service {
         // exists, so a record missing from a later engine listing really vanished.
         let records = self.store.all().await?;
         let observed: Option<HashMap<String, Observed>> = match self.runtime.list().await {
-            Ok(found) => Some(found.into_iter().map(|d| (d.observed.id.clone(), d.observed)).collect()),
+            Ok(found) => Some(
+                found
+                    .into_iter()
+                    .map(|d| (d.observed.id.clone(), d.observed))
+                    .collect(),
+            ),
             Err(e) => {
                 tracing::debug!(error = %e, "engine listing failed; serving stored status");
                 None
@@ -253,13 +291,21 @@ impl Service {
         }
         self.runtime.delete(id).await?;
         self.store.delete(id).await?;
-        tracing::info!(sandbox.id = id, reason = "ttl_expiry", "sandbox expired and deleted");
+        tracing::info!(
+            sandbox.id = id,
+            reason = "ttl_expiry",
+            "sandbox expired and deleted"
+        );
         Ok(())
     }
 
     async fn transition(&self, id: &str, pause: bool) -> Result<()> {
         let rec = self.record(id).await?;
-        let r = if pause { self.runtime.pause(id).await } else { self.runtime.resume(id).await };
+        let r = if pause {
+            self.runtime.pause(id).await
+        } else {
+            self.runtime.resume(id).await
+        };
         match r {
             Ok(()) => {}
             Err(RuntimeError::NotFound(_)) => return Err(self.vanished(id).await?),
@@ -283,13 +329,16 @@ impl Service {
     pub async fn renew(&self, id: &str, expires_at: &str) -> Result<RenewResponse> {
         let rec = self.record(id).await?;
         let at: DateTime<Utc> = time::parse(expires_at).map_err(|e| {
-            ApiError::invalid(format!("'expiresAt' must be an RFC 3339 date-time, got '{expires_at}': {e}."))
+            ApiError::invalid(format!(
+                "'expiresAt' must be an RFC 3339 date-time, got '{expires_at}': {e}."
+            ))
         })?;
         if at <= Utc::now() {
             return Err(ApiError::bad_request(
                 self.code("INVALID_EXPIRATION"),
                 "New expiration time must be in the future.",
-            ).into());
+            )
+            .into());
         }
         if rec.expires_at.is_none() {
             return Err(ApiError::conflict(
@@ -326,7 +375,9 @@ impl Service {
                 other => {
                     return Err(ApiError::bad_request(
                         codes::INVALID_METADATA_LABEL,
-                        format!("Metadata value for key '{k}' must be a string or null, got {other}."),
+                        format!(
+                            "Metadata value for key '{k}' must be a string or null, got {other}."
+                        ),
                     )
                     .into())
                 }
@@ -357,7 +408,8 @@ impl Service {
         let records = self.store.all().await?;
         let found = self.runtime.list().await?;
         let mut report = ReconcileReport::default();
-        let mut known: HashMap<String, Record> = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut known: HashMap<String, Record> =
+            records.into_iter().map(|r| (r.id.clone(), r)).collect();
         for d in found {
             match known.remove(&d.observed.id) {
                 Some(mut rec) => {

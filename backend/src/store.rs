@@ -67,7 +67,10 @@ impl Record {
     pub fn to_sandbox(&self) -> Sandbox {
         Sandbox {
             id: self.id.clone(),
-            image: Some(ImageSpec { uri: self.image.clone(), auth: None }),
+            image: Some(ImageSpec {
+                uri: self.image.clone(),
+                auth: None,
+            }),
             platform: self.platform.clone(),
             status: self.status.clone(),
             metadata: self.metadata.clone(),
@@ -115,15 +118,20 @@ impl Store {
     /// Opens (creating when missing) the database at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Dir { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(Self { pool })
     }
@@ -163,19 +171,27 @@ impl Store {
 
     /// One record.
     pub async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sandboxes WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM sandboxes WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| decode(&r)).transpose()
     }
 
     /// Every record.
     pub async fn all(&self) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sandboxes").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM sandboxes")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(decode).collect()
     }
 
     /// Removes a record; `true` when one was removed.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM sandboxes WHERE id = ?").bind(id).execute(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM sandboxes WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -224,25 +240,31 @@ impl Store {
     /// Ids of sandboxes whose expiry is at or before `now`.
     pub async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         // Timestamps share one fixed-width format, so text order is time order.
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM sandboxes WHERE expires_at IS NOT NULL AND expires_at <= ?")
-                .bind(time::format(&now))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM sandboxes WHERE expires_at IS NOT NULL AND expires_at <= ?",
+        )
+        .bind(time::format(&now))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }
 
 fn decode(row: &SqliteRow) -> Result<Record, StoreError> {
     let id: String = row.try_get("id")?;
-    let corrupt = |detail: String| StoreError::Corrupt { id: id.clone(), detail };
+    let corrupt = |detail: String| StoreError::Corrupt {
+        id: id.clone(),
+        detail,
+    };
     let parse_ts = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<String> = row.try_get(col)?;
-        v.map(|s| time::parse(&s).map_err(|e| corrupt(format!("{col}: {e}")))).transpose()
+        v.map(|s| time::parse(&s).map_err(|e| corrupt(format!("{col}: {e}"))))
+            .transpose()
     };
     let parse_json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
         let v: Option<String> = row.try_get(col)?;
-        v.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(format!("{col}: {e}")))).transpose()
+        v.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(format!("{col}: {e}"))))
+            .transpose()
     };
     fn from<T: serde::de::DeserializeOwned>(
         v: Option<serde_json::Value>,
@@ -251,8 +273,10 @@ fn decode(row: &SqliteRow) -> Result<Record, StoreError> {
     ) -> Result<Option<T>, StoreError> {
         v.filter(|v| !v.is_null())
             .map(|v| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { id: id.to_string(), detail: format!("{col}: {e}") })
+                serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+                    id: id.to_string(),
+                    detail: format!("{col}: {e}"),
+                })
             })
             .transpose()
     }
@@ -308,11 +332,22 @@ mod tests {
         let b = rec("b", Some(3600));
         s.upsert(&a).await.unwrap();
         s.upsert(&b).await.unwrap();
-        s.set_metadata("b", &StringMap::from([("x".into(), "y".into())])).await.unwrap();
+        s.set_metadata("b", &StringMap::from([("x".into(), "y".into())]))
+            .await
+            .unwrap();
         drop(s);
         let s = Store::open(&path).await.unwrap();
         assert_eq!(s.get("a").await.unwrap().unwrap(), a);
-        assert_eq!(s.get("b").await.unwrap().unwrap().metadata.get("x").unwrap(), "y");
+        assert_eq!(
+            s.get("b")
+                .await
+                .unwrap()
+                .unwrap()
+                .metadata
+                .get("x")
+                .unwrap(),
+            "y"
+        );
         assert_eq!(s.due(time::now()).await.unwrap(), vec!["a".to_string()]);
         assert_eq!(s.next_expiry().await.unwrap(), a.expires_at);
         assert!(s.delete("a").await.unwrap());

@@ -19,13 +19,22 @@ pub struct FakeRuntime {
 impl FakeRuntime {
     fn check(&self) -> Result<(), RuntimeError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(RuntimeError::Unavailable { runtime: "DOCKER", detail: "fake outage".into() });
+            return Err(RuntimeError::Unavailable {
+                runtime: "DOCKER",
+                detail: "fake outage".into(),
+            });
         }
         Ok(())
     }
 
     fn obs(id: &str, st: SandboxState) -> Observed {
-        Observed { id: id.into(), state: st, reason: format!("FAKE_{st}"), message: String::new(), since: None }
+        Observed {
+            id: id.into(),
+            state: st,
+            reason: format!("FAKE_{st}"),
+            message: String::new(),
+            since: None,
+        }
     }
 }
 
@@ -40,14 +49,25 @@ impl Runtime for FakeRuntime {
     async fn create(&self, spec: &SandboxSpec) -> Result<Observed, RuntimeError> {
         self.check()?;
         if spec.image == "missing" {
-            return Err(RuntimeError::Image { image: spec.image.clone(), detail: "not found".into() });
+            return Err(RuntimeError::Image {
+                image: spec.image.clone(),
+                detail: "not found".into(),
+            });
         }
-        self.sandboxes.lock().unwrap().insert(spec.id.clone(), (spec.clone(), SandboxState::Running));
+        self.sandboxes
+            .lock()
+            .unwrap()
+            .insert(spec.id.clone(), (spec.clone(), SandboxState::Running));
         Ok(Self::obs(&spec.id, SandboxState::Running))
     }
     async fn inspect(&self, id: &str) -> Result<Option<Observed>, RuntimeError> {
         self.check()?;
-        Ok(self.sandboxes.lock().unwrap().get(id).map(|(_, st)| Self::obs(id, *st)))
+        Ok(self
+            .sandboxes
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|(_, st)| Self::obs(id, *st)))
     }
     async fn list(&self) -> Result<Vec<Discovered>, RuntimeError> {
         self.check()?;
@@ -74,9 +94,14 @@ impl Runtime for FakeRuntime {
     async fn pause(&self, id: &str) -> Result<(), RuntimeError> {
         self.check()?;
         let mut m = self.sandboxes.lock().unwrap();
-        let (_, st) = m.get_mut(id).ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+        let (_, st) = m
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
         if *st != SandboxState::Running {
-            return Err(RuntimeError::Conflict { code: "DOCKER::SANDBOX_NOT_RUNNING", message: "not running".into() });
+            return Err(RuntimeError::Conflict {
+                code: "DOCKER::SANDBOX_NOT_RUNNING",
+                message: "not running".into(),
+            });
         }
         *st = SandboxState::Paused;
         Ok(())
@@ -84,9 +109,14 @@ impl Runtime for FakeRuntime {
     async fn resume(&self, id: &str) -> Result<(), RuntimeError> {
         self.check()?;
         let mut m = self.sandboxes.lock().unwrap();
-        let (_, st) = m.get_mut(id).ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+        let (_, st) = m
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
         if *st != SandboxState::Paused {
-            return Err(RuntimeError::Conflict { code: "DOCKER::SANDBOX_NOT_PAUSED", message: "not paused".into() });
+            return Err(RuntimeError::Conflict {
+                code: "DOCKER::SANDBOX_NOT_PAUSED",
+                message: "not paused".into(),
+            });
         }
         *st = SandboxState::Running;
         Ok(())

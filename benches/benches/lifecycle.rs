@@ -1,6 +1,8 @@
 //! Micro-benchmarks of the lifecycle model's hot functions: parsing a list query,
 //! filtering and paging a list, and validating metadata labels.
 
+#![allow(missing_docs, reason = "criterion macros generate undocumented items")]
+
 use chrono::DateTime;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use gatehouse_lifecycle::query::ListQuery;
@@ -13,7 +15,11 @@ fn sandboxes(n: usize) -> Vec<Sandbox> {
             image: None,
             platform: None,
             status: SandboxStatus {
-                state: if i % 3 == 0 { SandboxState::Paused } else { SandboxState::Running },
+                state: if i % 3 == 0 {
+                    SandboxState::Paused
+                } else {
+                    SandboxState::Running
+                },
                 reason: Some("CONTAINER_RUNNING".into()),
                 message: None,
                 last_transition_at: None,
@@ -31,19 +37,26 @@ fn sandboxes(n: usize) -> Vec<Sandbox> {
 }
 
 fn bench(c: &mut Criterion) {
-    let raw = "state=Running&state=paused&metadata=project%3Dp3%26team%3Dplatform&page=1&pageSize=20";
-    c.bench_function("list_query_parse", |b| b.iter(|| ListQuery::parse(black_box(Some(raw)))));
+    let raw =
+        "state=Running&state=paused&metadata=project%3Dp3%26team%3Dplatform&page=1&pageSize=20";
+    c.bench_function("list_query_parse", |b| {
+        b.iter(|| ListQuery::parse(black_box(Some(raw))))
+    });
     for n in [20usize, 200] {
         let all = sandboxes(n);
         let q = ListQuery::parse(Some(raw)).unwrap_or_default();
-        c.bench_function(&format!("list_filter_page_{n}"), |b| b.iter(|| q.apply(black_box(all.clone()))));
+        c.bench_function(&format!("list_filter_page_{n}"), |b| {
+            b.iter(|| q.apply(black_box(all.clone())))
+        });
     }
     let md = StringMap::from([
         ("example.com/project".to_string(), "apollo-11".to_string()),
         ("team".to_string(), "platform".to_string()),
         ("env".to_string(), "prod".to_string()),
     ]);
-    c.bench_function("validate_metadata_3", |b| b.iter(|| validate::metadata(black_box(&md))));
+    c.bench_function("validate_metadata_3", |b| {
+        b.iter(|| validate::metadata(black_box(&md)))
+    });
 }
 
 criterion_group!(benches, bench);

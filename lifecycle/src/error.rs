@@ -70,8 +70,16 @@ pub struct ErrorBody {
 
 impl ApiError {
     /// An error with any status and code.
-    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into() }
+    pub fn new(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// 400 with the given code.
@@ -86,7 +94,11 @@ impl ApiError {
 
     /// 404 for a sandbox id nobody knows.
     pub fn sandbox_not_found(id: &str) -> Self {
-        Self::new(404, codes::SANDBOX_NOT_FOUND, format!("Sandbox '{id}' not found."))
+        Self::new(
+            404,
+            codes::SANDBOX_NOT_FOUND,
+            format!("Sandbox '{id}' not found."),
+        )
     }
 
     /// 409 with the given code.
@@ -96,11 +108,18 @@ impl ApiError {
 
     /// 500 with a generic message: the details belong in the logs, not the response.
     pub fn internal() -> Self {
-        Self::new(500, codes::INTERNAL_ERROR, "Internal server error; see the server logs.")
+        Self::new(
+            500,
+            codes::INTERNAL_ERROR,
+            "Internal server error; see the server logs.",
+        )
     }
 
     /// The JSON body of this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { code: self.code.to_string(), message: self.message.clone() }
+        ErrorBody {
+            code: self.code.to_string(),
+            message: self.message.clone(),
+        }
     }
 }

@@ -96,7 +96,11 @@ pub struct SandboxStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When the state last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::rfc3339_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::rfc3339_opt"
+    )]
     pub last_transition_at: Option<DateTime<Utc>>,
 }
 
@@ -211,7 +215,11 @@ pub struct Sandbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<StringMap>,
     /// Expiry; absent when the sandbox needs manual cleanup.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::rfc3339_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::rfc3339_opt"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
     /// Creation time.
     #[serde(with = "crate::time::rfc3339")]
@@ -236,7 +244,11 @@ pub struct CreateSandboxResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<StringMap>,
     /// Expiry, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::rfc3339_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::rfc3339_opt"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
     /// Creation time.
     #[serde(with = "crate::time::rfc3339")]
@@ -366,7 +378,10 @@ mod tests {
     fn image_auth_is_never_serialized() {
         let img = ImageSpec {
             uri: "x".into(),
-            auth: Some(ImageAuth { username: Some("u".into()), password: Some("hunter2".into()) }),
+            auth: Some(ImageAuth {
+                username: Some("u".into()),
+                password: Some("hunter2".into()),
+            }),
         };
         let s = serde_json::to_string(&img).unwrap();
         assert!(!s.contains("hunter2"));

@@ -30,7 +30,12 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        Self { states: Vec::new(), metadata: StringMap::new(), page: 1, page_size: DEFAULT_PAGE_SIZE }
+        Self {
+            states: Vec::new(),
+            metadata: StringMap::new(),
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
     }
 }
 
@@ -74,12 +79,18 @@ impl ListQuery {
                 "state" => {
                     // `state=Running,Paused` is accepted too, as some clients send it.
                     q.states.extend(
-                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_lowercase),
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_ascii_lowercase),
                     );
                 }
                 "metadata" => q.metadata.extend(parse_metadata_filter(&value)?),
                 "page" => q.page = int_param("page", &value, 1, u32::MAX)?,
-                "pageSize" | "page_size" => q.page_size = int_param("pageSize", &value, 1, MAX_PAGE_SIZE)?,
+                "pageSize" | "page_size" => {
+                    q.page_size = int_param("pageSize", &value, 1, MAX_PAGE_SIZE)?
+                }
                 _ => {}
             }
         }
@@ -89,14 +100,25 @@ impl ListQuery {
     /// Whether a sandbox passes the state and metadata filters.
     pub fn matches(&self, s: &Sandbox) -> bool {
         let state_ok = self.states.is_empty()
-            || self.states.iter().any(|st| s.status.state.as_str().eq_ignore_ascii_case(st));
-        state_ok && self.metadata.iter().all(|(k, v)| s.metadata.get(k) == Some(v))
+            || self
+                .states
+                .iter()
+                .any(|st| s.status.state.as_str().eq_ignore_ascii_case(st));
+        state_ok
+            && self
+                .metadata
+                .iter()
+                .all(|(k, v)| s.metadata.get(k) == Some(v))
     }
 
     /// Filters, orders newest first and cuts the requested page.
     pub fn apply(&self, mut all: Vec<Sandbox>) -> ListSandboxesResponse {
         all.retain(|s| self.matches(s));
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        all.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         let pagination = Pagination::new(self.page, self.page_size, all.len() as u64);
         let window = pagination.window();
         let items = all.drain(window).collect();
@@ -115,8 +137,16 @@ mod tests {
             id: id.into(),
             image: None,
             platform: None,
-            status: SandboxStatus { state, reason: None, message: None, last_transition_at: None },
-            metadata: md.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            status: SandboxStatus {
+                state,
+                reason: None,
+                message: None,
+                last_transition_at: None,
+            },
+            metadata: md
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             entrypoint: vec!["sh".into()],
             extensions: None,
             expires_at: None,
@@ -127,14 +157,23 @@ mod tests {
     #[test]
     fn metadata_is_one_parameter_decoded_twice() {
         let q = ListQuery::parse(Some("metadata=project%3DApollo%26note%3DDemo%2520Test")).unwrap();
-        assert_eq!(q.metadata.get("project").map(String::as_str), Some("Apollo"));
-        assert_eq!(q.metadata.get("note").map(String::as_str), Some("Demo Test"));
+        assert_eq!(
+            q.metadata.get("project").map(String::as_str),
+            Some("Apollo")
+        );
+        assert_eq!(
+            q.metadata.get("note").map(String::as_str),
+            Some("Demo Test")
+        );
     }
 
     #[test]
     fn malformed_metadata_is_rejected() {
         let e = ListQuery::parse(Some("metadata=a%3D1%26broken")).unwrap_err();
-        assert_eq!((e.status, e.code.as_ref()), (400, codes::INVALID_METADATA_FORMAT));
+        assert_eq!(
+            (e.status, e.code.as_ref()),
+            (400, codes::INVALID_METADATA_FORMAT)
+        );
     }
 
     #[test]
@@ -150,13 +189,22 @@ mod tests {
         assert!(ListQuery::parse(Some("page=0")).is_err());
         assert!(ListQuery::parse(Some("pageSize=201")).is_err());
         assert!(ListQuery::parse(Some("pageSize=abc")).is_err());
-        assert_eq!(ListQuery::parse(Some("pageSize=200")).unwrap().page_size, 200);
+        assert_eq!(
+            ListQuery::parse(Some("pageSize=200")).unwrap().page_size,
+            200
+        );
     }
 
     #[test]
     fn apply_orders_newest_first_and_pages() {
-        let q = ListQuery { page: 2, page_size: 2, ..Default::default() };
-        let all = (0..5).map(|i| sb(&format!("s{i}"), SandboxState::Running, i, &[])).collect();
+        let q = ListQuery {
+            page: 2,
+            page_size: 2,
+            ..Default::default()
+        };
+        let all = (0..5)
+            .map(|i| sb(&format!("s{i}"), SandboxState::Running, i, &[]))
+            .collect();
         let r = q.apply(all);
         let ids: Vec<_> = r.items.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["s2", "s1"]);

@@ -26,7 +26,8 @@ pub fn is_label_name(s: &str) -> bool {
         && b.len() <= MAX_LABEL
         && is_alnum(b[0])
         && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|&c| is_alnum(c) || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// A label value: empty, or a label name.
@@ -41,7 +42,8 @@ fn is_dns_label(s: &str) -> bool {
         && b.len() <= MAX_LABEL
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
 /// A lowercase RFC 1123 DNS subdomain of at most 253 characters.
@@ -97,7 +99,9 @@ pub fn metadata<'a, I>(entries: I) -> Result<(), ApiError>
 where
     I: IntoIterator<Item = (&'a String, &'a String)>,
 {
-    entries.into_iter().try_for_each(|(k, v)| metadata_entry(k, v))
+    entries
+        .into_iter()
+        .try_for_each(|(k, v)| metadata_entry(k, v))
 }
 
 /// Timeout bounds from the server configuration.
@@ -111,7 +115,10 @@ pub struct TimeoutLimits {
 
 impl Default for TimeoutLimits {
     fn default() -> Self {
-        Self { min_seconds: 60, max_seconds: None }
+        Self {
+            min_seconds: 60,
+            max_seconds: None,
+        }
     }
 }
 
@@ -205,7 +212,7 @@ pub fn cpu_nanos(q: &str) -> Result<i64, ApiError> {
     }
     let v: f64 = num.parse().map_err(|_| bad())?;
     let nanos = v * scale;
-    if !nanos.is_finite() || nanos < 1_000_000.0 || nanos > 1e15 {
+    if !nanos.is_finite() || !(1_000_000.0..=1e15).contains(&nanos) {
         return Err(bad());
     }
     Ok(nanos as i64)
@@ -220,7 +227,9 @@ pub fn memory_bytes(q: &str) -> Result<i64, ApiError> {
         ))
     };
     let s = q.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let mult: f64 = match unit {
         "" => 1.0,
@@ -240,7 +249,7 @@ pub fn memory_bytes(q: &str) -> Result<i64, ApiError> {
     let v: f64 = num.parse().map_err(|_| bad())?;
     let bytes = v * mult;
     // Docker refuses containers with less than 6 MiB.
-    if !bytes.is_finite() || bytes < 6.0 * 1024.0 * 1024.0 || bytes > 9.0e18 {
+    if !bytes.is_finite() || !(6.0 * 1024.0 * 1024.0..=9.0e18).contains(&bytes) {
         return Err(bad());
     }
     Ok(bytes as i64)
@@ -264,8 +273,8 @@ pub fn resources(limits: &BTreeMap<String, String>) -> Result<Resources, ApiErro
             "memory" => r.memory_bytes = Some(memory_bytes(v)?),
             other => {
                 return Err(ApiError::invalid(format!(
-                    "resourceLimits.{other} is not supported by this runtime; supported: cpu, memory."
-                )))
+                "resourceLimits.{other} is not supported by this runtime; supported: cpu, memory."
+            )))
             }
         }
     }
@@ -308,7 +317,10 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        let l = TimeoutLimits { min_seconds: 60, max_seconds: Some(3600) };
+        let l = TimeoutLimits {
+            min_seconds: 60,
+            max_seconds: Some(3600),
+        };
         assert!(timeout(None, l).is_ok());
         assert!(timeout(Some(60), l).is_ok());
         assert!(timeout(Some(59), l).is_err());

@@ -1,13 +1,16 @@
 //! The engine connection: address parsing, API version negotiation, and the error and
 //! timeout handling every call goes through.
 //!
-//! bollard puts the client API version in every path (`/v1.53/...`), and an engine older
-//! than the client rejects it (Docker 20.10: "client version 1.53 is too new. Maximum
-//! supported API version is 1.41"), including on `/version`. Negotiation therefore starts
-//! at bollard's version, and on that refusal retries at the maximum the engine names.
-//! While the engine is unreachable calls fail with `Unavailable` and negotiation is retried
-//! before the next call, so the backend starts while the engine is down and recovers when
-//! it returns. An engine that answers without a usable version gets [`SAFE_VERSION`].
+//! The client starts at bollard's API version and [`Docker::negotiate_version`] lowers it
+//! to the engine's (1.41 for Docker 20.10). bollard 0.21 actually sends unversioned paths
+//! (`/containers/json`, not `/v1.53/containers/json`: its URL builder joins the absolute
+//! path over the versioned one), so the engine answers with its own newest API and the
+//! negotiated version is informational; should a versioned path be sent and refused
+//! ("client version 1.53 is too new. Maximum supported API version is 1.41"), negotiation
+//! retries at the version the engine names. While the engine is unreachable calls fail
+//! with `Unavailable` and negotiation is retried before the next call, so the backend starts
+//! while the engine is down and recovers when it returns. An engine that answers without a
+//! usable version gets [`SAFE_VERSION`].
 
 use bollard::errors::Error as BollardError;
 use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
@@ -20,7 +23,10 @@ use std::time::Duration;
 pub const RUNTIME: &str = "DOCKER";
 
 /// Version spoken before negotiation succeeds: Docker 20.10's API.
-pub const SAFE_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+pub const SAFE_VERSION: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
 
 /// How the engine is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +99,9 @@ impl CallError {
     /// The HTTP status the engine answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api(BollardError::DockerResponseServerError { status_code, .. }) => Some(*status_code),
+            Self::Api(BollardError::DockerResponseServerError { status_code, .. }) => {
+                Some(*status_code)
+            }
             _ => None,
         }
     }
@@ -124,9 +132,16 @@ impl CallError {
     /// `Unavailable` for connection failures, else `Failed` with `code`.
     pub fn into_runtime(self, code: &'static str, op: &'static str) -> RuntimeError {
         if self.is_unavailable() {
-            RuntimeError::Unavailable { runtime: RUNTIME, detail: format!("{op}: {self}") }
+            RuntimeError::Unavailable {
+                runtime: RUNTIME,
+                detail: format!("{op}: {self}"),
+            }
         } else {
-            RuntimeError::Failed { code, op, detail: self.message() }
+            RuntimeError::Failed {
+                code,
+                op,
+                detail: self.message(),
+            }
         }
     }
 }
@@ -197,9 +212,10 @@ impl Client {
                 self.store(docker.clone());
                 Ok(docker)
             }
-            Err(e) if e.is_unavailable() => {
-                Err(RuntimeError::Unavailable { runtime: RUNTIME, detail: format!("connect: {e}") })
-            }
+            Err(e) if e.is_unavailable() => Err(RuntimeError::Unavailable {
+                runtime: RUNTIME,
+                detail: format!("connect: {e}"),
+            }),
             Err(e) => {
                 // The engine answered but its version could not be determined: speak the
                 // safe version rather than fail every call.
@@ -207,7 +223,9 @@ impl Client {
                 let docker = self
                     .target
                     .client(self.timeout, &SAFE_VERSION)
-                    .map_err(|e| CallError::Api(e).into_runtime(crate::codes::INIT_ERROR, "connect"))?;
+                    .map_err(|e| {
+                        CallError::Api(e).into_runtime(crate::codes::INIT_ERROR, "connect")
+                    })?;
                 self.store(docker.clone());
                 Ok(docker)
             }
@@ -216,15 +234,26 @@ impl Client {
 }
 
 /// Finds the newest API version both bollard and the engine speak.
-async fn negotiate(target: &Target, timeout: Duration, limit: Duration) -> Result<Docker, CallError> {
+async fn negotiate(
+    target: &Target,
+    timeout: Duration,
+    limit: Duration,
+) -> Result<Docker, CallError> {
     let first = target.client(timeout, API_DEFAULT_VERSION)?;
     match timed(limit, first.negotiate_version()).await {
         Ok(d) => Ok(d),
         Err(e) => {
-            let Some(max) = (e.status() == Some(400)).then(|| max_version(&e.message())).flatten() else {
+            let Some(max) = (e.status() == Some(400))
+                .then(|| max_version(&e.message()))
+                .flatten()
+            else {
                 return Err(e);
             };
-            let version = if max < *API_DEFAULT_VERSION { max } else { *API_DEFAULT_VERSION };
+            let version = if max < *API_DEFAULT_VERSION {
+                max
+            } else {
+                *API_DEFAULT_VERSION
+            };
             let second = target.client(timeout, &version)?;
             timed(limit, second.negotiate_version()).await
         }
@@ -236,9 +265,14 @@ pub fn max_version(message: &str) -> Option<ClientVersion> {
     const MARK: &str = "Maximum supported API version is ";
     let start = message.find(MARK)? + MARK.len();
     let rest = &message[start..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
     let (major, minor) = rest[..end].trim_end_matches('.').split_once('.')?;
-    Some(ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -247,17 +281,31 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(Target::parse("unix:///tmp/d.sock"), Ok(Target::Unix("/tmp/d.sock".into())));
-        assert_eq!(Target::parse("/var/run/docker.sock"), Ok(Target::Unix("/var/run/docker.sock".into())));
-        assert_eq!(Target::parse("tcp://127.0.0.1:2375"), Ok(Target::Http("tcp://127.0.0.1:2375".into())));
-        assert_eq!(Target::parse("http://h:1/"), Ok(Target::Http("tcp://h:1".into())));
+        assert_eq!(
+            Target::parse("unix:///tmp/d.sock"),
+            Ok(Target::Unix("/tmp/d.sock".into()))
+        );
+        assert_eq!(
+            Target::parse("/var/run/docker.sock"),
+            Ok(Target::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            Target::parse("tcp://127.0.0.1:2375"),
+            Ok(Target::Http("tcp://127.0.0.1:2375".into()))
+        );
+        assert_eq!(
+            Target::parse("http://h:1/"),
+            Ok(Target::Http("tcp://h:1".into()))
+        );
         assert!(Target::parse("ssh://h").is_err());
         assert!(Target::parse("tcp://").is_err());
     }
 
     #[test]
     fn parses_the_engine_maximum() {
-        let v = max_version("client version 1.53 is too new. Maximum supported API version is 1.41").unwrap();
+        let v =
+            max_version("client version 1.53 is too new. Maximum supported API version is 1.41")
+                .unwrap();
         assert_eq!((v.major_version, v.minor_version), (1, 41));
         assert!(max_version("something else").is_none());
     }
@@ -266,9 +314,15 @@ mod tests {
     fn classifies_errors() {
         assert!(CallError::Timeout(Duration::from_secs(1)).is_unavailable());
         assert!(CallError::Api(BollardError::SocketNotFoundError("x".into())).is_unavailable());
-        let e = CallError::Api(BollardError::DockerResponseServerError { status_code: 404, message: "no".into() });
+        let e = CallError::Api(BollardError::DockerResponseServerError {
+            status_code: 404,
+            message: "no".into(),
+        });
         assert!(!e.is_unavailable());
         assert_eq!(e.status(), Some(404));
-        assert!(matches!(e.into_runtime("C", "op"), RuntimeError::Failed { code: "C", .. }));
+        assert!(matches!(
+            e.into_runtime("C", "op"),
+            RuntimeError::Failed { code: "C", .. }
+        ));
     }
 }

@@ -20,3 +20,5 @@ pub const NOT_RUNNING: &str = "DOCKER::SANDBOX_NOT_RUNNING";
 pub const NOT_PAUSED: &str = "DOCKER::SANDBOX_NOT_PAUSED";
 /// The requested port is not reachable from outside the sandbox.
 pub const ENDPOINT_NOT_AVAILABLE: &str = "DOCKER::ENDPOINT_NOT_AVAILABLE";
+/// The entrypoint cannot be executed in the image (upstream's code for the same failure).
+pub const ENTRYPOINT_NOT_EXECUTABLE: &str = "DOCKER::INVALID_ENTRYPOINT";

@@ -87,7 +87,9 @@ impl Default for DockerConfig {
 impl DockerConfig {
     /// Effective API timeout in seconds.
     pub fn api_timeout_secs(&self) -> u64 {
-        self.api_timeout.filter(|t| *t >= 1).unwrap_or(DEFAULT_API_TIMEOUT_SECS)
+        self.api_timeout
+            .filter(|t| *t >= 1)
+            .unwrap_or(DEFAULT_API_TIMEOUT_SECS)
     }
 
     /// Whether sandboxes share the host's network stack.
@@ -110,7 +112,11 @@ impl DockerConfig {
         self.docker_host
             .clone()
             .filter(|h| !h.trim().is_empty())
-            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("DOCKER_HOST")
+                    .ok()
+                    .filter(|h| !h.trim().is_empty())
+            })
             .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
     }
 
@@ -136,7 +142,10 @@ impl DockerConfig {
     pub fn validate(&self) -> Result<(), String> {
         let mode = self.network_mode.trim();
         if mode.is_empty() {
-            return Err("network_mode must not be empty (use \"bridge\", \"host\" or a network name)".into());
+            return Err(
+                "network_mode must not be empty (use \"bridge\", \"host\" or a network name)"
+                    .into(),
+            );
         }
         if mode.eq_ignore_ascii_case("none") || mode.starts_with("container:") {
             return Err(format!(
@@ -191,7 +200,9 @@ impl DockerConfig {
             return Err(format!("sandbox_env has an invalid variable name {k:?}"));
         }
         if let Some(b) = self.sandbox_binds.iter().find(|b| !b.contains(':')) {
-            return Err(format!("sandbox_binds entry \"{b}\" must be \"host_path:container_path[:options]\""));
+            return Err(format!(
+                "sandbox_binds entry \"{b}\" must be \"host_path:container_path[:options]\""
+            ));
         }
         if let Some(h) = &self.docker_host {
             if !h.trim().is_empty() && !supported_scheme(h) {
@@ -207,7 +218,10 @@ impl DockerConfig {
 /// Whether this driver can dial `host`.
 pub(crate) fn supported_scheme(host: &str) -> bool {
     let h = host.trim();
-    h.starts_with("unix://") || h.starts_with("tcp://") || h.starts_with("http://") || h.starts_with('/')
+    h.starts_with("unix://")
+        || h.starts_with("tcp://")
+        || h.starts_with("http://")
+        || h.starts_with('/')
 }
 
 #[cfg(test)]
@@ -256,7 +270,10 @@ mod tests {
 
     #[test]
     fn dial_host_avoids_unspecified() {
-        let mut c = DockerConfig { publish_host: "0.0.0.0".into(), ..Default::default() };
+        let mut c = DockerConfig {
+            publish_host: "0.0.0.0".into(),
+            ..Default::default()
+        };
         assert_eq!(c.dial_host(), Ipv4Addr::LOCALHOST);
         assert_eq!(c.endpoint_host(), "127.0.0.1");
         c.host_ip = Some("10.0.0.5".into());

@@ -2,7 +2,7 @@
 //! failure after the container exists it is force-removed, so nothing is left behind.
 
 use crate::client::{timed, CallError, RUNTIME};
-use crate::codes::{ALREADY_EXISTS, START_FAILED};
+use crate::codes::{ALREADY_EXISTS, ENTRYPOINT_NOT_EXECUTABLE, START_FAILED};
 use crate::driver::{container_name, Inner};
 use crate::{labels, ops};
 use bollard::auth::DockerCredentials;
@@ -33,7 +33,10 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
     let docker = inner.client.get().await?;
     ensure_image(&inner, &docker, &spec).await?;
 
-    let options = CreateContainerOptions { name: Some(name.clone()), platform: platform(&spec).unwrap_or_default() };
+    let options = CreateContainerOptions {
+        name: Some(name.clone()),
+        platform: platform(&spec).unwrap_or_default(),
+    };
     let body = container_body(&inner, &spec);
     if let Err(e) = timed(inner.limit(), docker.create_container(Some(options), body)).await {
         return Err(match e.status() {
@@ -42,7 +45,10 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
                 code: ALREADY_EXISTS,
                 message: format!("A container named '{name}' already exists."),
             },
-            Some(404) => RuntimeError::Image { image: spec.image.clone(), detail: e.message() },
+            Some(404) => RuntimeError::Image {
+                image: spec.image.clone(),
+                detail: e.message(),
+            },
             _ => {
                 // After a timeout the engine may still have created it.
                 if e.is_unavailable() {
@@ -55,7 +61,21 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
 
     if let Err(e) = timed(inner.limit(), docker.start_container(&name, None)).await {
         cleanup(&inner, &docker, &name).await;
-        return Err(e.into_runtime(START_FAILED, "start"));
+        return Err(match start_failure_is_entrypoint(&e.message()) {
+            true => RuntimeError::Invalid {
+                status: 400,
+                code: ENTRYPOINT_NOT_EXECUTABLE,
+                message: format!(
+                    "Entrypoint '{}' cannot be executed in image '{}': no such executable.",
+                    spec.entrypoint
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                    spec.image
+                ),
+            },
+            false => e.into_runtime(START_FAILED, "start"),
+        });
     }
 
     match ops::inspect_with(&inner, &docker, &spec.id, &name).await {
@@ -69,6 +89,15 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
     }
 }
 
+/// Whether an engine start error means the entrypoint cannot be executed (the user's
+/// input), as opposed to an engine failure.
+fn start_failure_is_entrypoint(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("executable file not found")
+        || (m.contains("exec:") && m.contains("no such file or directory"))
+        || (m.contains("permission denied") && m.contains("exec"))
+}
+
 /// Removes a half-created container, logging (not returning) any failure.
 async fn cleanup(inner: &Inner, docker: &Docker, name: &str) {
     if let Err(e) = ops::remove(inner, docker, name).await {
@@ -78,7 +107,9 @@ async fn cleanup(inner: &Inner, docker: &Docker, name: &str) {
 
 /// `os/arch` of the spec's platform, if any.
 fn platform(spec: &SandboxSpec) -> Option<String> {
-    spec.platform.as_ref().map(|p| format!("{}/{}", p.os, p.arch))
+    spec.platform
+        .as_ref()
+        .map(|p| format!("{}/{}", p.os, p.arch))
 }
 
 /// The create body: entrypoint as `Cmd` with the image's `Entrypoint` cleared, merged env,
@@ -90,7 +121,11 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
     let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
 
     let publish = !cfg.is_host_network() && !cfg.exposed_ports.is_empty();
-    let port_keys: Vec<String> = cfg.exposed_ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let port_keys: Vec<String> = cfg
+        .exposed_ports
+        .iter()
+        .map(|p| format!("{p}/tcp"))
+        .collect();
     let port_bindings: Option<PortMap> = publish.then(|| {
         port_keys
             .iter()
@@ -133,9 +168,16 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
 }
 
 /// Makes `spec.image` present locally, pulling it when missing.
-async fn ensure_image(inner: &Inner, docker: &Docker, spec: &SandboxSpec) -> Result<(), RuntimeError> {
+async fn ensure_image(
+    inner: &Inner,
+    docker: &Docker,
+    spec: &SandboxSpec,
+) -> Result<(), RuntimeError> {
     let image = spec.image.trim();
-    let bad = |detail: String| RuntimeError::Image { image: spec.image.clone(), detail };
+    let bad = |detail: String| RuntimeError::Image {
+        image: spec.image.clone(),
+        detail,
+    };
     if !is_reference(image) {
         return Err(bad("not a valid image reference".into()));
     }
@@ -145,10 +187,17 @@ async fn ensure_image(inner: &Inner, docker: &Docker, spec: &SandboxSpec) -> Res
         Err(e) if e.is_unavailable() => return Err(e.into_runtime(START_FAILED, "inspect_image")),
         Err(e) => return Err(bad(e.message())),
     }
-    tracing::info!(image, authenticated = spec.image_auth.is_some(), "pulling image");
+    tracing::info!(
+        image,
+        authenticated = spec.image_auth.is_some(),
+        "pulling image"
+    );
     pull(inner, docker, spec).await.map_err(|e| {
         if e.is_unavailable() {
-            RuntimeError::Unavailable { runtime: RUNTIME, detail: format!("pull: {e}") }
+            RuntimeError::Unavailable {
+                runtime: RUNTIME,
+                detail: format!("pull: {e}"),
+            }
         } else {
             bad(e.message())
         }
@@ -187,7 +236,9 @@ fn is_reference(r: &str) -> bool {
         && r.len() <= 512
         && !r.contains("..")
         && !r.starts_with(['/', ':', '@'])
-        && r.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b':' | b'@'))
+        && r.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
+        })
 }
 
 /// Splits a reference into `fromImage` and `tag` for a pull; a missing tag means `latest`
@@ -236,9 +287,15 @@ mod tests {
             image: "busybox".into(),
             image_auth: None,
             entrypoint: vec!["sleep".into(), "1".into()],
-            env: BTreeMap::from([("A".to_string(), "req".to_string()), ("B".to_string(), "b".to_string())]),
+            env: BTreeMap::from([
+                ("A".to_string(), "req".to_string()),
+                ("B".to_string(), "b".to_string()),
+            ]),
             metadata: BTreeMap::new(),
-            resources: Resources { nano_cpus: Some(500_000_000), memory_bytes: Some(64 << 20) },
+            resources: Resources {
+                nano_cpus: Some(500_000_000),
+                memory_bytes: Some(64 << 20),
+            },
             expires_at: None,
             created_at: gatehouse_lifecycle::time::now(),
             platform: None,
@@ -248,14 +305,27 @@ mod tests {
     #[test]
     fn body_in_bridge_mode() {
         let cfg = DockerConfig {
-            sandbox_env: BTreeMap::from([("A".to_string(), "cfg".to_string()), ("C".to_string(), "c".to_string())]),
+            sandbox_env: BTreeMap::from([
+                ("A".to_string(), "cfg".to_string()),
+                ("C".to_string(), "c".to_string()),
+            ]),
             ..Default::default()
         };
         let b = container_body(&inner(cfg), &spec());
         assert_eq!(b.entrypoint, Some(vec![]));
         assert_eq!(b.cmd, Some(vec!["sleep".to_string(), "1".to_string()]));
-        assert_eq!(b.env, Some(vec!["A=req".to_string(), "B=b".to_string(), "C=c".to_string()]));
-        assert_eq!(b.exposed_ports, Some(vec!["8080/tcp".to_string(), "44772/tcp".to_string()]));
+        assert_eq!(
+            b.env,
+            Some(vec![
+                "A=req".to_string(),
+                "B=b".to_string(),
+                "C=c".to_string()
+            ])
+        );
+        assert_eq!(
+            b.exposed_ports,
+            Some(vec!["8080/tcp".to_string(), "44772/tcp".to_string()])
+        );
         let hc = b.host_config.unwrap();
         assert_eq!(hc.nano_cpus, Some(500_000_000));
         assert_eq!(hc.memory, Some(64 << 20));
@@ -270,7 +340,10 @@ mod tests {
 
     #[test]
     fn body_in_host_mode_publishes_nothing() {
-        let cfg = DockerConfig { network_mode: "HOST".into(), ..Default::default() };
+        let cfg = DockerConfig {
+            network_mode: "HOST".into(),
+            ..Default::default()
+        };
         let b = container_body(&inner(cfg), &spec());
         assert_eq!(b.exposed_ports, None);
         let hc = b.host_config.unwrap();
@@ -280,13 +353,28 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(split_reference("busybox"), ("busybox".into(), Some("latest".into())));
-        assert_eq!(split_reference("a/b:1.2"), ("a/b".into(), Some("1.2".into())));
-        assert_eq!(split_reference("reg:5000/a/b"), ("reg:5000/a/b".into(), Some("latest".into())));
-        assert_eq!(split_reference("reg:5000/a:t"), ("reg:5000/a".into(), Some("t".into())));
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), Some("latest".into()))
+        );
+        assert_eq!(
+            split_reference("a/b:1.2"),
+            ("a/b".into(), Some("1.2".into()))
+        );
+        assert_eq!(
+            split_reference("reg:5000/a/b"),
+            ("reg:5000/a/b".into(), Some("latest".into()))
+        );
+        assert_eq!(
+            split_reference("reg:5000/a:t"),
+            ("reg:5000/a".into(), Some("t".into()))
+        );
         assert_eq!(split_reference("a@sha256:00"), ("a@sha256:00".into(), None));
         assert_eq!(registry_of("busybox"), "https://index.docker.io/v1/");
-        assert_eq!(registry_of("library/busybox"), "https://index.docker.io/v1/");
+        assert_eq!(
+            registry_of("library/busybox"),
+            "https://index.docker.io/v1/"
+        );
         assert_eq!(registry_of("ghcr.io/a/b"), "ghcr.io");
         assert_eq!(registry_of("localhost:5000/a"), "localhost:5000");
         assert!(is_reference("gatehouse/busybox:latest"));

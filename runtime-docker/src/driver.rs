@@ -44,7 +44,9 @@ impl Inner {
 pub(crate) fn container_name(id: &str) -> Option<String> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
     ok.then(|| format!("{NAME_PREFIX}{id}"))
 }
 
@@ -71,14 +73,24 @@ impl DockerRuntime {
     /// version is negotiated again before the next call, so the backend starts while the
     /// engine is down and recovers when it returns.
     pub async fn connect(cfg: &DockerConfig) -> Result<Self, RuntimeError> {
-        let init = |detail: String| RuntimeError::Failed { code: INIT_ERROR, op: "connect", detail };
+        let init = |detail: String| RuntimeError::Failed {
+            code: INIT_ERROR,
+            op: "connect",
+            detail,
+        };
         cfg.validate().map_err(init)?;
         let host = cfg.resolved_docker_host();
         let target = Target::parse(&host).map_err(init)?;
         let security_opt = security_opts(cfg).map_err(init)?;
         let timeout = Duration::from_secs(cfg.api_timeout_secs());
-        let inner = Inner { cfg: cfg.clone(), client: Client::new(target, timeout), security_opt };
-        let rt = Self { inner: Arc::new(inner) };
+        let inner = Inner {
+            cfg: cfg.clone(),
+            client: Client::new(target, timeout),
+            security_opt,
+        };
+        let rt = Self {
+            inner: Arc::new(inner),
+        };
         match rt.inner.client.get_within(timeout.min(CONNECT_PROBE)).await {
             Ok(_) => tracing::info!(docker_host = %host, "docker engine connected"),
             Err(e) => tracing::warn!(
@@ -125,12 +137,24 @@ fn security_opts(cfg: &DockerConfig) -> Result<Vec<String>, String> {
     Ok(opts)
 }
 
+/// The span of one operation.
+fn span(op: &'static str, id: &str) -> tracing::Span {
+    tracing::info_span!("docker", op, sandbox.id = %id)
+}
+
 /// Runs one operation in its span and logs how it ended.
 async fn traced<T, F>(op: &'static str, id: &str, fut: F) -> Result<T, RuntimeError>
 where
     F: Future<Output = Result<T, RuntimeError>>,
 {
-    let span = tracing::info_span!("docker", op, sandbox.id = %id);
+    in_span(span(op, id), fut).await
+}
+
+/// Runs `fut` in `span` and logs how it ended.
+async fn in_span<T, F>(span: tracing::Span, fut: F) -> Result<T, RuntimeError>
+where
+    F: Future<Output = Result<T, RuntimeError>>,
+{
     async move {
         let start = Instant::now();
         let out = fut.await;
@@ -158,8 +182,10 @@ impl Runtime for DockerRuntime {
     async fn create(&self, spec: &SandboxSpec) -> Result<Observed, RuntimeError> {
         // Run to completion even if the caller goes away, so a failed create always
         // cleans up after itself.
-        let task = tokio::spawn(create::create(self.inner.clone(), spec.clone()));
-        traced("create", &spec.id, async move {
+        let span = span("create", &spec.id);
+        let task =
+            tokio::spawn(create::create(self.inner.clone(), spec.clone()).instrument(span.clone()));
+        in_span(span, async move {
             task.await.map_err(|e| RuntimeError::Failed {
                 code: START_FAILED,
                 op: "create",
@@ -200,7 +226,10 @@ mod tests {
 
     #[test]
     fn container_names() {
-        assert_eq!(container_name("abc-1.x_y").as_deref(), Some("sandbox-abc-1.x_y"));
+        assert_eq!(
+            container_name("abc-1.x_y").as_deref(),
+            Some("sandbox-abc-1.x_y")
+        );
         assert_eq!(container_name(""), None);
         assert_eq!(container_name("../etc"), None);
         assert_eq!(container_name("a/b"), None);
@@ -216,7 +245,11 @@ mod tests {
         };
         assert_eq!(
             security_opts(&cfg).unwrap(),
-            vec!["no-new-privileges:true", "apparmor=docker-default", "seccomp=unconfined"]
+            vec![
+                "no-new-privileges:true",
+                "apparmor=docker-default",
+                "seccomp=unconfined"
+            ]
         );
         let cfg = DockerConfig {
             no_new_privileges: false,
@@ -233,14 +266,35 @@ mod tests {
             ..Default::default()
         };
         let rt = DockerRuntime::connect(&cfg).await.unwrap();
-        assert!(matches!(rt.ping().await, Err(RuntimeError::Unavailable { runtime: "DOCKER", .. })));
-        assert!(matches!(rt.inspect("x").await, Err(RuntimeError::Unavailable { .. })));
+        assert!(matches!(
+            rt.ping().await,
+            Err(RuntimeError::Unavailable {
+                runtime: "DOCKER",
+                ..
+            })
+        ));
+        assert!(matches!(
+            rt.inspect("x").await,
+            Err(RuntimeError::Unavailable { .. })
+        ));
     }
 
     #[tokio::test]
     async fn connect_rejects_a_bad_config() {
-        let cfg = DockerConfig { publish_host: "nope".into(), ..Default::default() };
+        let cfg = DockerConfig {
+            publish_host: "nope".into(),
+            ..Default::default()
+        };
         let e = DockerRuntime::connect(&cfg).await.unwrap_err();
-        assert!(matches!(e, RuntimeError::Failed { code: INIT_ERROR, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                RuntimeError::Failed {
+                    code: INIT_ERROR,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }

@@ -39,7 +39,10 @@ pub fn for_spec(spec: &SandboxSpec) -> HashMap<String, String> {
         .collect();
     labels.insert(ID.into(), spec.id.clone());
     labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
-    labels.insert(CREATED_AT.into(), gatehouse_lifecycle::time::format(&spec.created_at));
+    labels.insert(
+        CREATED_AT.into(),
+        gatehouse_lifecycle::time::format(&spec.created_at),
+    );
     match &spec.expires_at {
         Some(t) => {
             labels.insert(EXPIRES_AT.into(), gatehouse_lifecycle::time::format(t));
@@ -53,10 +56,7 @@ pub fn for_spec(spec: &SandboxSpec) -> HashMap<String, String> {
 
 /// User metadata of a container: its labels minus reserved keys minus labels inherited
 /// from the image (same key and same value as the image's label).
-pub fn metadata(
-    container: &HashMap<String, String>,
-    image: &HashMap<String, String>,
-) -> StringMap {
+pub fn metadata(container: &HashMap<String, String>, image: &HashMap<String, String>) -> StringMap {
     container
         .iter()
         .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
@@ -67,7 +67,9 @@ pub fn metadata(
 
 /// A timestamp label, if present and well-formed.
 pub fn timestamp(labels: &HashMap<String, String>, key: &str) -> Option<DateTime<Utc>> {
-    labels.get(key).and_then(|v| gatehouse_lifecycle::time::parse(v).ok())
+    labels
+        .get(key)
+        .and_then(|v| gatehouse_lifecycle::time::parse(v).ok())
 }
 
 /// Whether a container's labels say it is the sandbox `id` managed by this driver.
@@ -149,6 +151,9 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             (ID.to_string(), "x".to_string()),
         ]);
-        assert_eq!(metadata(&container, &HashMap::new()), BTreeMap::from([("a".into(), "1".into())]));
+        assert_eq!(
+            metadata(&container, &HashMap::new()),
+            BTreeMap::from([("a".into(), "1".into())])
+        );
     }
 }

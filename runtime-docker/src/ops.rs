@@ -30,10 +30,13 @@ type Found = (ContainerInspectResponse, Option<i64>);
 /// Checks that the engine answers.
 pub(crate) async fn ping(inner: &Inner) -> Result<(), RuntimeError> {
     let docker = inner.client.get().await?;
-    timed(inner.limit(), docker.ping()).await.map(|_| ()).map_err(|e| RuntimeError::Unavailable {
-        runtime: RUNTIME,
-        detail: format!("ping: {e}"),
-    })
+    timed(inner.limit(), docker.ping())
+        .await
+        .map(|_| ())
+        .map_err(|e| RuntimeError::Unavailable {
+            runtime: RUNTIME,
+            detail: format!("ping: {e}"),
+        })
 }
 
 /// Inspects a container by name or id; `None` when the engine has no such container.
@@ -56,20 +59,30 @@ async fn find(
     id: &str,
     name: &str,
 ) -> Result<Option<ContainerInspectResponse>, RuntimeError> {
-    let c = inspect_raw(inner, docker, name).await.map_err(|e| e.into_runtime(QUERY_FAILED, "inspect"))?;
+    let c = inspect_raw(inner, docker, name)
+        .await
+        .map_err(|e| e.into_runtime(QUERY_FAILED, "inspect"))?;
     Ok(c.filter(|c| labels::is_managed(&container_labels(c), id)))
 }
 
 /// Like [`find`] but `NotFound` when missing.
-async fn find_required(inner: &Inner, id: &str) -> Result<(Docker, ContainerInspectResponse), RuntimeError> {
+async fn find_required(
+    inner: &Inner,
+    id: &str,
+) -> Result<(Docker, ContainerInspectResponse), RuntimeError> {
     let name = container_name(id).ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
     let docker = inner.client.get().await?;
-    let c = find(inner, &docker, id, &name).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+    let c = find(inner, &docker, id, &name)
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
     Ok((docker, c))
 }
 
 fn container_labels(c: &ContainerInspectResponse) -> HashMap<String, String> {
-    c.config.as_ref().and_then(|cfg| cfg.labels.clone()).unwrap_or_default()
+    c.config
+        .as_ref()
+        .and_then(|cfg| cfg.labels.clone())
+        .unwrap_or_default()
 }
 
 /// Observes sandbox `id` through the container `name` on `docker`.
@@ -79,12 +92,16 @@ pub(crate) async fn inspect_with(
     id: &str,
     name: &str,
 ) -> Result<Option<Observed>, RuntimeError> {
-    Ok(find(inner, docker, id, name).await?.map(|c| state::observe(id, c.state.as_ref())))
+    Ok(find(inner, docker, id, name)
+        .await?
+        .map(|c| state::observe(id, c.state.as_ref())))
 }
 
 /// Observes sandbox `id`.
 pub(crate) async fn inspect(inner: &Inner, id: &str) -> Result<Option<Observed>, RuntimeError> {
-    let Some(name) = container_name(id) else { return Ok(None) };
+    let Some(name) = container_name(id) else {
+        return Ok(None);
+    };
     let docker = inner.client.get().await?;
     inspect_with(inner, &docker, id, &name).await
 }
@@ -93,21 +110,32 @@ pub(crate) async fn inspect(inner: &Inner, id: &str) -> Result<Option<Observed>,
 pub(crate) async fn list(inner: &Inner) -> Result<Vec<Discovered>, RuntimeError> {
     let docker = inner.client.get().await?;
     let filters = HashMap::from([("label".to_string(), vec![labels::managed_filter()])]);
-    let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
     let summaries = timed(inner.limit(), docker.list_containers(Some(options)))
         .await
         .map_err(|e| e.into_runtime(QUERY_FAILED, "list"))?;
 
     // Containers can disappear between the list and the inspect: those are skipped.
-    let inspected: Vec<Result<Option<Found>, CallError>> =
-        stream::iter(summaries.into_iter().filter_map(|s| s.id.clone().map(|cid| (cid, s.created))))
-            .map(|(cid, created)| {
-                let docker = docker.clone();
-                async move { Ok(inspect_raw(inner, &docker, &cid).await?.map(|c| (c, created))) }
-            })
-            .buffered(LIST_CONCURRENCY)
-            .collect()
-            .await;
+    let inspected: Vec<Result<Option<Found>, CallError>> = stream::iter(
+        summaries
+            .into_iter()
+            .filter_map(|s| s.id.clone().map(|cid| (cid, s.created))),
+    )
+    .map(|(cid, created)| {
+        let docker = docker.clone();
+        async move {
+            Ok(inspect_raw(inner, &docker, &cid)
+                .await?
+                .map(|c| (c, created)))
+        }
+    })
+    .buffered(LIST_CONCURRENCY)
+    .collect()
+    .await;
     let mut containers = Vec::new();
     for r in inspected {
         if let Some(c) = r.map_err(|e| e.into_runtime(QUERY_FAILED, "list"))? {
@@ -115,7 +143,10 @@ pub(crate) async fn list(inner: &Inner) -> Result<Vec<Discovered>, RuntimeError>
         }
     }
 
-    let image_ids: BTreeSet<String> = containers.iter().filter_map(|(c, _)| c.image.clone()).collect();
+    let image_ids: BTreeSet<String> = containers
+        .iter()
+        .filter_map(|(c, _)| c.image.clone())
+        .collect();
     let mut image_labels: HashMap<String, HashMap<String, String>> = HashMap::new();
     for image in image_ids {
         let l = labels_of_image(inner, &docker, &image).await?;
@@ -126,8 +157,14 @@ pub(crate) async fn list(inner: &Inner) -> Result<Vec<Discovered>, RuntimeError>
     let mut out = Vec::with_capacity(containers.len());
     for (c, created) in containers {
         let cl = container_labels(&c);
-        let Some(id) = cl.get(labels::ID).cloned() else { continue };
-        let il = c.image.as_ref().and_then(|i| image_labels.get(i)).unwrap_or(&empty);
+        let Some(id) = cl.get(labels::ID).cloned() else {
+            continue;
+        };
+        let il = c
+            .image
+            .as_ref()
+            .and_then(|i| image_labels.get(i))
+            .unwrap_or(&empty);
         let config = c.config.clone().unwrap_or_default();
         out.push(Discovered {
             observed: state::observe(&id, c.state.as_ref()),
@@ -152,7 +189,10 @@ async fn labels_of_image(
     match timed(inner.limit(), docker.inspect_image(image)).await {
         Ok(i) => Ok(i.config.and_then(|c| c.labels).unwrap_or_default()),
         Err(e) if e.status() == Some(404) => {
-            tracing::warn!(image, "image of a sandbox is gone; its labels cannot be told from metadata");
+            tracing::warn!(
+                image,
+                "image of a sandbox is gone; its labels cannot be told from metadata"
+            );
             Ok(HashMap::new())
         }
         Err(e) => Err(e.into_runtime(QUERY_FAILED, "inspect_image")),
@@ -161,7 +201,9 @@ async fn labels_of_image(
 
 /// Removes sandbox `id`; succeeds when it is already gone.
 pub(crate) async fn delete(inner: &Inner, id: &str) -> Result<(), RuntimeError> {
-    let Some(name) = container_name(id) else { return Ok(()) };
+    let Some(name) = container_name(id) else {
+        return Ok(());
+    };
     let docker = inner.client.get().await?;
     if find(inner, &docker, id, &name).await?.is_none() {
         return Ok(());
@@ -180,10 +222,17 @@ pub(crate) async fn remove(inner: &Inner, docker: &Docker, name: &str) -> Result
             return Err(RuntimeError::Failed {
                 code: DELETE_FAILED,
                 op: "delete",
-                detail: format!("container {name} still exists after {}s", inner.limit().as_secs()),
+                detail: format!(
+                    "container {name} still exists after {}s",
+                    inner.limit().as_secs()
+                ),
             });
         }
-        let options = RemoveContainerOptions { force: true, v: true, link: false };
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
         let err = match timed(left, docker.remove_container(name, Some(options))).await {
             Ok(()) => return Ok(()),
             Err(e) if e.status() == Some(404) => return Ok(()),
@@ -224,12 +273,19 @@ pub(crate) async fn pause(inner: &Inner, id: &str) -> Result<(), RuntimeError> {
     let (status, running, paused) = status_of(&c);
     let not_running = |detail: String| RuntimeError::Conflict {
         code: NOT_RUNNING,
-        message: format!("Sandbox {id} is not running ({detail}); only a running sandbox can be paused."),
+        message: format!(
+            "Sandbox {id} is not running ({detail}); only a running sandbox can be paused."
+        ),
     };
     if !running || paused {
         return Err(not_running(format!("state: {}", state_name(status))));
     }
-    match timed(inner.limit(), docker.pause_container(&container_ref(&c, id))).await {
+    match timed(
+        inner.limit(),
+        docker.pause_container(&container_ref(&c, id)),
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.status() == Some(404) => Err(RuntimeError::NotFound(id.to_string())),
         Err(e) if e.status() == Some(409) => Err(not_running(e.message())),
@@ -243,29 +299,47 @@ pub(crate) async fn resume(inner: &Inner, id: &str) -> Result<(), RuntimeError> 
     let (status, _, paused) = status_of(&c);
     let not_paused = |detail: String| RuntimeError::Conflict {
         code: NOT_PAUSED,
-        message: format!("Sandbox {id} is not paused ({detail}); only a paused sandbox can be resumed."),
+        message: format!(
+            "Sandbox {id} is not paused ({detail}); only a paused sandbox can be resumed."
+        ),
     };
     if !paused {
         return Err(not_paused(format!("state: {}", state_name(status))));
     }
-    match timed(inner.limit(), docker.unpause_container(&container_ref(&c, id))).await {
+    match timed(
+        inner.limit(),
+        docker.unpause_container(&container_ref(&c, id)),
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.status() == Some(404) => Err(RuntimeError::NotFound(id.to_string())),
-        Err(e) if e.status() == Some(409) || e.message().contains("not paused") => Err(not_paused(e.message())),
+        Err(e) if e.status() == Some(409) || e.message().contains("not paused") => {
+            Err(not_paused(e.message()))
+        }
         Err(e) => Err(e.into_runtime(RESUME_FAILED, "resume")),
     }
 }
 
 /// The engine's id of the container, else its name.
 fn container_ref(c: &ContainerInspectResponse, id: &str) -> String {
-    c.id.clone().or_else(|| container_name(id)).unwrap_or_default()
+    c.id.clone()
+        .or_else(|| container_name(id))
+        .unwrap_or_default()
 }
 
 /// The address on which this process reaches `port` of sandbox `id`.
-pub(crate) async fn endpoint(inner: &Inner, id: &str, port: u16) -> Result<SocketAddr, RuntimeError> {
+pub(crate) async fn endpoint(
+    inner: &Inner,
+    id: &str,
+    port: u16,
+) -> Result<SocketAddr, RuntimeError> {
     let (_, c) = find_required(inner, id).await?;
     let host_config = c.host_config.clone().unwrap_or_default();
-    let host_mode = host_config.network_mode.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("host"));
+    let host_mode = host_config
+        .network_mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("host"));
     if host_mode {
         return Ok(SocketAddr::from((inner.cfg.dial_host(), port)));
     }
@@ -281,12 +355,18 @@ pub(crate) async fn endpoint(inner: &Inner, id: &str, port: u16) -> Result<Socke
         let list = if published.is_empty() {
             "none".to_string()
         } else {
-            published.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            published
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         return Err(RuntimeError::Invalid {
             status: 404,
             code: ENDPOINT_NOT_AVAILABLE,
-            message: format!("Port {port} is not published by this sandbox; published ports: {list}."),
+            message: format!(
+                "Port {port} is not published by this sandbox; published ports: {list}."
+            ),
         });
     }
 

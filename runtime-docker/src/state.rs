@@ -22,13 +22,33 @@ pub fn observe(id: &str, state: Option<&ContainerState>) -> Observed {
 
     use ContainerStateStatusEnum as St;
     let (state, reason, message, since) = if running && !paused {
-        (SandboxState::Running, "CONTAINER_RUNNING", "Sandbox container is running.".to_string(), started)
+        (
+            SandboxState::Running,
+            "CONTAINER_RUNNING",
+            "Sandbox container is running.".to_string(),
+            started,
+        )
     } else if paused {
-        (SandboxState::Paused, "CONTAINER_PAUSED", "Sandbox container is paused.".to_string(), started)
+        (
+            SandboxState::Paused,
+            "CONTAINER_PAUSED",
+            "Sandbox container is paused.".to_string(),
+            started,
+        )
     } else if restarting {
-        (SandboxState::Running, "CONTAINER_RESTARTING", "Sandbox container is restarting.".to_string(), started)
+        (
+            SandboxState::Running,
+            "CONTAINER_RESTARTING",
+            "Sandbox container is restarting.".to_string(),
+            started,
+        )
     } else if status == St::CREATED {
-        (SandboxState::Pending, "CONTAINER_STARTING", "Sandbox container is starting.".to_string(), None)
+        (
+            SandboxState::Pending,
+            "CONTAINER_STARTING",
+            "Sandbox container is starting.".to_string(),
+            None,
+        )
     } else if matches!(status, St::EXITED | St::DEAD) {
         if exit_code == 0 {
             (
@@ -46,7 +66,12 @@ pub fn observe(id: &str, state: Option<&ContainerState>) -> Observed {
             )
         }
     } else if status == St::REMOVING {
-        (SandboxState::Stopping, "CONTAINER_REMOVING", "Sandbox container is being removed.".to_string(), None)
+        (
+            SandboxState::Stopping,
+            "CONTAINER_REMOVING",
+            "Sandbox container is being removed.".to_string(),
+            None,
+        )
     } else {
         let name = match status {
             St::EMPTY => "unknown".to_string(),
@@ -59,7 +84,13 @@ pub fn observe(id: &str, state: Option<&ContainerState>) -> Observed {
             None,
         )
     };
-    Observed { id: id.to_string(), state, reason: reason.to_string(), message, since }
+    Observed {
+        id: id.to_string(),
+        state,
+        reason: reason.to_string(),
+        message,
+        since,
+    }
 }
 
 /// Parses a Docker timestamp, ignoring the zero time and empty values.
@@ -78,7 +109,13 @@ mod tests {
     const STARTED: &str = "2025-03-01T10:00:00.123456789Z";
     const FINISHED: &str = "2025-03-01T11:00:00Z";
 
-    fn st(status: ContainerStateStatusEnum, running: bool, paused: bool, restarting: bool, code: i64) -> ContainerState {
+    fn st(
+        status: ContainerStateStatusEnum,
+        running: bool,
+        paused: bool,
+        restarting: bool,
+        code: i64,
+    ) -> ContainerState {
         ContainerState {
             status: Some(status),
             running: Some(running),
@@ -102,7 +139,11 @@ mod tests {
     #[test]
     fn running() {
         use ContainerStateStatusEnum as S;
-        let o = check(st(S::RUNNING, true, false, false, 0), SandboxState::Running, "CONTAINER_RUNNING");
+        let o = check(
+            st(S::RUNNING, true, false, false, 0),
+            SandboxState::Running,
+            "CONTAINER_RUNNING",
+        );
         assert_eq!(o.message, "Sandbox container is running.");
         assert_eq!(o.since, timestamp(Some(STARTED)));
         assert!(o.since.is_some());
@@ -112,33 +153,69 @@ mod tests {
     fn paused_and_restarting() {
         use ContainerStateStatusEnum as S;
         // A paused container is both Running and Paused.
-        check(st(S::PAUSED, true, true, false, 0), SandboxState::Paused, "CONTAINER_PAUSED");
-        check(st(S::RESTARTING, false, false, true, 1), SandboxState::Running, "CONTAINER_RESTARTING");
+        check(
+            st(S::PAUSED, true, true, false, 0),
+            SandboxState::Paused,
+            "CONTAINER_PAUSED",
+        );
+        check(
+            st(S::RESTARTING, false, false, true, 1),
+            SandboxState::Running,
+            "CONTAINER_RESTARTING",
+        );
     }
 
     #[test]
     fn created_is_pending() {
         use ContainerStateStatusEnum as S;
-        check(st(S::CREATED, false, false, false, 0), SandboxState::Pending, "CONTAINER_STARTING");
+        check(
+            st(S::CREATED, false, false, false, 0),
+            SandboxState::Pending,
+            "CONTAINER_STARTING",
+        );
     }
 
     #[test]
     fn exits() {
         use ContainerStateStatusEnum as S;
-        let ok = check(st(S::EXITED, false, false, false, 0), SandboxState::Terminated, "CONTAINER_EXITED");
+        let ok = check(
+            st(S::EXITED, false, false, false, 0),
+            SandboxState::Terminated,
+            "CONTAINER_EXITED",
+        );
         assert_eq!(ok.message, "Sandbox container exited successfully.");
         assert_eq!(ok.since, timestamp(Some(FINISHED)));
-        let bad = check(st(S::EXITED, false, false, false, 137), SandboxState::Failed, "CONTAINER_EXITED_ERROR");
+        let bad = check(
+            st(S::EXITED, false, false, false, 137),
+            SandboxState::Failed,
+            "CONTAINER_EXITED_ERROR",
+        );
         assert_eq!(bad.message, "Sandbox container exited with code 137.");
-        check(st(S::DEAD, false, false, false, 0), SandboxState::Terminated, "CONTAINER_EXITED");
-        check(st(S::DEAD, false, false, false, 2), SandboxState::Failed, "CONTAINER_EXITED_ERROR");
+        check(
+            st(S::DEAD, false, false, false, 0),
+            SandboxState::Terminated,
+            "CONTAINER_EXITED",
+        );
+        check(
+            st(S::DEAD, false, false, false, 2),
+            SandboxState::Failed,
+            "CONTAINER_EXITED_ERROR",
+        );
     }
 
     #[test]
     fn removing_and_unknown() {
         use ContainerStateStatusEnum as S;
-        check(st(S::REMOVING, false, false, false, 0), SandboxState::Stopping, "CONTAINER_REMOVING");
-        let u = check(st(S::EMPTY, false, false, false, 0), SandboxState::Unknown, "CONTAINER_STATE_UNKNOWN");
+        check(
+            st(S::REMOVING, false, false, false, 0),
+            SandboxState::Stopping,
+            "CONTAINER_REMOVING",
+        );
+        let u = check(
+            st(S::EMPTY, false, false, false, 0),
+            SandboxState::Unknown,
+            "CONTAINER_STATE_UNKNOWN",
+        );
         assert_eq!(u.message, "Sandbox container is in state 'unknown'.");
         let none = observe("sb", None);
         assert_eq!(none.state, SandboxState::Unknown);

@@ -18,9 +18,18 @@ async fn sdk_manager_lists_gets_renews_and_kills() {
         "timeout": 600,
         "metadata": {"suite": token},
     });
-    let r = b.client().post(b.at("/v1/sandboxes")).json(&body).send().await.unwrap();
+    let r = b
+        .client()
+        .post(b.at("/v1/sandboxes"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Another sandbox the metadata filter must exclude.
     let other = b.client().post(b.at("/v1/sandboxes")).json(&json!({
         "image": {"uri": test_image()}, "entrypoint": ["sleep", "3600"], "metadata": {"suite": "other"}
@@ -34,20 +43,56 @@ async fn sdk_manager_lists_gets_renews_and_kills() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "SDK script failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SDK script failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
 
     assert_eq!(seen["listed_ids"], json!([id]), "{seen}");
     assert_eq!(seen["total"], 1);
-    assert!(seen["state"].as_str().unwrap().to_lowercase().contains("running"), "{seen}");
+    assert!(
+        seen["state"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("running"),
+        "{seen}"
+    );
     assert_eq!(seen["metadata"], json!({"suite": token}));
-    let renewed = chrono::DateTime::parse_from_rfc3339(seen["renewed_expires_at"].as_str().unwrap()).unwrap();
+    let renewed =
+        chrono::DateTime::parse_from_rfc3339(seen["renewed_expires_at"].as_str().unwrap()).unwrap();
     let hours = (renewed.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
-    assert!((115..=120).contains(&hours), "renewed about two hours ahead: {seen}");
-    assert!(seen["after_kill"].as_str().unwrap().contains("404") || seen["after_kill"].as_str().unwrap().to_lowercase().contains("not found"), "{seen}");
+    assert!(
+        (115..=120).contains(&hours),
+        "renewed about two hours ahead: {seen}"
+    );
+    assert!(
+        seen["after_kill"].as_str().unwrap().contains("404")
+            || seen["after_kill"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("not found"),
+        "{seen}"
+    );
 
-    let r = b.client().get(b.at(&format!("/v1/sandboxes/{id}"))).send().await.unwrap();
+    let r = b
+        .client()
+        .get(b.at(&format!("/v1/sandboxes/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert!(containers_of(&id).unwrap().is_empty());
-    assert_eq!(b.client().delete(b.at(&format!("/v1/sandboxes/{other}"))).send().await.unwrap().status(), 204);
+    assert_eq!(
+        b.client()
+            .delete(b.at(&format!("/v1/sandboxes/{other}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
 }

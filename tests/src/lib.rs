@@ -8,6 +8,11 @@
 //! - `GATEHOUSE_PYTHON`: the venv's python with the OpenSandbox SDK;
 //! - `GATEHOUSE_SCRIPTS`: the repository's `scripts/` folder.
 
+#![allow(
+    clippy::panic,
+    reason = "a test harness fails the test loudly when its environment is missing"
+)]
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,14 +35,20 @@ pub fn test_image() -> String {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Directory holding the workspace's built binaries (next to this test executable).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -95,7 +106,12 @@ pub struct BackendOptions {
 
 impl Default for BackendOptions {
     fn default() -> Self {
-        Self { server_extra: String::new(), sections: String::new(), docker_host: None, reconcile_seconds: 2 }
+        Self {
+            server_extra: String::new(),
+            sections: String::new(),
+            docker_host: None,
+            reconcile_seconds: 2,
+        }
     }
 }
 
@@ -125,13 +141,17 @@ impl Backend {
             log_path: dir.join("backend.log"),
             dir,
         };
-        b.spawn(opts.docker_host.unwrap_or_else(docker_host)).await?;
+        b.spawn(opts.docker_host.unwrap_or_else(docker_host))
+            .await?;
         Ok(b)
     }
 
     async fn spawn(&mut self, docker_host: String) -> Result<()> {
         let bin = bin_dir().join("gatehouse-backend");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
         let child = Command::new(&bin)
             .arg("--config")
             .arg(&self.config_path)
@@ -148,7 +168,14 @@ impl Backend {
         wait_for("backend /health", Duration::from_secs(30), || {
             let client = client.clone();
             let health = health.clone();
-            async move { client.get(&health).send().await.ok().filter(|r| r.status().is_success()) }
+            async move {
+                client
+                    .get(&health)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+            }
         })
         .await
         .with_context(|| format!("backend did not become healthy; log: {}", self.log()))?;
@@ -158,7 +185,10 @@ impl Backend {
     /// Stops the process with SIGTERM (graceful) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -174,7 +204,8 @@ impl Backend {
     /// Starts the process again on the same port, config and store.
     pub async fn restart(&mut self, docker_host: Option<String>) -> Result<()> {
         self.stop();
-        self.spawn(docker_host.unwrap_or_else(docker_host_default)).await
+        self.spawn(docker_host.unwrap_or_else(docker_host_default))
+            .await
     }
 
     /// The log written so far.
@@ -188,7 +219,10 @@ impl Backend {
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.api_key) {
             h.insert("OPEN-SANDBOX-API-KEY", v);
         }
-        reqwest::Client::builder().default_headers(h).build().unwrap_or_default()
+        reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .unwrap_or_default()
     }
 
     /// `url` + `path`.

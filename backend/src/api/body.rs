@@ -36,7 +36,9 @@ impl<T: DeserializeOwned> FromRequest<State> for JsonBody<T> {
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     too_large(limit)
                 } else {
                     ApiErrorResponse(ApiError::bad_request(

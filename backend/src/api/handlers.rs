@@ -18,7 +18,10 @@ pub async fn health() -> Response {
 }
 
 /// `POST /sandboxes` → 202.
-pub async fn create(AxState(st): AxState<State>, JsonBody(req): JsonBody<CreateSandboxRequest>) -> HandlerResult {
+pub async fn create(
+    AxState(st): AxState<State>,
+    JsonBody(req): JsonBody<CreateSandboxRequest>,
+) -> HandlerResult {
     let created = st.service.create(req).await?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
 }
@@ -73,7 +76,10 @@ pub async fn patch_metadata(
 /// Parses a port path segment: an integer in 1..=65535.
 pub fn parse_port(raw: &str) -> Result<u16, ApiError> {
     raw.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-        ApiError::bad_request(codes::INVALID_PORT, format!("Port must be between 1 and 65535, got '{raw}'."))
+        ApiError::bad_request(
+            codes::INVALID_PORT,
+            format!("Port must be between 1 and 65535, got '{raw}'."),
+        )
     })
 }
 
@@ -81,7 +87,9 @@ fn parse_bool(name: &str, raw: &str) -> Result<bool, ApiError> {
     match raw.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(ApiError::invalid(format!("Query parameter '{name}' must be a boolean, got '{raw}'."))),
+        _ => Err(ApiError::invalid(format!(
+            "Query parameter '{name}' must be a boolean, got '{raw}'."
+        ))),
     }
 }
 
@@ -113,12 +121,17 @@ pub async fn endpoint(
         let base = match &st.eip {
             Some(eip) => eip.trim_end_matches('/').to_string(),
             None => {
-                let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                let host = headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
                 let mount = uri.path().split("/sandboxes/").next().unwrap_or("");
                 format!("{host}{mount}")
             }
         };
-        let base = base.trim_start_matches("http://").trim_start_matches("https://");
+        let base = base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
         format!("{base}/sandboxes/{id}/proxy/{port}")
     } else {
         match &st.endpoint_host {
@@ -126,7 +139,11 @@ pub async fn endpoint(
             None => addr.to_string(),
         }
     };
-    Ok(Json(Endpoint { endpoint, headers: None }).into_response())
+    Ok(Json(Endpoint {
+        endpoint,
+        headers: None,
+    })
+    .into_response())
 }
 
 /// Routes of the API this backend does not implement (snapshots, diagnostics) → 501.

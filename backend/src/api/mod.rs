@@ -42,7 +42,10 @@ pub type State = Arc<AppState>;
 fn lifecycle_routes() -> Router<State> {
     Router::new()
         .route("/sandboxes", post(handlers::create).get(handlers::list))
-        .route("/sandboxes/{id}", get(handlers::get).delete(handlers::delete))
+        .route(
+            "/sandboxes/{id}",
+            get(handlers::get).delete(handlers::delete),
+        )
         .route("/sandboxes/{id}/metadata", patch(handlers::patch_metadata))
         .route("/sandboxes/{id}/pause", post(handlers::pause))
         .route("/sandboxes/{id}/resume", post(handlers::resume))
@@ -50,10 +53,19 @@ fn lifecycle_routes() -> Router<State> {
         .route("/sandboxes/{id}/endpoints/{port}", get(handlers::endpoint))
         .route("/sandboxes/{id}/snapshots", post(handlers::not_supported))
         .route("/snapshots", get(handlers::not_supported))
-        .route("/snapshots/{snapshot_id}", get(handlers::not_supported).delete(handlers::not_supported))
-        .route("/sandboxes/{id}/diagnostics/{kind}", get(handlers::not_supported))
+        .route(
+            "/snapshots/{snapshot_id}",
+            get(handlers::not_supported).delete(handlers::not_supported),
+        )
+        .route(
+            "/sandboxes/{id}/diagnostics/{kind}",
+            get(handlers::not_supported),
+        )
         .route("/sandboxes/{id}/proxy/{port}", any(proxy::proxy_root))
-        .route("/sandboxes/{id}/proxy/{port}/{*path}", any(proxy::proxy_path))
+        .route(
+            "/sandboxes/{id}/proxy/{port}/{*path}",
+            any(proxy::proxy_path),
+        )
 }
 
 async fn not_found(req: Request) -> Response {
@@ -64,7 +76,11 @@ async fn method_not_allowed(req: Request) -> Response {
     error_response(&ApiError::new(
         405,
         codes::METHOD_NOT_ALLOWED,
-        format!("Method {} is not allowed on '{}'.", req.method(), req.uri().path()),
+        format!(
+            "Method {} is not allowed on '{}'.",
+            req.method(),
+            req.uri().path()
+        ),
     ))
 }
 
@@ -77,7 +93,10 @@ pub fn router(state: State) -> Router {
         .nest("/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
 }

@@ -38,7 +38,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 /// `ANY /sandboxes/{id}/proxy/{port}`.
-pub async fn proxy_root(st: AxState<State>, Path((id, port)): Path<(String, String)>, req: Request) -> Response {
+pub async fn proxy_root(
+    st: AxState<State>,
+    Path((id, port)): Path<(String, String)>,
+    req: Request,
+) -> Response {
     forward(st, id, port, String::new(), req).await
 }
 
@@ -51,7 +55,13 @@ pub async fn proxy_path(
     forward(st, id, port, path, req).await
 }
 
-async fn forward(AxState(st): AxState<State>, id: String, port: String, path: String, mut req: Request) -> Response {
+async fn forward(
+    AxState(st): AxState<State>,
+    id: String,
+    port: String,
+    path: String,
+    mut req: Request,
+) -> Response {
     let port = match parse_port(&port) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
@@ -60,10 +70,16 @@ async fn forward(AxState(st): AxState<State>, id: String, port: String, path: St
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let target: Uri = match format!("http://{addr}/{path}{query}").parse() {
         Ok(u) => u,
-        Err(_) => return error_response(&ApiError::invalid("The proxied path is not a valid URI.")),
+        Err(_) => {
+            return error_response(&ApiError::invalid("The proxied path is not a valid URI."))
+        }
     };
 
     let upgrade = req.headers().get(header::UPGRADE).cloned();
@@ -73,7 +89,10 @@ async fn forward(AxState(st): AxState<State>, id: String, port: String, path: St
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(API_KEY_HEADER);
     if let Some(u) = &upgrade {
-        parts.headers.insert(header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+        parts.headers.insert(
+            header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
         parts.headers.insert(header::UPGRADE, u.clone());
     }
     if let Ok(host) = http::HeaderValue::from_str(&addr.to_string()) {
@@ -104,7 +123,9 @@ async fn forward(AxState(st): AxState<State>, id: String, port: String, path: St
                     Ok((client, upstream)) => {
                         let mut client = TokioIo::new(client);
                         let mut upstream = TokioIo::new(upstream);
-                        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                        if let Err(e) =
+                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                        {
                             tracing::debug!(error = %e, "upgraded connection closed");
                         }
                     }

@@ -23,7 +23,10 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db")).await.unwrap();
     let fake = Arc::new(FakeRuntime::default());
-    let limits = TimeoutLimits { min_seconds: 60, max_seconds: Some(86_400) };
+    let limits = TimeoutLimits {
+        min_seconds: 60,
+        max_seconds: Some(86_400),
+    };
     let service = Arc::new(Service::new(store, fake.clone(), limits));
     let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
     let state = Arc::new(AppState {
@@ -34,26 +37,45 @@ async fn harness() -> Harness {
         max_body_bytes: 4096,
         proxy_client: client,
     });
-    Harness { app: router(state), fake, _dir: dir }
+    Harness {
+        app: router(state),
+        fake,
+        _dir: dir,
+    }
 }
 
 async fn call(app: &Router, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     call_raw(app, method, path, body.map(|b| b.to_string()), Some(KEY)).await
 }
 
-async fn call_raw(app: &Router, method: &str, path: &str, body: Option<String>, key: Option<&str>) -> (u16, Value) {
-    let mut req = http::Request::builder().method(method).uri(path).header("host", "gw.example:8080");
+async fn call_raw(
+    app: &Router,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "gw.example:8080");
     if let Some(k) = key {
         req = req.header("OPEN-SANDBOX-API-KEY", k);
     }
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+    let req = req
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
     (status, v)
 }
 
@@ -70,7 +92,11 @@ fn create_body() -> Value {
 fn assert_error(v: &Value, code: &str) {
     assert_eq!(v["code"], code, "{v}");
     assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert_eq!(v.as_object().unwrap().len(), 2, "error has exactly code and message: {v}");
+    assert_eq!(
+        v.as_object().unwrap().len(),
+        2,
+        "error has exactly code and message: {v}"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +127,10 @@ async fn lifecycle_under_both_mounts() {
     assert_eq!(s, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["status"]["state"], "Running");
-    assert!(created.get("image").is_none(), "create response omits the image");
+    assert!(
+        created.get("image").is_none(),
+        "create response omits the image"
+    );
     assert!(created["expiresAt"].as_str().is_some());
     for prefix in ["", "/v1"] {
         let (s, got) = call(&h.app, "GET", &format!("{prefix}/sandboxes/{id}"), None).await;
@@ -127,38 +156,97 @@ async fn lifecycle_under_both_mounts() {
 async fn create_validation_rules() {
     let h = harness().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"image": {"uri": "busybox"}}), "SANDBOX::INVALID_ENTRYPOINT"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": []}), "SANDBOX::INVALID_ENTRYPOINT"),
+        (
+            json!({"image": {"uri": "busybox"}}),
+            "SANDBOX::INVALID_ENTRYPOINT",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": []}),
+            "SANDBOX::INVALID_ENTRYPOINT",
+        ),
         (json!({"entrypoint": ["sh"]}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "snapshotId": "s", "entrypoint": ["sh"]}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": 59}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": 86401}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": "long"}), "SANDBOX::INVALID_REQUEST_BODY"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"opensandbox.io/owner": "x"}}), "SANDBOX::INVALID_METADATA_LABEL"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"bad key": "x"}}), "SANDBOX::INVALID_METADATA_LABEL"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"k": "bad value"}}), "SANDBOX::INVALID_METADATA_LABEL"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"k": "v".repeat(64)}}), "SANDBOX::INVALID_METADATA_LABEL"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "resourceLimits": {"cpu": "lots"}}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "resourceLimits": {"memory": "12XB"}}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "platform": {"os": "plan9", "arch": "amd64"}}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "env": {"A=B": "x"}}), "SANDBOX::INVALID_PARAMETER"),
-        (json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "networkPolicy": {"defaultAction": "deny"}}), "SANDBOX::API_NOT_SUPPORTED"),
-        (json!({"image": {"uri": "missing"}, "entrypoint": ["sh"]}), "DOCKER::SANDBOX_IMAGE_PULL_FAILED"),
+        (
+            json!({"image": {"uri": "busybox"}, "snapshotId": "s", "entrypoint": ["sh"]}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": 59}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": 86401}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "timeout": "long"}),
+            "SANDBOX::INVALID_REQUEST_BODY",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"opensandbox.io/owner": "x"}}),
+            "SANDBOX::INVALID_METADATA_LABEL",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"bad key": "x"}}),
+            "SANDBOX::INVALID_METADATA_LABEL",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"k": "bad value"}}),
+            "SANDBOX::INVALID_METADATA_LABEL",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "metadata": {"k": "v".repeat(64)}}),
+            "SANDBOX::INVALID_METADATA_LABEL",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "resourceLimits": {"cpu": "lots"}}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "resourceLimits": {"memory": "12XB"}}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "platform": {"os": "plan9", "arch": "amd64"}}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "env": {"A=B": "x"}}),
+            "SANDBOX::INVALID_PARAMETER",
+        ),
+        (
+            json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "networkPolicy": {"defaultAction": "deny"}}),
+            "SANDBOX::API_NOT_SUPPORTED",
+        ),
+        (
+            json!({"image": {"uri": "missing"}, "entrypoint": ["sh"]}),
+            "DOCKER::SANDBOX_IMAGE_PULL_FAILED",
+        ),
     ];
     for (body, code) in cases {
         let (s, v) = call(&h.app, "POST", "/v1/sandboxes", Some(body.clone())).await;
         assert_eq!(s, 400, "{body} -> {v}");
         assert_error(&v, code);
     }
-    assert!(h.fake.sandboxes.lock().unwrap().is_empty(), "no rejected create reaches the engine");
+    assert!(
+        h.fake.sandboxes.lock().unwrap().is_empty(),
+        "no rejected create reaches the engine"
+    );
 
-    let (s, v) = call_raw(&h.app, "POST", "/v1/sandboxes", Some("{not json".into()), Some(KEY)).await;
+    let (s, v) = call_raw(
+        &h.app,
+        "POST",
+        "/v1/sandboxes",
+        Some("{not json".into()),
+        Some(KEY),
+    )
+    .await;
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_REQUEST_BODY");
     let (s, v) = call_raw(&h.app, "POST", "/v1/sandboxes", None, Some(KEY)).await;
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_REQUEST_BODY");
-    let big = json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "env": {"X": "y".repeat(5000)}});
+    let big =
+        json!({"image": {"uri": "busybox"}, "entrypoint": ["sh"], "env": {"X": "y".repeat(5000)}});
     let (s, v) = call(&h.app, "POST", "/v1/sandboxes", Some(big)).await;
     assert_eq!(s, 413);
     assert_error(&v, "SANDBOX::PAYLOAD_TOO_LARGE");
@@ -173,7 +261,13 @@ async fn null_timeout_means_no_expiry_and_renew_conflicts() {
     let id = created["id"].as_str().unwrap();
     assert!(created.get("expiresAt").is_none());
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let (s, v) = call(&h.app, "POST", &format!("/v1/sandboxes/{id}/renew-expiration"), Some(json!({"expiresAt": future}))).await;
+    let (s, v) = call(
+        &h.app,
+        "POST",
+        &format!("/v1/sandboxes/{id}/renew-expiration"),
+        Some(json!({"expiresAt": future})),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_error(&v, "DOCKER::INVALID_EXPIRATION");
 }
@@ -188,18 +282,36 @@ async fn renew_rules() {
     let (s, v) = call(&h.app, "POST", &path, Some(json!({"expiresAt": past}))).await;
     assert_eq!(s, 400);
     assert_error(&v, "DOCKER::INVALID_EXPIRATION");
-    let (s, v) = call(&h.app, "POST", &path, Some(json!({"expiresAt": "tomorrow"}))).await;
+    let (s, v) = call(
+        &h.app,
+        "POST",
+        &path,
+        Some(json!({"expiresAt": "tomorrow"})),
+    )
+    .await;
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_PARAMETER");
     let (s, v) = call(&h.app, "POST", &path, Some(json!({}))).await;
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_REQUEST_BODY");
     let future = chrono::Utc::now() + chrono::Duration::hours(2);
-    let (s, v) = call(&h.app, "POST", &path, Some(json!({"expiresAt": future.to_rfc3339()}))).await;
+    let (s, v) = call(
+        &h.app,
+        "POST",
+        &path,
+        Some(json!({"expiresAt": future.to_rfc3339()})),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let got = gatehouse_lifecycle::time::parse(v["expiresAt"].as_str().unwrap()).unwrap();
     assert!((got - future).num_milliseconds().abs() < 1);
-    let (s, _) = call(&h.app, "POST", "/v1/sandboxes/nope/renew-expiration", Some(json!({"expiresAt": future.to_rfc3339()}))).await;
+    let (s, _) = call(
+        &h.app,
+        "POST",
+        "/v1/sandboxes/nope/renew-expiration",
+        Some(json!({"expiresAt": future.to_rfc3339()})),
+    )
+    .await;
     assert_eq!(s, 404);
 }
 
@@ -209,12 +321,23 @@ async fn metadata_merge_patch() {
     let (_, created) = call(&h.app, "POST", "/v1/sandboxes", Some(create_body())).await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/v1/sandboxes/{id}/metadata");
-    let (s, v) = call(&h.app, "PATCH", &path, Some(json!({"env": "prod", "project": null, "gone": null}))).await;
+    let (s, v) = call(
+        &h.app,
+        "PATCH",
+        &path,
+        Some(json!({"env": "prod", "project": null, "gone": null})),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["metadata"], json!({"env": "prod"}));
     let (s, v) = call(&h.app, "PATCH", &path, Some(json!({}))).await;
     assert_eq!((s, &v["metadata"]), (200, &json!({"env": "prod"})));
-    for bad in [json!({"opensandbox.io/owner": "x"}), json!({"opensandbox.io/owner": null}), json!({"k": 5}), json!({"k": "a b"})] {
+    for bad in [
+        json!({"opensandbox.io/owner": "x"}),
+        json!({"opensandbox.io/owner": null}),
+        json!({"k": 5}),
+        json!({"k": "a b"}),
+    ] {
         let (s, v) = call(&h.app, "PATCH", &path, Some(bad.clone())).await;
         assert_eq!(s, 400, "{bad}");
         assert_error(&v, "SANDBOX::INVALID_METADATA_LABEL");
@@ -223,7 +346,11 @@ async fn metadata_merge_patch() {
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_PARAMETER");
     let (_, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}"), None).await;
-    assert_eq!(v["metadata"], json!({"env": "prod"}), "a rejected patch changes nothing");
+    assert_eq!(
+        v["metadata"],
+        json!({"env": "prod"}),
+        "a rejected patch changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -231,15 +358,37 @@ async fn list_filters_and_pages() {
     let h = harness().await;
     for i in 0..5 {
         let mut b = create_body();
-        b["metadata"] = json!({"project": if i % 2 == 0 { "even" } else { "odd" }, "n": i.to_string()});
+        b["metadata"] =
+            json!({"project": if i % 2 == 0 { "even" } else { "odd" }, "n": i.to_string()});
         call(&h.app, "POST", "/v1/sandboxes", Some(b)).await;
     }
-    let (s, v) = call(&h.app, "GET", "/v1/sandboxes?metadata=project%3Deven&pageSize=2", None).await;
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        "/v1/sandboxes?metadata=project%3Deven&pageSize=2",
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(v["pagination"], json!({"page": 1, "pageSize": 2, "totalItems": 3, "totalPages": 2, "hasNextPage": true}));
-    let (_, v) = call(&h.app, "GET", "/v1/sandboxes?metadata=project%3Deven%26n%3D4", None).await;
+    assert_eq!(
+        v["pagination"],
+        json!({"page": 1, "pageSize": 2, "totalItems": 3, "totalPages": 2, "hasNextPage": true})
+    );
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        "/v1/sandboxes?metadata=project%3Deven%26n%3D4",
+        None,
+    )
+    .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
-    let (_, v) = call(&h.app, "GET", "/v1/sandboxes?state=running&state=Paused", None).await;
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        "/v1/sandboxes?state=running&state=Paused",
+        None,
+    )
+    .await;
     assert_eq!(v["pagination"]["totalItems"], 5);
     let (_, v) = call(&h.app, "GET", "/v1/sandboxes?state=paused", None).await;
     assert_eq!(v["pagination"]["totalItems"], 0);
@@ -258,18 +407,54 @@ async fn endpoints_direct_and_server_proxy() {
     let h = harness().await;
     let (_, created) = call(&h.app, "POST", "/v1/sandboxes", Some(create_body())).await;
     let id = created["id"].as_str().unwrap();
-    let (s, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}/endpoints/8080"), None).await;
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/8080"),
+        None,
+    )
+    .await;
     assert_eq!((s, v), (200, json!({"endpoint": "127.0.0.1:40080"})));
-    let (_, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}/endpoints/8080?use_server_proxy=true"), None).await;
-    assert_eq!(v["endpoint"], format!("gw.example:8080/v1/sandboxes/{id}/proxy/8080"));
-    let (_, v) = call(&h.app, "GET", &format!("/sandboxes/{id}/endpoints/8080?use_server_proxy=true"), None).await;
-    assert_eq!(v["endpoint"], format!("gw.example:8080/sandboxes/{id}/proxy/8080"));
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/8080?use_server_proxy=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["endpoint"],
+        format!("gw.example:8080/v1/sandboxes/{id}/proxy/8080")
+    );
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/sandboxes/{id}/endpoints/8080?use_server_proxy=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["endpoint"],
+        format!("gw.example:8080/sandboxes/{id}/proxy/8080")
+    );
     for bad in ["0", "65536", "http"] {
-        let (s, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}/endpoints/{bad}"), None).await;
+        let (s, v) = call(
+            &h.app,
+            "GET",
+            &format!("/v1/sandboxes/{id}/endpoints/{bad}"),
+            None,
+        )
+        .await;
         assert_eq!(s, 400);
         assert_error(&v, "SANDBOX::INVALID_PORT");
     }
-    let (s, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}/endpoints/8080?use_server_proxy=maybe"), None).await;
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/8080?use_server_proxy=maybe"),
+        None,
+    )
+    .await;
     assert_eq!(s, 400);
     assert_error(&v, "SANDBOX::INVALID_PARAMETER");
 }
@@ -312,7 +497,10 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
 #[tokio::test]
 async fn request_id_is_propagated_or_generated() {
     let h = harness().await;
-    let req = http::Request::get("/health").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let req = http::Request::get("/health")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
     let resp = h.app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
     let req = http::Request::get("/health").body(Body::empty()).unwrap();
