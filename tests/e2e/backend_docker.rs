@@ -515,12 +515,12 @@ async fn bad_inputs_get_the_right_code_and_leave_nothing_behind() {
             "SANDBOX::INVALID_PARAMETER",
         ),
         (
-            json!({"image": {"uri": "gatehouse/not-there:1"}, "entrypoint": ["sh"]}),
+            json!({"image": {"uri": "gatehouse/not-there:1"}, "entrypoint": ["sh"], "metadata": {"probe": probe}}),
             400,
             "DOCKER::SANDBOX_IMAGE_PULL_FAILED",
         ),
         (
-            json!({"image": {"uri": img}, "entrypoint": ["/no/such/binary"]}),
+            json!({"image": {"uri": img}, "entrypoint": ["/no/such/binary"], "metadata": {"probe": probe}}),
             400,
             "DOCKER::INVALID_ENTRYPOINT",
         ),
