@@ -380,8 +380,11 @@ async fn failed_creates_leave_nothing_behind() {
         assert!(!exists(&ctx, &missing).await);
 
         match ctx.rt.create(&spec(&ctx, &broken, &["/nonexistent"])).await {
-            Err(RuntimeError::Failed { code, .. }) => assert_eq!(code, codes::START_FAILED),
-            other => panic!("expected a start failure, got {other:?}"),
+            // An entrypoint the image cannot execute is the caller's mistake: 400, not 500.
+            Err(RuntimeError::Invalid { status, code, .. }) => {
+                assert_eq!((status, code), (400, codes::ENTRYPOINT_NOT_EXECUTABLE))
+            }
+            other => panic!("expected an entrypoint error, got {other:?}"),
         }
         assert!(!exists(&ctx, &broken).await);
         assert!(ctx.rt.inspect(&broken).await.unwrap().is_none());
