@@ -28,7 +28,7 @@ cargo build --workspace --all-targets --locked
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked -- --test-threads="${GATEHOUSE_TEST_THREADS:-4}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${GATEHOUSE_TEST_THREADS:-4}"
 echo "== benchmark smoke run"
 cargo test --locked -p gatehouse-benches --benches
 echo "== all tests passed"

@@ -29,19 +29,35 @@ else
 fi
 scripts/test-image.sh gatehouse/busybox:latest >/dev/null
 
-cargo build --release -p gatehouse-backend
-key=${GATEHOUSE_BACKEND_API_KEY:-}
+cargo build --release -p gatehouse-backend -p gatehouse
+key=${GATEHOUSE_DEMO_API_KEY:-}
+generated=""
 if [ -z "$key" ]; then
   key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  generated=" (generated; set GATEHOUSE_DEMO_API_KEY to choose it)"
 fi
+export GATEHOUSE_BACKEND_API_KEY=$key GATEHOUSE_UPSTREAM_API_KEY=$key
+
+target/release/gatehouse-backend --config config/backend.toml > .state/backend.log 2>&1 &
+backend=$!
+trap 'kill $backend 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/8090) 2>/dev/null && break
+  kill -0 $backend 2>/dev/null || { echo "the backend failed to start:" >&2; tail -20 .state/backend.log >&2; exit 1; }
+  sleep 0.2
+done
+
 cat <<TXT
 
-  Gatehouse backend: http://127.0.0.1:8090   (API key: $key)
+  Gatehouse      http://127.0.0.1:8080   (gateway; backend on 127.0.0.1:8090, log .state/backend.log)
+  Automation key $key$generated
 
-  curl -s -H "OPEN-SANDBOX-API-KEY: $key" http://127.0.0.1:8090/v1/sandboxes
+  The OpenSandbox SDK and CLI work unchanged against the gateway:
+    export OPEN_SANDBOX_API_KEY=$key OPEN_SANDBOX_DOMAIN=localhost:8080
+  curl -s -H "OPEN-SANDBOX-API-KEY: $key" http://127.0.0.1:8080/v1/sandboxes
   curl -s -H "OPEN-SANDBOX-API-KEY: $key" -H 'content-type: application/json' \\
        -d '{"image":{"uri":"gatehouse/busybox:latest"},"entrypoint":["httpd","-f","-p","8080","-h","/www"],"timeout":600}' \\
-       http://127.0.0.1:8090/v1/sandboxes
+       http://127.0.0.1:8080/v1/sandboxes
 
 TXT
-GATEHOUSE_BACKEND_API_KEY=$key exec target/release/gatehouse-backend --config config/backend.toml
+target/release/gatehouse --config config/gatehouse.toml

@@ -50,6 +50,9 @@ pub struct DockerConfig {
     /// Engine address (`unix:///path`, `tcp://host:port`, `http://host:port`); falls back
     /// to `DOCKER_HOST`, then the default unix socket.
     pub docker_host: Option<String>,
+    /// Extension: names this backend's containers (label `opensandbox.io/instance`), so
+    /// several backends can share one engine without adopting each other's sandboxes.
+    pub instance: String,
 }
 
 impl Default for DockerConfig {
@@ -79,6 +82,7 @@ impl Default for DockerConfig {
             sandbox_env: BTreeMap::new(),
             sandbox_binds: Vec::new(),
             exposed_ports: vec![8080, 44772],
+            instance: "default".into(),
             docker_host: None,
         }
     }
@@ -168,6 +172,14 @@ impl DockerConfig {
             ));
         }
         let mut seen = BTreeSet::new();
+        if !gatehouse_lifecycle::validate::is_label_value(&self.instance)
+            || self.instance.is_empty()
+        {
+            return Err(format!(
+                "instance '{}' must be a non-empty label value (letters, digits, '-', '_', '.')",
+                self.instance
+            ));
+        }
         for p in &self.exposed_ports {
             if *p == 0 {
                 return Err("exposed_ports must not contain 0".into());

@@ -160,7 +160,7 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
         entrypoint: Some(Vec::new()),
         cmd: Some(spec.entrypoint.clone()),
         env: Some(env),
-        labels: Some(labels::for_spec(spec)),
+        labels: Some(labels::for_spec(spec, &cfg.instance)),
         exposed_ports: publish.then_some(port_keys),
         host_config: Some(host_config),
         ..Default::default()

@@ -16,6 +16,8 @@ pub const ID: &str = "opensandbox.io/id";
 pub const MANAGED_BY: &str = "opensandbox.io/managed-by";
 /// Value of [`MANAGED_BY`] on containers this driver creates.
 pub const MANAGED_BY_VALUE: &str = "gatehouse-backend";
+/// Which backend instance owns the container (`docker.instance`).
+pub const INSTANCE: &str = "opensandbox.io/instance";
 /// Creation time, RFC 3339.
 pub const CREATED_AT: &str = "opensandbox.io/created-at";
 /// Expiry, RFC 3339, when the sandbox has one.
@@ -23,14 +25,17 @@ pub const EXPIRES_AT: &str = "opensandbox.io/expires-at";
 /// `"true"` when the sandbox has no expiry.
 pub const MANUAL_CLEANUP: &str = "opensandbox.io/manual-cleanup";
 
-/// The label filter selecting every container this driver manages.
-pub fn managed_filter() -> String {
-    format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
+/// The label filters selecting every container this driver instance manages.
+pub fn managed_filter(instance: &str) -> Vec<String> {
+    vec![
+        format!("{MANAGED_BY}={MANAGED_BY_VALUE}"),
+        format!("{INSTANCE}={instance}"),
+    ]
 }
 
 /// Every label to write on the container of `spec`: user metadata plus the reserved ones
 /// (which win over any metadata key of the same name).
-pub fn for_spec(spec: &SandboxSpec) -> HashMap<String, String> {
+pub fn for_spec(spec: &SandboxSpec, instance: &str) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = spec
         .metadata
         .iter()
@@ -39,6 +44,7 @@ pub fn for_spec(spec: &SandboxSpec) -> HashMap<String, String> {
         .collect();
     labels.insert(ID.into(), spec.id.clone());
     labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+    labels.insert(INSTANCE.into(), instance.into());
     labels.insert(
         CREATED_AT.into(),
         gatehouse_lifecycle::time::format(&spec.created_at),
@@ -72,10 +78,11 @@ pub fn timestamp(labels: &HashMap<String, String>, key: &str) -> Option<DateTime
         .and_then(|v| gatehouse_lifecycle::time::parse(v).ok())
 }
 
-/// Whether a container's labels say it is the sandbox `id` managed by this driver.
-pub fn is_managed(labels: &HashMap<String, String>, id: &str) -> bool {
+/// Whether a container's labels say it is the sandbox `id` managed by this driver instance.
+pub fn is_managed(labels: &HashMap<String, String>, id: &str, instance: &str) -> bool {
     labels.get(ID).map(String::as_str) == Some(id)
         && labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        && labels.get(INSTANCE).map(String::as_str) == Some(instance)
 }
 
 #[cfg(test)]
@@ -105,20 +112,20 @@ mod tests {
 
     #[test]
     fn writes_reserved_and_user_labels() {
-        let l = for_spec(&spec(true));
+        let l = for_spec(&spec(true), "default");
         assert_eq!(l[ID], "abc");
         assert_eq!(l[MANAGED_BY], MANAGED_BY_VALUE);
         assert_eq!(l[CREATED_AT], "2025-01-02T03:04:05.000000Z");
         assert_eq!(l[EXPIRES_AT], "2025-01-02T04:04:05.000000Z");
         assert!(!l.contains_key(MANUAL_CLEANUP));
         assert_eq!(l["team"], "core");
-        assert!(is_managed(&l, "abc"));
-        assert!(!is_managed(&l, "other"));
+        assert!(is_managed(&l, "abc", "default"));
+        assert!(!is_managed(&l, "other", "default"));
     }
 
     #[test]
     fn manual_cleanup_without_expiry() {
-        let l = for_spec(&spec(false));
+        let l = for_spec(&spec(false), "default");
         assert_eq!(l[MANUAL_CLEANUP], "true");
         assert!(!l.contains_key(EXPIRES_AT));
         assert_eq!(timestamp(&l, CREATED_AT), Some(spec(false).created_at));
@@ -127,7 +134,7 @@ mod tests {
 
     #[test]
     fn metadata_round_trip_excludes_reserved_and_image_labels() {
-        let mut container = for_spec(&spec(true));
+        let mut container = for_spec(&spec(true), "default");
         container.insert("org.gatehouse.image".into(), "busybox".into());
         container.insert("maintainer".into(), "someone-else".into());
         let image = HashMap::from([

@@ -62,7 +62,7 @@ async fn find(
     let c = inspect_raw(inner, docker, name)
         .await
         .map_err(|e| e.into_runtime(QUERY_FAILED, "inspect"))?;
-    Ok(c.filter(|c| labels::is_managed(&container_labels(c), id)))
+    Ok(c.filter(|c| labels::is_managed(&container_labels(c), id, &inner.cfg.instance)))
 }
 
 /// Like [`find`] but `NotFound` when missing.
@@ -109,7 +109,10 @@ pub(crate) async fn inspect(inner: &Inner, id: &str) -> Result<Option<Observed>,
 /// Every managed sandbox, stopped ones included.
 pub(crate) async fn list(inner: &Inner) -> Result<Vec<Discovered>, RuntimeError> {
     let docker = inner.client.get().await?;
-    let filters = HashMap::from([("label".to_string(), vec![labels::managed_filter()])]);
+    let filters = HashMap::from([(
+        "label".to_string(),
+        labels::managed_filter(&inner.cfg.instance),
+    )]);
     let options = ListContainersOptions {
         all: true,
         filters: Some(filters),

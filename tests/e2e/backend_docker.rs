@@ -382,6 +382,8 @@ async fn restart_restores_timers_metadata_and_reconciles() {
         "--label",
         "opensandbox.io/managed-by=gatehouse-backend",
         "--label",
+        &format!("opensandbox.io/instance={}", b.instance),
+        "--label",
         "team=adopted",
         &test_image(),
         "sleep",

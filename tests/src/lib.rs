@@ -19,6 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod docker;
+pub mod gateway;
+pub mod upstream;
 
 /// The `DOCKER_HOST` of the test engine; panics with a clear message when unset.
 pub fn docker_host() -> String {
@@ -88,6 +90,8 @@ pub struct Backend {
     pub config_path: PathBuf,
     /// Its log file (stderr).
     pub log_path: PathBuf,
+    /// Its `docker.instance` (labels its containers).
+    pub instance: String,
     dir: PathBuf,
 }
 
@@ -121,14 +125,16 @@ impl Backend {
         let dir = std::env::temp_dir().join(format!("gatehouse-e2e-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
+        let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let port = free_port();
         let config = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\
-             [runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\n\n\
+             [runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n\n\
              [store]\npath = \"{store}\"\n\n[expiry]\nreconcile_interval_seconds = {rec}\nretry_seconds = 1\n{sections}\n",
             server_extra = opts.server_extra,
             store = dir.join("backend.db").display(),
             rec = opts.reconcile_seconds,
+            instance = instance,
             sections = opts.sections,
         );
         let config_path = dir.join("backend.toml");
@@ -139,6 +145,7 @@ impl Backend {
             api_key,
             config_path,
             log_path: dir.join("backend.log"),
+            instance,
             dir,
         };
         b.spawn(opts.docker_host.unwrap_or_else(docker_host))

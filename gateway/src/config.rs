@@ -1,0 +1,390 @@
+//! Gateway configuration (`gatehouse --config config/gatehouse.toml`).
+//!
+//! Precedence, highest first: command-line flags > environment > the TOML file > defaults.
+//! Unknown keys are rejected by name; [`GatewayConfig::validate`] names the bad value.
+//!
+//! | key | env | flag |
+//! |---|---|---|
+//! | `server.listen` | `GATEHOUSE_LISTEN` | `--listen` |
+//! | `upstream.url` | `GATEHOUSE_UPSTREAM_URL` | `--upstream` |
+//! | `upstream.api_key` | `GATEHOUSE_UPSTREAM_API_KEY` (or the variable named by `upstream.api_key_env`) | |
+
+use gatehouse_audit::SinkConfig;
+use gatehouse_auth::{ApiKeyConfig, TrustedHeaderConfig};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad TOML or an unknown key.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Parser message naming the key.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config value `{key}`: {message}")]
+    Invalid {
+        /// Dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// `[server]`.
+    pub server: ServerSection,
+    /// `[upstream]`: the lifecycle backend.
+    pub upstream: UpstreamSection,
+    /// `[auth]`.
+    pub auth: AuthSection,
+    /// `[policy]`: the role table file.
+    pub policy: PolicySection,
+    /// `[scope]`.
+    pub scope: ScopeSection,
+    /// `[audit]`.
+    pub audit: AuditSection,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Listen address.
+    pub listen: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// Seconds to keep serving after SIGTERM.
+    pub grace_period_seconds: u64,
+    /// Seconds to wait for in-flight requests at shutdown.
+    pub graceful_shutdown_timeout_seconds: u64,
+    /// Public base URL of the gateway (`http://host:port`), used in server-proxy endpoint
+    /// URLs; defaults to the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            threads: 2,
+            grace_period_seconds: 0,
+            graceful_shutdown_timeout_seconds: 5,
+            public_url: None,
+        }
+    }
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSection {
+    /// Backend base URL (`http://host:port`).
+    pub url: String,
+    /// The backend's API key (prefer `api_key_env`).
+    pub api_key: Option<String>,
+    /// Environment variable holding the backend's API key.
+    pub api_key_env: Option<String>,
+    /// Connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Read timeout, milliseconds (0 = none; the proxy route may stream long).
+    pub read_timeout_ms: u64,
+    /// Timeout of the gateway's own lookups (scope checks, health), milliseconds.
+    pub lookup_timeout_ms: u64,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8090".into(),
+            api_key: None,
+            api_key_env: None,
+            connect_timeout_ms: 2000,
+            read_timeout_ms: 0,
+            lookup_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `auth.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Only API keys.
+    ApiKeyOnly,
+    /// API keys and users (trusted headers; OIDC later).
+    #[default]
+    ApiKeyAndUser,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Which credentials are accepted.
+    pub mode: AuthMode,
+    /// Accept the backend's own key and pass it through unchanged as `service_admin`.
+    pub backend_key_passthrough: bool,
+    /// Named gateway keys.
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Trusted identity headers from trusted proxies.
+    pub trusted_header: Option<TrustedHeaderConfig>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::ApiKeyAndUser,
+            backend_key_passthrough: true,
+            api_keys: Vec::new(),
+            trusted_header: None,
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Role table file.
+    pub path: PathBuf,
+    /// How often to check the file for changes, milliseconds.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("policies/roles.toml"),
+            reload_interval_ms: 1000,
+        }
+    }
+}
+
+/// `[scope]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScopeSection {
+    /// Metadata key holding the owner token.
+    pub owner_metadata_key: String,
+    /// Metadata key holding the team token.
+    pub team_metadata_key: String,
+    /// Largest create or patch body the gateway parses (at most 64 KiB).
+    pub max_body_bytes: usize,
+    /// Largest response the gateway rewrites (lists), bytes.
+    pub max_response_bytes: usize,
+    /// Seconds a sandbox's scope stays cached.
+    pub cache_ttl_seconds: u64,
+}
+
+impl Default for ScopeSection {
+    fn default() -> Self {
+        Self {
+            owner_metadata_key: "access.owner".into(),
+            team_metadata_key: "access.team".into(),
+            max_body_bytes: 64 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            cache_ttl_seconds: 30,
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Where events go.
+    #[serde(flatten)]
+    pub sink: SinkConfig,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            sink: SinkConfig::Stdout,
+        }
+    }
+}
+
+/// Values from flags or the environment, applied over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Upstream URL.
+    pub upstream: Option<String>,
+    /// Upstream API key.
+    pub upstream_api_key: Option<String>,
+}
+
+/// The upstream as the proxy needs it.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Address to connect to.
+    pub addr: SocketAddr,
+    /// `Host` for the gateway's own lookups.
+    pub authority: String,
+    /// The backend key, when configured.
+    pub api_key: Option<String>,
+}
+
+impl GatewayConfig {
+    /// Loads, applies overrides (env then CLI) and validates.
+    pub fn load(path: &Path, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        for o in [env, cli] {
+            if let Some(v) = o.listen {
+                cfg.server.listen = v;
+            }
+            if let Some(v) = o.upstream {
+                cfg.upstream.url = v;
+            }
+            if let Some(v) = o.upstream_api_key {
+                cfg.upstream.api_key = Some(v);
+            }
+        }
+        if cfg.upstream.api_key.is_none() {
+            if let Some(var) = &cfg.upstream.api_key_env {
+                cfg.upstream.api_key = std::env::var(var).ok().filter(|v| !v.is_empty());
+                if cfg.upstream.api_key.is_none() {
+                    return Err(invalid(
+                        "upstream.api_key_env",
+                        format!("environment variable {var} is not set"),
+                    ));
+                }
+            }
+        }
+        if let Some(base) = path.parent() {
+            if cfg.policy.path.is_relative() && !cfg.policy.path.exists() {
+                let beside = base.join(&cfg.policy.path);
+                if beside.exists() {
+                    cfg.policy.path = beside;
+                }
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks what types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("'{}' is not host:port ({e})", self.server.listen),
+            )
+        })?;
+        if self.server.threads == 0 {
+            return Err(invalid("server.threads", "must be at least 1".into()));
+        }
+        self.upstream()?;
+        if self.scope.max_body_bytes == 0 || self.scope.max_body_bytes > 64 * 1024 {
+            return Err(invalid(
+                "scope.max_body_bytes",
+                "must be between 1 and 65536".into(),
+            ));
+        }
+        if self.scope.owner_metadata_key == self.scope.team_metadata_key {
+            return Err(invalid(
+                "scope.team_metadata_key",
+                "must differ from scope.owner_metadata_key".into(),
+            ));
+        }
+        for (key, v) in [
+            ("scope.owner_metadata_key", &self.scope.owner_metadata_key),
+            ("scope.team_metadata_key", &self.scope.team_metadata_key),
+        ] {
+            if !gatehouse_lifecycle::validate::is_label_key(v) || v.starts_with("opensandbox.io/") {
+                return Err(invalid(key, format!("'{v}' is not a usable metadata key")));
+            }
+        }
+        if self.auth.mode == AuthMode::ApiKeyAndUser && self.auth.trusted_header.is_none() {
+            // Allowed: users arrive through OIDC in a later release; today only keys work.
+        }
+        Ok(())
+    }
+
+    /// The parsed upstream.
+    pub fn upstream(&self) -> Result<Upstream, ConfigError> {
+        let url = self.upstream.url.trim_end_matches('/');
+        let Some(authority) = url.strip_prefix("http://") else {
+            return Err(invalid(
+                "upstream.url",
+                format!("'{url}' must be an http:// URL"),
+            ));
+        };
+        if authority.contains('/') {
+            return Err(invalid("upstream.url", "must not carry a path".into()));
+        }
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| invalid("upstream.url", format!("cannot resolve '{authority}'")))?;
+        Ok(Upstream {
+            addr,
+            authority: authority.to_string(),
+            api_key: self.upstream.api_key.clone(),
+        })
+    }
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = toml::from_str::<GatewayConfig>("[server]\nlisten = \"127.0.0.1:1\"\nthreds = 2\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("threds"));
+    }
+
+    #[test]
+    fn validate_names_keys() {
+        let mut c = GatewayConfig::default();
+        c.upstream.url = "https://x".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upstream.url"));
+        let mut c = GatewayConfig::default();
+        c.scope.max_body_bytes = 1 << 20;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("scope.max_body_bytes"));
+    }
+}

@@ -1,0 +1,98 @@
+//! Wiring: configuration → authenticators, role table, audit sink → a Pingora server.
+
+use crate::config::{AuthMode, GatewayConfig};
+use crate::lookup::Lookup;
+use crate::proxy::Gateway;
+use anyhow::Context;
+use gatehouse_auth::{
+    ApiKeyAuthenticator, Authenticator, Chain, SecretString, TrustedHeaderAuthenticator,
+};
+use gatehouse_policy::{PolicyStore, RoleTable};
+use gatehouse_scope::ScopeKeys;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the gateway and its Pingora server. Background tasks (audit writer, policy
+/// watcher) run on `rt`, which must outlive the server.
+pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Result<Server> {
+    let upstream = cfg.upstream()?;
+
+    let mut authenticators: Vec<Box<dyn Authenticator>> = Vec::new();
+    let backend_key = if cfg.auth.backend_key_passthrough {
+        upstream.api_key.clone().map(SecretString::new)
+    } else {
+        None
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    authenticators.push(Box::new(ApiKeyAuthenticator::new(
+        backend_key,
+        &cfg.auth.api_keys,
+        &env,
+    )?));
+    let mut identity_headers = Vec::new();
+    if let Some(th) = &cfg.auth.trusted_header {
+        let a = TrustedHeaderAuthenticator::new(th.clone()).context("auth.trusted_header")?;
+        identity_headers.extend(a.identity_header_names().into_iter().cloned());
+        if cfg.auth.mode == AuthMode::ApiKeyAndUser {
+            authenticators.push(Box::new(a));
+        }
+    } else {
+        let a =
+            TrustedHeaderAuthenticator::new(Default::default()).context("auth.trusted_header")?;
+        identity_headers.extend(a.identity_header_names().into_iter().cloned());
+    }
+    let chain = Chain::new(authenticators);
+
+    let table = RoleTable::load(&cfg.policy.path)
+        .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
+    let policy = Arc::new(PolicyStore::new(table));
+    let audit = {
+        let _guard = rt.enter();
+        let sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        policy.clone().spawn_watcher(
+            cfg.policy.path.clone(),
+            Duration::from_millis(cfg.policy.reload_interval_ms),
+        );
+        sink
+    };
+
+    let lookup = Lookup::new(
+        upstream.clone(),
+        Duration::from_millis(cfg.upstream.lookup_timeout_ms),
+        Duration::from_secs(cfg.scope.cache_ttl_seconds),
+    );
+    let gateway = Gateway {
+        chain,
+        policy,
+        upstream_addr: upstream.addr,
+        upstream_key: upstream.api_key.clone(),
+        connect_timeout: Duration::from_millis(cfg.upstream.connect_timeout_ms),
+        read_timeout: (cfg.upstream.read_timeout_ms > 0)
+            .then(|| Duration::from_millis(cfg.upstream.read_timeout_ms)),
+        lookup,
+        audit,
+        keys: ScopeKeys {
+            owner: cfg.scope.owner_metadata_key.clone(),
+            team: cfg.scope.team_metadata_key.clone(),
+        },
+        identity_headers,
+        max_body: cfg.scope.max_body_bytes,
+        max_response: cfg.scope.max_response_bytes,
+        public_url: cfg.server.public_url.clone(),
+    };
+
+    let conf = ServerConf {
+        threads: cfg.server.threads,
+        grace_period_seconds: Some(cfg.server.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
+    service.add_tcp(&cfg.server.listen);
+    server.add_service(service);
+    Ok(server)
+}

@@ -1,0 +1,126 @@
+//! A running `gatehouse` gateway process in front of a backend.
+
+use crate::{bin_dir, free_port, wait_for};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A gateway process with its own config, role table copy and audit file.
+pub struct Gateway {
+    child: Option<Child>,
+    /// Base URL.
+    pub url: String,
+    /// Its config file.
+    pub config_path: PathBuf,
+    /// Its (private, editable) role table.
+    pub policy_path: PathBuf,
+    /// The audit file.
+    pub audit_path: PathBuf,
+    /// The gateway's log.
+    pub log_path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Gateway {
+    /// Starts a gateway in front of `upstream_url` with `upstream_key`; `extra` is TOML
+    /// appended to the generated config (e.g. `[[auth.api_keys]]`, `[auth.trusted_header]`).
+    pub async fn start(upstream_url: &str, upstream_key: &str, extra: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("gatehouse-gw-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let policy_path = dir.join("roles.toml");
+        std::fs::copy(crate::repo_root().join("policies/roles.toml"), &policy_path)?;
+        let port = free_port();
+        let audit_path = dir.join("audit.jsonl");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n\n\
+             [upstream]\nurl = \"{upstream_url}\"\napi_key = \"{upstream_key}\"\nconnect_timeout_ms = 1000\n\n\
+             [policy]\npath = \"{policy}\"\nreload_interval_ms = 200\n\n\
+             [scope]\ncache_ttl_seconds = 30\n\n\
+             [audit]\nsink = \"file\"\npath = \"{audit}\"\n\n{extra}\n",
+            policy = policy_path.display(),
+            audit = audit_path.display(),
+        );
+        let config_path = dir.join("gatehouse.toml");
+        std::fs::write(&config_path, config)?;
+        let log_path = dir.join("gateway.log");
+        let log = std::fs::File::create(&log_path)?;
+        let bin = bin_dir().join("gatehouse");
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .env_remove("GATEHOUSE_UPSTREAM_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let gw = Self {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            config_path,
+            policy_path,
+            audit_path,
+            log_path,
+            dir,
+        };
+        let health = format!("{}/healthz", gw.url);
+        wait_for("gateway /healthz", Duration::from_secs(30), || {
+            let health = health.clone();
+            async move { reqwest::get(&health).await.ok() }
+        })
+        .await
+        .with_context(|| format!("gateway did not start; log: {}", gw.log()))?;
+        Ok(gw)
+    }
+
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Audit events written so far.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The raw audit file.
+    pub fn audit_raw(&self) -> String {
+        std::fs::read_to_string(&self.audit_path).unwrap_or_default()
+    }
+
+    /// Stops the process.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
