@@ -16,3 +16,7 @@ lint:
 
 build:
 	cargo build --workspace --all-targets
+
+.PHONY: bench
+bench:         ## proxy-latency benchmark vs nginx/haproxy + micro-benchmarks -> target/bench/report.md
+	benches/run.sh

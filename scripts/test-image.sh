@@ -14,7 +14,7 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,tmp,www,etc,proc,sys,dev}
 cp "$busybox" "$root/bin/busybox"
-for applet in sh ash sleep httpd echo cat ls env wget nc tail true false kill ps mkdir id printf; do
+for applet in sh ash sleep httpd echo cat ls env wget nc tail head true false kill ps mkdir id printf chmod wc dd rm; do
   ln -s busybox "$root/bin/$applet"
 done
 echo "hello from a gatehouse sandbox" > "$root/www/index.html"

@@ -8,6 +8,10 @@ root=$PWD
 
 scripts/install-deps.sh
 scripts/python-venv.sh .venv
+echo "== npm: dev IdP, browser tests, console (typecheck, unit tests, build)"
+(cd idp && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+(cd console && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build)
 
 engine=gatehouse-test-$$
 export GATEHOUSE_STATE_DIR=${GATEHOUSE_STATE_DIR:-/tmp}
@@ -31,4 +35,5 @@ echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${GATEHOUSE_TEST_THREADS:-4}"
 echo "== benchmark smoke run"
 cargo test --locked -p gatehouse-benches --benches
+cargo run --locked -q -p gatehouse-benches --bin bench-run -- --smoke >/dev/null
 echo "== all tests passed"

@@ -29,6 +29,12 @@ else
 fi
 scripts/test-image.sh gatehouse/busybox:latest >/dev/null
 
+command -v node >/dev/null && command -v npm >/dev/null || { echo "Node.js and npm are needed for the console and the dev IdP (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+[ -d idp/node_modules ] || (cd idp && npm ci --no-audit --no-fund)
+if [ -f console/package.json ]; then
+  [ -d console/node_modules ] || (cd console && npm ci --no-audit --no-fund)
+  (cd console && npm run build >/dev/null)
+fi
 cargo build --release -p gatehouse-backend -p gatehouse
 key=${GATEHOUSE_DEMO_API_KEY:-}
 generated=""
@@ -37,10 +43,19 @@ if [ -z "$key" ]; then
   generated=" (generated; set GATEHOUSE_DEMO_API_KEY to choose it)"
 fi
 export GATEHOUSE_BACKEND_API_KEY=$key GATEHOUSE_UPSTREAM_API_KEY=$key
+export GATEHOUSE_OIDC_CLIENT_SECRET=${GATEHOUSE_OIDC_CLIENT_SECRET:-gatehouse-dev-secret}
+export IDP_CLIENT_SECRET=$GATEHOUSE_OIDC_CLIENT_SECRET IDP_PORT=9000
+export IDP_REDIRECT_URIS=http://127.0.0.1:8080/auth/callback
+export IDP_POST_LOGOUT_REDIRECT_URIS=http://127.0.0.1:8080/console/
+export IDP_BACKCHANNEL_LOGOUT_URI=http://127.0.0.1:8080/auth/backchannel-logout
+export IDP_JWKS_FILE=$PWD/.state/idp-jwks.json
+
+node idp/server.mjs > .state/idp.log 2>&1 &
+idp=$!
 
 target/release/gatehouse-backend --config config/backend.toml > .state/backend.log 2>&1 &
 backend=$!
-trap 'kill $backend 2>/dev/null' EXIT INT TERM
+trap 'kill $backend $idp 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 100); do
   (exec 3<>/dev/tcp/127.0.0.1/8090) 2>/dev/null && break
   kill -0 $backend 2>/dev/null || { echo "the backend failed to start:" >&2; tail -20 .state/backend.log >&2; exit 1; }
@@ -50,7 +65,12 @@ done
 cat <<TXT
 
   Gatehouse      http://127.0.0.1:8080   (gateway; backend on 127.0.0.1:8090, log .state/backend.log)
+  Console        http://127.0.0.1:8080/console/
   Automation key $key$generated
+
+  Sign in to the console through the DEV-ONLY identity provider (http://127.0.0.1:9000,
+  log .state/idp.log) as alice (team-a, operator), bob (team-a, read_only) or
+  carol (team-b, operator); any password is accepted.
 
   The OpenSandbox SDK and CLI work unchanged against the gateway:
     export OPEN_SANDBOX_API_KEY=$key OPEN_SANDBOX_DOMAIN=localhost:8080

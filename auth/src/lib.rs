@@ -29,6 +29,7 @@
 mod api_key;
 mod authenticator;
 mod error;
+pub mod oidc;
 mod principal;
 mod secret;
 mod trusted_header;

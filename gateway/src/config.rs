@@ -61,6 +61,26 @@ pub struct GatewayConfig {
     pub scope: ScopeSection,
     /// `[audit]`.
     pub audit: AuditSection,
+    /// `[oidc]`: console users and bearer JWTs (optional).
+    pub oidc: Option<gatehouse_auth::oidc::OidcConfig>,
+    /// `[console]`.
+    pub console: ConsoleSection,
+}
+
+/// `[console]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    /// Directory of the built console (`npm run build` output).
+    pub dir: PathBuf,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("console/dist"),
+        }
+    }
 }
 
 /// `[server]`.
@@ -279,6 +299,12 @@ impl GatewayConfig {
             }
         }
         if let Some(base) = path.parent() {
+            if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
+                let beside = base.join("..").join(&cfg.console.dir);
+                if beside.exists() {
+                    cfg.console.dir = beside;
+                }
+            }
             if cfg.policy.path.is_relative() && !cfg.policy.path.exists() {
                 let beside = base.join(&cfg.policy.path);
                 if beside.exists() {
@@ -322,8 +348,17 @@ impl GatewayConfig {
                 return Err(invalid(key, format!("'{v}' is not a usable metadata key")));
             }
         }
-        if self.auth.mode == AuthMode::ApiKeyAndUser && self.auth.trusted_header.is_none() {
-            // Allowed: users arrive through OIDC in a later release; today only keys work.
+        if let Some(o) = &self.oidc {
+            o.validate().map_err(|m| {
+                let key = m.split(':').next().unwrap_or("oidc").to_string();
+                ConfigError::Invalid { key, message: m }
+            })?;
+            if self.auth.mode == AuthMode::ApiKeyOnly {
+                return Err(invalid(
+                    "auth.mode",
+                    "\"api_key_only\" cannot be combined with [oidc]".into(),
+                ));
+            }
         }
         Ok(())
     }

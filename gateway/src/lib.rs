@@ -20,7 +20,9 @@
 //! - [`error`]: the error shape and the one function that writes it;
 //! - [`server`]: wiring into a Pingora server.
 
+pub mod auth_routes;
 pub mod config;
+pub mod console;
 pub mod ctx;
 pub mod error;
 pub mod lookup;

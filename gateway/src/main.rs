@@ -7,6 +7,12 @@ use gatehouse::config::{GatewayConfig, Overrides};
 use gatehouse_policy::RoleTable;
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc malloc. Measured with `make bench` (benches/README.md): about
+/// 6% less proxy CPU per request on small requests and about 20% less on the buffered
+/// list-filter paths, for about 10 MB more resident memory at idle.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Gatehouse: the edge authentication gateway for sandbox platforms.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about)]

@@ -61,6 +61,14 @@ pub struct Gateway {
     pub max_response: usize,
     /// Public base URL for server-proxy endpoints.
     pub public_url: Option<String>,
+    /// OIDC login and sessions, when configured.
+    pub oidc: Option<Arc<crate::auth_routes::OidcRuntime>>,
+    /// The console bundle.
+    pub console: Arc<crate::console::Console>,
+    /// `auth.mode` as configured (for `/auth/config`).
+    pub mode_name: &'static str,
+    /// The gateway's own cookie names, never forwarded.
+    pub own_cookies: Vec<String>,
 }
 
 fn valid_request_id(v: &str) -> bool {
@@ -246,6 +254,9 @@ impl ProxyHttp for Gateway {
         if np.path == "/healthz" {
             return self.healthz(session, ctx).await;
         }
+        if let Some(done) = self.own_route(session, ctx).await? {
+            return Ok(done);
+        }
 
         let view = RequestView {
             peer: ctx.peer,
@@ -271,6 +282,24 @@ impl ProxyHttp for Gateway {
         };
         if !anonymous {
             ctx.role = Some(role.clone());
+        }
+        if ctx.principal.method == gatehouse_auth::AuthMethod::Session {
+            if let Err(e) = self.check_csrf(session).await {
+                ctx.reason = Some(e.code.to_string());
+                return self.deny(session, ctx, e).await;
+            }
+        }
+        match (method.as_str(), np.path.as_str()) {
+            ("GET", "/auth/me") => return self.me(session, ctx).await,
+            ("POST", "/auth/logout") => {
+                if ctx.principal.method != gatehouse_auth::AuthMethod::Session {
+                    return self
+                        .deny(session, ctx, GatewayError::unauthenticated())
+                        .await;
+                }
+                return self.logout(session, ctx).await;
+            }
+            _ => {}
         }
 
         let permit = match table.authorize(&role, &method, &np.api_path) {
@@ -372,6 +401,22 @@ impl ProxyHttp for Gateway {
         for h in &self.identity_headers {
             up.remove_header(h);
         }
+        // The gateway's credentials never reach a backend or a sandbox.
+        up.remove_header("authorization");
+        let cookies: Vec<String> = up
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        if !cookies.is_empty() {
+            up.remove_header("cookie");
+            let own: Vec<&str> = self.own_cookies.iter().map(String::as_str).collect();
+            if let Some(kept) = crate::auth_routes::strip_own_cookies(&cookies.join("; "), &own) {
+                up.insert_header("cookie", kept)?;
+            }
+        }
         if !ctx.principal.passthrough() {
             up.remove_header(API_KEY_HEADER);
             if let Some(k) = &self.upstream_key {
@@ -421,7 +466,9 @@ impl ProxyHttp for Gateway {
             ctx.rewrite,
             ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway
         ) {
+            // The rewritten body has a new length: chunk it, so the connection stays alive.
             resp.remove_header("content-length");
+            resp.insert_header("transfer-encoding", "chunked")?;
         }
         Ok(())
     }
@@ -516,7 +563,7 @@ impl ProxyHttp for Gateway {
             .unwrap_or(if e.is_some() { 502 } else { 0 });
         let method = session.req_header().method.as_str().to_owned();
         let elapsed = ctx.started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
+        tracing::debug!(
             request.id = %ctx.request_id,
             http.method = %method,
             http.path = %ctx.path,

@@ -1,9 +1,15 @@
 //! Wiring: configuration → authenticators, role table, audit sink → a Pingora server.
 
+use crate::auth_routes::OidcRuntime;
 use crate::config::{AuthMode, GatewayConfig};
+use crate::console::Console;
 use crate::lookup::Lookup;
 use crate::proxy::Gateway;
 use anyhow::Context;
+use gatehouse_auth::oidc::login::idp_http_client;
+use gatehouse_auth::oidc::{
+    BearerAuthenticator, JwksCache, OidcLogin, SessionAuthenticator, SessionStore,
+};
 use gatehouse_auth::{
     ApiKeyAuthenticator, Authenticator, Chain, SecretString, TrustedHeaderAuthenticator,
 };
@@ -31,6 +37,48 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         &cfg.auth.api_keys,
         &env,
     )?));
+    let oidc = match &cfg.oidc {
+        Some(o) => {
+            let secret = o.secret(&env).map_err(anyhow::Error::msg)?;
+            let http = idp_http_client().map_err(anyhow::Error::msg)?;
+            let jwks = Arc::new(JwksCache::new(
+                String::new(),
+                http.clone(),
+                Duration::from_secs(o.jwks_min_refresh_seconds),
+            ));
+            let login = Arc::new(OidcLogin::new(o.clone(), secret, http, jwks.clone()));
+            let sessions = Arc::new(SessionStore::new(&o.session));
+            authenticators.push(Box::new(SessionAuthenticator::new(sessions.clone())));
+            if o.bearer {
+                authenticators.push(Box::new(BearerAuthenticator::new(
+                    o,
+                    o.issuer.clone(),
+                    jwks.clone(),
+                )));
+            }
+            let discover = login.clone();
+            rt.spawn(async move {
+                loop {
+                    match discover.discover(false).await {
+                        Ok(()) => {
+                            jwks.prime().await;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "OpenID provider not reachable yet; retrying");
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                    }
+                }
+            });
+            Some(Arc::new(OidcRuntime {
+                login,
+                sessions,
+                secure: o.cookie_secure(),
+            }))
+        }
+        None => None,
+    };
     let mut identity_headers = Vec::new();
     if let Some(th) = &cfg.auth.trusted_header {
         let a = TrustedHeaderAuthenticator::new(th.clone()).context("auth.trusted_header")?;
@@ -81,6 +129,22 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         max_body: cfg.scope.max_body_bytes,
         max_response: cfg.scope.max_response_bytes,
         public_url: cfg.server.public_url.clone(),
+        own_cookies: {
+            let mut c = vec![crate::auth_routes::LOGIN_COOKIE.to_string()];
+            if let Some(o) = &cfg.oidc {
+                c.push(o.session.cookie_name.clone());
+            }
+            c
+        },
+        oidc,
+        console: Arc::new(
+            Console::load(&cfg.console.dir)
+                .with_context(|| format!("reading {}", cfg.console.dir.display()))?,
+        ),
+        mode_name: match cfg.auth.mode {
+            AuthMode::ApiKeyOnly => "api_key_only",
+            AuthMode::ApiKeyAndUser => "api_key_and_user",
+        },
     };
 
     let conf = ServerConf {

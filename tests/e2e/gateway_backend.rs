@@ -789,3 +789,105 @@ async fn policy_hot_reload_and_backend_down() {
     let (s, v) = send(&reqwest::Client::new(), "GET", &st.gw.at("/healthz"), None).await;
     assert_eq!((s, &v["upstream"]), (503, &json!("unreachable")));
 }
+
+/// The proxy route streams large bodies both ways and passes WebSocket upgrades, through
+/// the gateway and the backend to the sandbox.
+#[tokio::test]
+async fn proxy_streams_large_bodies_and_websocket_upgrades() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let st = stack().await;
+    let gw = &st.gw;
+    let script = concat!(
+        "mkdir -p /tmp/www; echo 0123456789abcdef > /tmp/www/big; i=0; ",
+        "while [ $i -lt 17 ]; do cat /tmp/www/big /tmp/www/big > /tmp/www/g; cat /tmp/www/g > /tmp/www/big; i=$((i+1)); done; ",
+        "printf '%s\\n' 'while read -r l; do case \"$l\" in \"\"|\"$(printf \"\\r\")\") break;; esac; done' ",
+        "'printf \"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n\"' 'exec cat' > /tmp/ws.sh; ",
+        "mkdir -p /tmp/www/cgi-bin; printf '%s\n' '#!/bin/sh' 'n=$(wc -c)' 'printf \"Content-Type: text/plain\\r\\n\\r\\nreceived %s bytes\\n\" $n' > /tmp/www/cgi-bin/sink; ",
+        "chmod +x /tmp/www/cgi-bin/sink; ",
+        "nc -ll -p 44772 -e sh /tmp/ws.sh & exec httpd -f -p 8080 -h /tmp/www"
+    );
+    let body =
+        json!({"image": {"uri": test_image()}, "entrypoint": ["sh", "-c", script], "timeout": 600});
+    let (s, v) = send(&alice(), "POST", &gw.at("/v1/sandboxes"), Some(&body)).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_running(gw, &alice(), &id).await;
+
+    // A 2 MiB download streams through unchanged.
+    let expected = 17usize << 17;
+    let big = wait_for("the big file", Duration::from_secs(30), || async {
+        let r = alice()
+            .get(gw.at(&format!("/v1/sandboxes/{id}/proxy/8080/big")))
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        let b = r.bytes().await.ok()?;
+        (b.len() == expected).then_some(b)
+    })
+    .await
+    .unwrap();
+    assert!(big.starts_with(b"0123456789abcdef\n0123456789abcdef\n"));
+    // A 3 MiB upload is not held to the API's body limit on the proxy route: the sandbox
+    // receives every byte.
+    let upload = vec![b'x'; 3 << 20];
+    let r = alice()
+        .post(gw.at(&format!("/v1/sandboxes/{id}/proxy/8080/cgi-bin/sink")))
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap().trim(),
+        format!("received {} bytes", 3 << 20)
+    );
+
+    // A WebSocket-style upgrade, from a trusted-proxy user, echoed by the sandbox.
+    let addr: std::net::SocketAddr = gw.url.trim_start_matches("http://").parse().unwrap();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind((TRUSTED, 0).into()).unwrap();
+    let mut stream = sock.connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/sandboxes/{id}/proxy/44772/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-OpenSandbox-User: alice\r\n\
+         X-OpenSandbox-Team: team-a\r\nX-OpenSandbox-Roles: operator\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed during the handshake: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+        .write_all(b"ping through the gateway\n")
+        .await
+        .unwrap();
+    let mut echo = vec![0u8; 25];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping through the gateway\n");
+
+    send(
+        &keyed(ADMIN_KEY),
+        "DELETE",
+        &gw.at(&format!("/v1/sandboxes/{id}")),
+        None,
+    )
+    .await;
+}

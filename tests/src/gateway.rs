@@ -26,11 +26,22 @@ impl Gateway {
     /// Starts a gateway in front of `upstream_url` with `upstream_key`; `extra` is TOML
     /// appended to the generated config (e.g. `[[auth.api_keys]]`, `[auth.trusted_header]`).
     pub async fn start(upstream_url: &str, upstream_key: &str, extra: &str) -> Result<Self> {
+        Self::start_on(free_port(), upstream_url, upstream_key, extra).await
+    }
+
+    /// Like [`Gateway::start`] on a chosen port (an IdP must know the callback URL first).
+    /// `{gateway}` in `extra` is replaced by the gateway's base URL.
+    pub async fn start_on(
+        port: u16,
+        upstream_url: &str,
+        upstream_key: &str,
+        extra: &str,
+    ) -> Result<Self> {
+        let extra = extra.replace("{gateway}", &format!("http://127.0.0.1:{port}"));
         let dir = std::env::temp_dir().join(format!("gatehouse-gw-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let policy_path = dir.join("roles.toml");
         std::fs::copy(crate::repo_root().join("policies/roles.toml"), &policy_path)?;
-        let port = free_port();
         let audit_path = dir.join("audit.jsonl");
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n\n\

@@ -248,3 +248,5 @@ impl Drop for Backend {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+pub mod idp;
+pub mod login;

@@ -1,0 +1,24 @@
+//! OpenID Connect: login sessions (authorization code + PKCE, `openidconnect`), bearer
+//! JWTs (`jsonwebtoken` against a cached JWKS), and back-channel logout.
+//!
+//! - [`config`]: `[oidc]` settings and the claim mapping;
+//! - [`claims`]: claims → identity (subject, team, groups);
+//! - [`jwks`]: the key cache: an unknown `kid` triggers one rate-limited, single-flight
+//!   refresh while the old keys keep serving; when the IdP is down, cached keys keep working;
+//! - [`bearer`]: the `Authorization: Bearer` authenticator;
+//! - [`session`]: the server-side session store and the cookie authenticator;
+//! - [`login`]: the login flow and the back-channel logout token check.
+
+pub mod bearer;
+pub mod claims;
+pub mod config;
+pub mod jwks;
+pub mod login;
+pub mod session;
+
+pub use bearer::BearerAuthenticator;
+pub use claims::Identity;
+pub use config::{OidcConfig, SessionConfig};
+pub use jwks::JwksCache;
+pub use login::{LoginError, OidcLogin, PendingLogin};
+pub use session::{Session, SessionAuthenticator, SessionStore};

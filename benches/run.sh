@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make bench`: the proxy-latency benchmark of issue 6 (see benches/README.md).
+#
+# 1. installs cmake, nginx, haproxy and wrk with apt when they are missing (root on Debian;
+#    otherwise the paths that need them are skipped and the report says so);
+# 2. builds the gateway, bench-upstream, bench-auth, bench-run and the criterion benches
+#    in release mode, in one cargo invocation;
+# 3. runs the criterion micro-benchmarks briefly (BENCH_MICRO=0 skips them);
+# 4. runs bench-run, which writes target/bench/report.md and target/bench/report.json.
+#
+# Arguments are passed to bench-run (e.g. `benches/run.sh --rounds 5`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+target=${CARGO_TARGET_DIR:-$root/target}
+start=$(date +%s)
+
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v nginx >/dev/null || need+=(nginx)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Keep the packages' own services (nginx on :80, haproxy) from being started.
+    guard=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      guard=1
+    fi
+    trap 'if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    guard=""
+  else
+    echo "missing: ${need[*]} (apt-get install -y ${need[*]}); the paths that need them are skipped" >&2
+  fi
+fi
+
+mkdir -p "$target/bench"
+echo "== cargo build --release (gatehouse, bench binaries, criterion benches)"
+cargo build --release --locked -p gatehouse -p gatehouse-benches --bins \
+  --bench gateway --bench lifecycle \
+  --message-format=json-render-diagnostics > "$target/bench/cargo-build.json"
+echo "   built in $(( $(date +%s) - start )) s"
+
+if [ "${BENCH_MICRO:-1}" != 0 ]; then
+  echo "== criterion micro-benchmarks"
+  export CRITERION_HOME=$target/criterion
+  grep '"kind":\["bench"\]' "$target/bench/cargo-build.json" \
+    | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | sort -u \
+    | while read -r exe; do
+        "$exe" --bench --warm-up-time 0.5 --measurement-time 1.5 --noplot 2>&1 \
+          | grep -E '^[A-Za-z_/0-9. -]+$|time:' || true
+      done
+fi
+
+echo "== proxy-latency benchmark"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+"$target/release/bench-run" --out "$target/bench" --criterion-dir "$target/criterion" "$@"
+echo "== make bench finished in $(( $(date +%s) - start )) s: $target/bench/report.md"

@@ -1,0 +1,104 @@
+// Types of the gateway's /auth endpoints and of the OpenSandbox lifecycle API
+// (shared/reference/opensandbox-api/sandbox-lifecycle.yml), as far as the console uses them.
+
+export type AuthMode = 'api_key_and_user' | 'api_key_only';
+
+export interface AuthConfig {
+  oidc: boolean;
+  loginUrl: string;
+  mode: AuthMode;
+}
+
+export interface Me {
+  subject: string;
+  team: string | null;
+  role: string;
+  permissions: string[];
+  csrfToken: string | null;
+  authMethod: string;
+}
+
+export type SandboxStateName =
+  | 'Pending'
+  | 'Running'
+  | 'Pausing'
+  | 'Paused'
+  | 'Resuming'
+  | 'Stopping'
+  | 'Terminated'
+  | 'Failed';
+
+export interface SandboxStatus {
+  /** One of SandboxStateName; unknown future states are shown as they come. */
+  state: string;
+  reason?: string;
+  message?: string;
+  lastTransitionAt?: string;
+}
+
+export interface ImageSpec {
+  uri: string;
+}
+
+export interface Sandbox {
+  id: string;
+  image?: ImageSpec;
+  snapshotId?: string;
+  status: SandboxStatus;
+  metadata?: Record<string, string>;
+  entrypoint: string[];
+  expiresAt?: string | null;
+  createdAt: string;
+}
+
+export interface Pagination {
+  page: number;
+  pageSize: number;
+  totalItems: number;
+  totalPages: number;
+  hasNextPage: boolean;
+}
+
+export interface ListSandboxesResponse {
+  items: Sandbox[];
+  pagination: Pagination;
+}
+
+export interface ListSandboxesParams {
+  states?: string[];
+  /** `key=value` filters, ANDed by the server. */
+  metadata?: Array<[string, string]>;
+  page?: number;
+  pageSize?: number;
+}
+
+export interface CreateSandboxRequest {
+  image: ImageSpec;
+  entrypoint: string[];
+  timeout?: number;
+  resourceLimits?: Record<string, string>;
+  env?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface RenewResponse {
+  expiresAt: string;
+}
+
+export interface EndpointResponse {
+  endpoint: string;
+  headers?: Record<string, string>;
+}
+
+/** The actions of the gateway's role table that the console cares about. */
+export type Permission =
+  | 'sandbox:list'
+  | 'sandbox:read'
+  | 'sandbox:endpoint'
+  | 'sandbox:create'
+  | 'sandbox:delete'
+  | 'sandbox:pause'
+  | 'sandbox:resume'
+  | 'sandbox:renew'
+  | 'sandbox:metadata'
+  | 'sandbox:proxy';

@@ -1,0 +1,68 @@
+//! The console end to end in a real browser (Debian chromium driven by playwright-core)
+//! against the whole stack: dev IdP, gateway serving `console/dist`, backend, Docker.
+//! alice logs in, creates a sandbox, sees it Running, renews it, copies its endpoint, opens
+//! it through the proxy and deletes it; bob sees it with mutating actions disabled and his
+//! direct API attempt gets 403; carol never sees it. Screenshots go to a printed folder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gatehouse_e2e::gateway::Gateway;
+use gatehouse_e2e::idp::{Idp, IdpOptions};
+use gatehouse_e2e::{free_port, repo_root, test_image, Backend, BackendOptions};
+
+#[tokio::test]
+async fn console_in_chromium() {
+    let dist = repo_root().join("console/dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "console/dist is missing: `make test` builds it (npm ci && npm run build)"
+    );
+    // The built bundle carries no API key and never sets the key header.
+    for entry in std::fs::read_dir(dist.join("assets")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(
+            !text.contains("OPEN-SANDBOX-API-KEY"),
+            "the bundle references the API key header"
+        );
+    }
+
+    let backend = Backend::start(BackendOptions::default()).await.unwrap();
+    let port = free_port();
+    let gw_url = format!("http://127.0.0.1:{port}");
+    let idp = Idp::start(IdpOptions::for_gateway(&gw_url)).await.unwrap();
+    let extra = format!(
+        "[oidc]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nredirect_url = \"{{gateway}}/auth/callback\"\n\n\
+         [console]\ndir = \"{}\"\n",
+        idp.issuer,
+        idp.client_id,
+        idp.client_secret,
+        dist.display()
+    );
+    let gw = Gateway::start_on(port, &backend.url, &backend.api_key, &extra)
+        .await
+        .unwrap();
+    let shots = repo_root().join("target/screenshots/console");
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let out = tokio::process::Command::new("node")
+        .arg(repo_root().join("tests/browser/console.mjs"))
+        .env("GATEWAY_URL", &gw.url)
+        .env("BACKEND_KEY", &backend.api_key)
+        .env("SHOTS", &shots)
+        .env("TEST_IMAGE", test_image())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("console screenshots: {}", shots.display());
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(report["bobDirectDelete"]["status"], 403);
+    assert!(shots.join("10-list-alice.png").exists());
+    assert!(!gw.log().contains(&backend.api_key));
+}
