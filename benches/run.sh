@@ -21,22 +21,30 @@ command -v nginx >/dev/null || need+=(nginx)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v wrk >/dev/null || need+=(wrk)
 command -v taskset >/dev/null || need+=(util-linux)
+install_peers() {
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the packages' own services (nginx on :80, haproxy) from being started.
+  local guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
+  local rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
+  if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  return "$rc"
+}
+apt_pid=""
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep the packages' own services (nginx on :80, haproxy) from being started.
-    guard=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-      chmod +x /usr/sbin/policy-rc.d
-      guard=1
+    if [[ " ${need[*]} " == *" cmake "* ]]; then
+      install_peers "${need[@]}"        # the build needs cmake: wait for it
+    else
+      install_peers "${need[@]}" &      # only the peers: install while cargo builds
+      apt_pid=$!
     fi
-    trap 'if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
-    guard=""
   else
     echo "missing: ${need[*]} (apt-get install -y ${need[*]}); the paths that need them are skipped" >&2
   fi
@@ -48,6 +56,9 @@ cargo build --release --locked -p gatehouse -p gatehouse-benches --bins \
   --bench gateway --bench lifecycle \
   --message-format=json-render-diagnostics > "$target/bench/cargo-build.json"
 echo "   built in $(( $(date +%s) - start )) s"
+if [ -n "$apt_pid" ]; then
+  wait "$apt_pid" || echo "installing ${need[*]} failed; the paths that need them are skipped" >&2
+fi
 
 if [ "${BENCH_MICRO:-1}" != 0 ]; then
   echo "== criterion micro-benchmarks"
@@ -55,7 +66,7 @@ if [ "${BENCH_MICRO:-1}" != 0 ]; then
   grep '"kind":\["bench"\]' "$target/bench/cargo-build.json" \
     | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | sort -u \
     | while read -r exe; do
-        "$exe" --bench --warm-up-time 0.5 --measurement-time 1.5 --noplot 2>&1 \
+        "$exe" --bench --warm-up-time 0.3 --measurement-time 1 --sample-size 30 --noplot 2>&1 \
           | grep -E '^[A-Za-z_/0-9. -]+$|time:' || true
       done
 fi

@@ -10,9 +10,11 @@
 //! - `scope/*`: the scoped list query, create injection, and `filter_list` on the 20- and
 //!   200-item lists the proxy benchmark's upstream serves.
 //!
-//! `scope/filter_list_fast_path/*` measures a candidate for the gateway (not wired in): a
-//! borrowed parse that only checks each item's scope key and, when nothing is out of
-//! scope (the normal case: the backend already filtered), forwards the body unchanged.
+//! `scope/filter_list_fast_path/*` and `scope/filter_list_scan/*` measure two candidates
+//! for the gateway (not wired in). Both only check each item's scope key and, when nothing
+//! is out of scope (the normal case: the backend already filtered), forward the body
+//! unchanged; otherwise they fall back to `filter_list`. `fast_path` is a borrowed serde
+//! parse into small maps; `scan` streams with serde seeds and allocates nothing.
 //!
 //! JWT validation with cached keys has no benchmark yet: the bearer authenticator does not
 //! exist (a later issue adds OIDC); add `api_key`'s sibling `jwt/validate_cached` then.
@@ -30,6 +32,12 @@ use gatehouse_scope::{body, query, token, Scope, ScopeKeys, ScopeMode};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::task::{Context, Poll, Waker};
+
+/// Stops the bench run (and `cargo test --benches`) when its setup is broken.
+fn fail(msg: &str) -> ! {
+    eprintln!("gateway bench setup failed: {msg}");
+    std::process::exit(1)
+}
 
 /// Polls a future that never waits (the authenticators are synchronous inside).
 fn ready<F: Future>(f: F) -> Option<F::Output> {
@@ -68,10 +76,7 @@ fn decisions(c: &mut Criterion) {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/roles.toml");
     let table = match RoleTable::load(std::path::Path::new(file)) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("skipping route_decision: {e}");
-            return;
-        }
+        Err(e) => fail(&format!("route_decision: {file}: {e}")),
     };
     let id = fixtures::SANDBOX_ID;
     let sandbox = format!("/sandboxes/{id}");
@@ -120,15 +125,11 @@ fn api_keys(c: &mut Criterion) {
     }];
     let no_env = |_: &str| None;
     let backend = || Some(SecretString::new(fixtures::BACKEND_KEY.to_string()));
-    let Ok(auth1) = ApiKeyAuthenticator::new(backend(), &one, &no_env) else {
-        eprintln!("skipping api_key: bad config");
-        return;
-    };
+    let auth1 = ApiKeyAuthenticator::new(backend(), &one, &no_env)
+        .unwrap_or_else(|e| fail(&format!("api_key: {e}")));
     one.extend((0..49).map(key_cfg));
-    let Ok(auth50) = ApiKeyAuthenticator::new(backend(), &one, &no_env) else {
-        eprintln!("skipping api_key: bad config");
-        return;
-    };
+    let auth50 = ApiKeyAuthenticator::new(backend(), &one, &no_env)
+        .unwrap_or_else(|e| fail(&format!("api_key: {e}")));
     let headers = |k: &str, v: &str| {
         let mut h = http::HeaderMap::new();
         if let (Ok(n), Ok(v)) = (
@@ -182,7 +183,7 @@ fn api_keys(c: &mut Criterion) {
                 b.iter(|| ready(chain.authenticate(&view(black_box(&user)))))
             });
         }
-        _ => eprintln!("skipping the chain benchmarks: bad config"),
+        _ => fail("api_key: the chain's configuration was refused"),
     }
     g.finish();
 }

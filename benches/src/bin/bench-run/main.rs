@@ -47,7 +47,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seconds of load per path per round.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 2.0)]
     duration: f64,
     /// Rounds; each round runs every path once, in a rotated order.
     #[arg(long, default_value_t = 3)]
@@ -257,13 +257,15 @@ fn case(id: &str, target: &str, tlabel: &str, kind: ReqKind, cred: Cred, gateway
         && matches!(kind, ReqKind::List20 | ReqKind::List200 | ReqKind::Create);
     let skip = match &cred {
         Cred::Cookie(None) => Some(
-            "no OIDC session yet (a later issue adds OIDC): set BENCH_SESSION_COOKIE, and the \
-             gateway's OIDC settings with --gateway-extra, to run it"
+            "not wired yet: the harness mints no OIDC session; set BENCH_SESSION_COOKIE (a \
+             Cookie header value from a login) and pass the gateway's [oidc] settings with \
+             --gateway-extra to run it"
                 .to_string(),
         ),
         Cred::Bearer(None) => Some(
-            "no bearer-JWT validation yet (a later issue adds OIDC): set BENCH_BEARER_JWT, and \
-             the gateway's OIDC settings with --gateway-extra, to run it"
+            "not wired yet: the harness mints no JWT; set BENCH_BEARER_JWT (a token the \
+             gateway accepts) and pass the gateway's [oidc] settings with --gateway-extra to \
+             run it"
                 .to_string(),
         ),
         _ => None,
