@@ -205,16 +205,6 @@ impl Gateway {
     }
 }
 
-fn wants_server_proxy(query: Option<&str>) -> bool {
-    form_urlencoded_has_true(query.unwrap_or(""), "use_server_proxy")
-}
-
-fn form_urlencoded_has_true(q: &str, key: &str) -> bool {
-    q.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .any(|(k, v)| k == key && v.eq_ignore_ascii_case("true"))
-}
-
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -346,7 +336,10 @@ impl ProxyHttp for Gateway {
         let target = permit.target();
 
         if permit.action() == Action::SandboxEndpoint
-            && wants_server_proxy(session.req_header().uri.query())
+            && gatehouse_lifecycle::query::flag(
+                session.req_header().uri.query(),
+                "use_server_proxy",
+            )
         {
             ctx.rewrite = ResponseRewrite::EndpointViaGateway;
         }

@@ -49,6 +49,24 @@ fn int_param(name: &str, value: &str, min: u32, max: u32) -> Result<u32, ApiErro
     }
 }
 
+/// Parses a boolean query parameter the way the API accepts it (`true/1/yes/on`,
+/// `false/0/no/off/empty`, case-insensitive).
+pub fn parse_bool(name: &str, raw: &str) -> Result<bool, ApiError> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ApiError::invalid(format!(
+            "Query parameter '{name}' must be a boolean, got '{raw}'."
+        ))),
+    }
+}
+
+/// Whether the raw query string sets boolean parameter `name` to true.
+pub fn flag(raw: Option<&str>, name: &str) -> bool {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .any(|(k, v)| k == name && parse_bool(name, &v) == Ok(true))
+}
+
 /// Decodes the inner query string of the `metadata` parameter.
 pub fn parse_metadata_filter(value: &str) -> Result<StringMap, ApiError> {
     let mut out = StringMap::new();

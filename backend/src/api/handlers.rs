@@ -83,16 +83,6 @@ pub fn parse_port(raw: &str) -> Result<u16, ApiError> {
     })
 }
 
-fn parse_bool(name: &str, raw: &str) -> Result<bool, ApiError> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(ApiError::invalid(format!(
-            "Query parameter '{name}' must be a boolean, got '{raw}'."
-        ))),
-    }
-}
-
 /// `GET /sandboxes/{id}/endpoints/{port}[?use_server_proxy=true]`.
 pub async fn endpoint(
     AxState(st): AxState<State>,
@@ -105,7 +95,9 @@ pub async fn endpoint(
     let mut use_proxy = false;
     for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
         match k.as_ref() {
-            "use_server_proxy" => use_proxy = parse_bool("use_server_proxy", &v)?,
+            "use_server_proxy" => {
+                use_proxy = gatehouse_lifecycle::query::parse_bool("use_server_proxy", &v)?
+            }
             "expires" => {
                 return Err(ApiError::bad_request(
                     codes::API_NOT_SUPPORTED,
