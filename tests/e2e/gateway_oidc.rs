@@ -594,3 +594,55 @@ async fn sessions_expire() {
     let (s, v) = me(&l.client, &st.gw).await;
     assert_eq!(s, 401, "{v}");
 }
+
+/// Bad input on the gateway's own auth routes gets a clear error and creates no session.
+#[tokio::test]
+async fn auth_routes_refuse_bad_input() {
+    let st = stack("").await;
+    let gw = &st.gw;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A callback this browser did not start (no login cookie), or with parts missing.
+    for q in ["code=abc&state=forged", "state=only", "code=only", ""] {
+        let r = c
+            .get(gw.at(&format!("/auth/callback?{q}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "{q}: no session for a forged callback"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "GATEWAY::LOGIN_STATE", "{q}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // The IdP reporting an error.
+    let r = c
+        .get(gw.at("/auth/callback?error=access_denied&state=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Back-channel logout with no token or a forged one (the spec's error shape).
+    for body in ["", "logout_token=not.a.jwt", "other=1"] {
+        let r = c
+            .post(gw.at("/auth/backchannel-logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request");
+    }
+    // Unknown auth routes and logout without a session.
+    let r = c.get(gw.at("/auth/nothing")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.post(gw.at("/auth/logout")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
