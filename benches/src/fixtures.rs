@@ -8,10 +8,15 @@
 use gatehouse_scope::token::canonical;
 use serde_json::{json, Map, Value};
 
-/// The team of every scoped benchmark caller (named key and trusted-header user).
+/// The team of every scoped benchmark caller (named key, trusted-header user, OIDC user).
 pub const BENCH_TEAM: &str = "bench-team";
 /// The trusted-header user of the list cases.
 pub const BENCH_USER: &str = "alice@example.com";
+/// The dev IdP user of the OIDC paths (`gw-session`, `gw-jwt`): team [`BENCH_TEAM`],
+/// group [`OIDC_GROUP`].
+pub const OIDC_USER: &str = "bench";
+/// The OIDC user's group; `policies/roles.toml` maps it to the `operator` role.
+pub const OIDC_GROUP: &str = "sandbox-operators";
 /// The backend's own key: sent by direct/nginx/haproxy clients and passed through by the
 /// gateway as `service_admin`.
 pub const BACKEND_KEY: &str = "bench-backend-key-7f3a9c1e5d2b8f4a";

@@ -98,6 +98,16 @@ pub struct ServerSection {
     /// Public base URL of the gateway (`http://host:port`), used in server-proxy endpoint
     /// URLs; defaults to the request's `Host`.
     pub public_url: Option<String>,
+    /// Per-connection read buffer, bytes. Pingora's default (64 KiB) makes every idle
+    /// keep-alive connection cost ~85 KB; 8 KiB holds any ordinary request head.
+    pub read_buffer_bytes: usize,
+    /// Per-connection write buffer, bytes: large enough that a response head and a small
+    /// JSON body leave in one `send`.
+    pub write_buffer_bytes: usize,
+    /// Let idle worker threads steal tasks from busy ones (Tokio's multi-threaded
+    /// scheduler). Off by default: each thread runs its own connections, which is cheaper
+    /// per request.
+    pub work_stealing: bool,
 }
 
 impl Default for ServerSection {
@@ -108,6 +118,9 @@ impl Default for ServerSection {
             grace_period_seconds: 0,
             graceful_shutdown_timeout_seconds: 5,
             public_url: None,
+            read_buffer_bytes: 8 * 1024,
+            write_buffer_bytes: 4 * 1024,
+            work_stealing: false,
         }
     }
 }
@@ -327,6 +340,18 @@ impl GatewayConfig {
         if self.server.threads == 0 {
             return Err(invalid("server.threads", "must be at least 1".into()));
         }
+        if !(1024..=1024 * 1024).contains(&self.server.read_buffer_bytes) {
+            return Err(invalid(
+                "server.read_buffer_bytes",
+                "must be between 1024 and 1048576".into(),
+            ));
+        }
+        if self.server.write_buffer_bytes > 1024 * 1024 {
+            return Err(invalid(
+                "server.write_buffer_bytes",
+                "must be at most 1048576 (0 = unbuffered)".into(),
+            ));
+        }
         self.upstream()?;
         if self.scope.max_body_bytes == 0 || self.scope.max_body_bytes > 64 * 1024 {
             return Err(invalid(
@@ -421,5 +446,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("scope.max_body_bytes"));
+        let mut c = GatewayConfig::default();
+        c.server.read_buffer_bytes = 100;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.read_buffer_bytes"));
+        assert!(GatewayConfig::default().validate().is_ok());
     }
 }

@@ -459,6 +459,15 @@ impl ProxyHttp for Gateway {
             ctx.rewrite,
             ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway
         ) {
+            // Buffer the whole body in one allocation when its length is announced.
+            let announced = resp
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if let Some(n) = announced {
+                ctx.response_buf.reserve_exact(n.min(self.max_response));
+            }
             // The rewritten body has a new length: chunk it, so the connection stays alive.
             resp.remove_header("content-length");
             resp.insert_header("transfer-encoding", "chunked")?;
@@ -498,7 +507,7 @@ impl ProxyHttp for Gateway {
                 if end_of_stream {
                     let buf = std::mem::take(&mut ctx.response_buf);
                     let out = match ctx.rewrite {
-                        ResponseRewrite::ListFilter => self.filter_list(&buf, ctx)?,
+                        ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
                         _ => self.endpoint_via_gateway(session, &buf, ctx)?,
                     };
                     *body = Some(out);
@@ -608,11 +617,17 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
-    fn filter_list(&self, buf: &[u8], ctx: &RequestCtx) -> pingora::Result<Bytes> {
+    /// The list body to send: unchanged (no copy) when every item is in the caller's scope,
+    /// which is the usual case since the backend filtered on the scope pair; otherwise
+    /// re-serialized without the foreign items.
+    fn filter_list(&self, buf: Vec<u8>, ctx: &RequestCtx) -> pingora::Result<Bytes> {
         let Some(scope) = &ctx.scope else {
-            return Ok(Bytes::copy_from_slice(buf));
+            return Ok(Bytes::from(buf));
         };
-        match scope_body::filter_list(buf, scope, &self.keys) {
+        if scope_body::all_in_scope(&buf, scope, &self.keys) {
+            return Ok(Bytes::from(buf));
+        }
+        match scope_body::filter_list(&buf, scope, &self.keys) {
             Ok((out, dropped)) => {
                 if dropped > 0 {
                     tracing::error!(

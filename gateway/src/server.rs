@@ -15,6 +15,7 @@ use gatehouse_auth::{
 };
 use gatehouse_policy::{PolicyStore, RoleTable};
 use gatehouse_scope::ScopeKeys;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use std::sync::Arc;
@@ -151,12 +152,15 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         threads: cfg.server.threads,
         grace_period_seconds: Some(cfg.server.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
+        work_stealing: cfg.server.work_stealing,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
-    service.add_tcp(&cfg.server.listen);
+    service.add_listener(ListenerConfig::tcp(cfg.server.listen.as_str()).l4_buffer(
+        L4BufferSettings::new(cfg.server.read_buffer_bytes, cfg.server.write_buffer_bytes),
+    ));
     server.add_service(service);
     Ok(server)
 }

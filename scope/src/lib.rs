@@ -14,6 +14,7 @@
 
 pub mod body;
 pub mod query;
+mod scan;
 pub mod token;
 
 use gatehouse_lifecycle::StringMap;

@@ -520,6 +520,15 @@ async fn bearer_jwts_key_rotation_and_idp_outage() {
         assert_eq!(s, 401, "{what}: {v}");
         assert_eq!(v["code"], "GATEWAY::INVALID_TOKEN", "{what}");
     }
+    // The verified-token cache never outlives a token: `exp` now, so valid for the 2 s of
+    // leeway this stack allows, accepted twice (the second time from the cache), then
+    // refused once it has expired, although the cache would keep it for a minute.
+    let short = sign(jwk, kid, &with("exp", json!(now())));
+    assert_eq!(bearer_status(gw, &short).await.0, 200, "short-lived token");
+    assert_eq!(bearer_status(gw, &short).await.0, 200, "cached");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let (s, v) = bearer_status(gw, &short).await;
+    assert_eq!(s, 401, "expired while cached: {v}");
 
     // Key rotation at the IdP: new tokens carry a new kid; the gateway fetches it.
     let session = login(&gw.url, &st.idp, "bob", "/console/").await.unwrap();

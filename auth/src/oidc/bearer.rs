@@ -1,13 +1,36 @@
 //! `Authorization: Bearer <JWT>` from the configured issuer.
+//!
+//! Verified tokens are remembered by their SHA-256 for `bearer_cache_seconds` (as Envoy's
+//! `jwt_authn` cache does), never past their `exp`: automation that repeats one token pays
+//! for the signature check once, not on every request.
 
-use super::claims::identity;
+use super::claims::{identity, Identity};
 use super::jwks::{Expect, JwksCache};
 use super::OidcConfig;
 use crate::authenticator::{Authenticator, RequestView};
 use crate::error::AuthError;
 use crate::principal::{AuthMethod, Principal, PrincipalKind};
 use async_trait::async_trait;
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Most verified tokens remembered.
+const CACHE_CAPACITY: u64 = 10_000;
+
+/// A token that passed verification: who it names and when it expires (Unix seconds).
+#[derive(Debug)]
+struct Verified {
+    identity: Identity,
+    expires: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Validates bearer JWTs: signature (JWKS), allowed algorithms, `iss`, `aud`, `exp`/`nbf`.
 #[derive(Debug)]
@@ -17,6 +40,7 @@ pub struct BearerAuthenticator {
     subject_claim: String,
     team_claim: String,
     groups_claim: String,
+    verified: Option<Cache<[u8; 32], Arc<Verified>>>,
 }
 
 impl BearerAuthenticator {
@@ -39,7 +63,49 @@ impl BearerAuthenticator {
             subject_claim: cfg.subject_claim.clone(),
             team_claim: cfg.team_claim.clone(),
             groups_claim: cfg.groups_claim.clone(),
+            verified: (cfg.bearer_cache_seconds > 0).then(|| {
+                Cache::builder()
+                    .max_capacity(CACHE_CAPACITY)
+                    .time_to_live(Duration::from_secs(cfg.bearer_cache_seconds))
+                    .build()
+            }),
         }
+    }
+
+    /// Signature and claims check, then the identity the claims name.
+    async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let claims = self.jwks.verify(token, &self.expect).await.map_err(|e| {
+            tracing::info!(reason = %e, "bearer token refused");
+            rejected()
+        })?;
+        let expires = claims
+            .get("exp")
+            .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+            .ok_or_else(rejected)?;
+        let identity = identity(
+            &claims,
+            &self.subject_claim,
+            &self.team_claim,
+            &self.groups_claim,
+        )?;
+        Ok(Verified { identity, expires })
+    }
+
+    /// The verified token, from the cache when it is there and not yet expired.
+    async fn verified(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        let Some(cache) = &self.verified else {
+            return self.verify(token).await.map(Arc::new);
+        };
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(v) = cache.get(&key) {
+            if now() < v.expires.saturating_add(self.expect.leeway) {
+                return Ok(v);
+            }
+            cache.invalidate(&key);
+        }
+        let v = Arc::new(self.verify(token).await?);
+        cache.insert(key, v.clone());
+        Ok(v)
     }
 }
 
@@ -73,25 +139,13 @@ impl Authenticator for BearerAuthenticator {
             // Another scheme (Basic, ...) is not ours; the chain decides.
             return Ok(None);
         }
-        let claims = self
-            .jwks
-            .verify(token.trim(), &self.expect)
-            .await
-            .map_err(|e| {
-                tracing::info!(reason = %e, "bearer token refused");
-                rejected()
-            })?;
-        let id = identity(
-            &claims,
-            &self.subject_claim,
-            &self.team_claim,
-            &self.groups_claim,
-        )?;
+        let v = self.verified(token.trim()).await?;
+        let id = &v.identity;
         Ok(Some(Principal {
             kind: PrincipalKind::User,
-            subject: id.subject,
-            team: id.team,
-            groups: id.groups,
+            subject: id.subject.clone(),
+            team: id.team.clone(),
+            groups: id.groups.clone(),
             role: None,
             method: AuthMethod::Bearer,
             key_name: None,

@@ -27,6 +27,9 @@ fn default_leeway() -> u64 {
 fn default_refresh() -> u64 {
     10
 }
+fn default_bearer_cache() -> u64 {
+    60
+}
 fn default_post_logout() -> String {
     "/console/".into()
 }
@@ -77,6 +80,11 @@ pub struct OidcConfig {
     /// Accept `Authorization: Bearer` JWTs.
     #[serde(default = "yes")]
     pub bearer: bool,
+    /// Seconds a verified bearer JWT is remembered (by its SHA-256), so repeat requests skip
+    /// the signature check; never past the token's `exp`. Also how long a token stays
+    /// accepted after its signing key leaves the JWKS. `0` verifies every request.
+    #[serde(default = "default_bearer_cache")]
+    pub bearer_cache_seconds: u64,
     /// Where the browser goes after logout when the IdP has no end-session endpoint.
     #[serde(default = "default_post_logout")]
     pub post_logout_redirect: String,

@@ -1,18 +1,20 @@
 //! `bench-run`: the proxy-latency benchmark of issue 6, end to end.
 //!
-//! It starts the fixed-cost upstream (`bench-upstream`), the gateway with a bench config,
-//! and, when installed, nginx (`proxy_pass`, and `auth_request` in front of `bench-auth`)
-//! and haproxy, every server pinned to one CPU. It checks each path once (status, scope
-//! header, item count), then drives every path with `wrk` (pinned to the other CPU) for a
-//! few rounds, alternating the paths, and reads each proxy's CPU time from `/proc`. Last it
-//! measures memory with 1,000 idle keep-alive connections, and writes
-//! `target/bench/report.md` and `report.json`.
+//! It starts the fixed-cost upstream (`bench-upstream`), the development OpenID provider
+//! (`oidc.rs`: a real login and a real JWT for the session-cookie and bearer-JWT paths),
+//! the gateway with a bench config, and, when installed, nginx (`proxy_pass`, and
+//! `auth_request` in front of `bench-auth`) and haproxy, every server pinned to one CPU. It
+//! checks each path once (status, scope header, item count), then drives every path with
+//! `wrk` (pinned to the other CPU) for a few rounds, alternating the paths, and reads each
+//! proxy's CPU time from `/proc`. Last it measures memory with 1,000 idle keep-alive
+//! connections, and writes `target/bench/report.md` and `report.json`.
 //!
 //! `bench-run --smoke` is the short iteration `make test` runs: only our own binaries
 //! (debug builds are fine), the built-in load generator, a fraction of a second per path.
 
 mod client;
 mod configs;
+mod oidc;
 mod procs;
 mod report;
 mod wrk;
@@ -82,9 +84,6 @@ struct Args {
     /// `RUST_LOG` of the gateway (as deployed: info, one line per request).
     #[arg(long, default_value = "info")]
     gateway_log: String,
-    /// TOML appended to the gateway's bench config (e.g. OIDC settings, once they exist).
-    #[arg(long)]
-    gateway_extra: Option<PathBuf>,
     /// An extra gateway build to run on the same paths: `NAME=PATH` or
     /// `NAME=PATH@RUST_LOG`. Repeatable.
     #[arg(long)]
@@ -107,6 +106,9 @@ struct Args {
     #[arg(long)]
     criterion_dir: Option<PathBuf>,
 }
+
+/// The OIDC paths: the smoke run fails when they do not run.
+const SMOKE_OIDC: [&str; 2] = ["gw-session", "gw-jwt"];
 
 /// Which server a case talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,10 +137,10 @@ enum Cred {
     BackendKey,
     NamedKey,
     TrustedUser,
-    /// An OIDC session cookie (`BENCH_SESSION_COOKIE`, once sessions exist).
-    Cookie(Option<String>),
-    /// A bearer JWT (`BENCH_BEARER_JWT`, once JWT validation exists).
-    Bearer(Option<String>),
+    /// An OIDC session (the `Cookie` header value) from a login through the gateway.
+    Cookie(String),
+    /// A JWT access token from the dev IdP.
+    Bearer(String),
 }
 
 impl Cred {
@@ -151,11 +153,8 @@ impl Cred {
                 h("X-OpenSandbox-User", fixtures::BENCH_USER),
                 h("X-OpenSandbox-Team", fixtures::BENCH_TEAM),
             ],
-            Cred::Cookie(c) => c.iter().map(|c| h("Cookie", c)).collect(),
-            Cred::Bearer(t) => t
-                .iter()
-                .map(|t| h("Authorization", &format!("Bearer {t}")))
-                .collect(),
+            Cred::Cookie(c) => vec![h("Cookie", c)],
+            Cred::Bearer(t) => vec![h("Authorization", &format!("Bearer {t}"))],
         }
     }
 
@@ -255,21 +254,6 @@ fn case(id: &str, target: &str, tlabel: &str, kind: ReqKind, cred: Cred, gateway
             Cred::NamedKey | Cred::TrustedUser | Cred::Cookie(_) | Cred::Bearer(_)
         )
         && matches!(kind, ReqKind::List20 | ReqKind::List200 | ReqKind::Create);
-    let skip = match &cred {
-        Cred::Cookie(None) => Some(
-            "not wired yet: the harness mints no OIDC session; set BENCH_SESSION_COOKIE (a \
-             Cookie header value from a login) and pass the gateway's [oidc] settings with \
-             --gateway-extra to run it"
-                .to_string(),
-        ),
-        Cred::Bearer(None) => Some(
-            "not wired yet: the harness mints no JWT; set BENCH_BEARER_JWT (a token the \
-             gateway accepts) and pass the gateway's [oidc] settings with --gateway-extra to \
-             run it"
-                .to_string(),
-        ),
-        _ => None,
-    };
     Case {
         id: id.to_string(),
         base: id.to_string(),
@@ -278,15 +262,36 @@ fn case(id: &str, target: &str, tlabel: &str, kind: ReqKind, cred: Cred, gateway
         request: kind,
         req: kind.build(&cred),
         gateway,
-        skip,
+        skip: None,
         error: None,
         expect_scoped,
     }
 }
 
-fn gateway_cases(prefix: &str, target: &str, tlabel: &str) -> Vec<Case> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+/// A case with an OIDC credential: skipped or failed (with the reason) when there is none.
+fn oidc_case(id: &str, target: &str, tlabel: &str, minted: &oidc::Minted, cookie: bool) -> Case {
+    use oidc::Minted;
+    let value = match minted {
+        Minted::Ready(v) => v.clone(),
+        Minted::Skipped(_) | Minted::Failed(_) => String::new(),
+    };
+    let cred = if cookie {
+        Cred::Cookie(value)
+    } else {
+        Cred::Bearer(value)
+    };
+    let mut c = case(id, target, tlabel, ReqKind::Sandbox, cred, true);
+    match minted {
+        Minted::Ready(_) => {}
+        Minted::Skipped(why) => c.skip = Some(why.clone()),
+        Minted::Failed(why) => c.error = Some(format!("setup: {why}")),
+    }
+    c
+}
+
+fn gateway_cases(prefix: &str, target: &str, tlabel: &str, oidc: &oidc::Creds) -> Vec<Case> {
     let id = |s: &str| format!("{prefix}-{s}");
+    let scoped = format!("{tlabel} (operator, team-scoped)");
     vec![
         case(
             &id("backend-key"),
@@ -299,27 +304,13 @@ fn gateway_cases(prefix: &str, target: &str, tlabel: &str) -> Vec<Case> {
         case(
             &id("apikey"),
             target,
-            &format!("{tlabel} (operator, team-scoped)"),
+            &scoped,
             ReqKind::Sandbox,
             Cred::NamedKey,
             true,
         ),
-        case(
-            &id("session"),
-            target,
-            tlabel,
-            ReqKind::Sandbox,
-            Cred::Cookie(env("BENCH_SESSION_COOKIE")),
-            true,
-        ),
-        case(
-            &id("jwt"),
-            target,
-            tlabel,
-            ReqKind::Sandbox,
-            Cred::Bearer(env("BENCH_BEARER_JWT")),
-            true,
-        ),
+        oidc_case(&id("session"), target, &scoped, &oidc.cookie, true),
+        oidc_case(&id("jwt"), target, &scoped, &oidc.bearer, false),
         case(
             &id("list20"),
             target,
@@ -355,7 +346,16 @@ fn gateway_cases(prefix: &str, target: &str, tlabel: &str) -> Vec<Case> {
     ]
 }
 
-fn all_cases(variants: &[(String, String)], variant_cases: &[String]) -> Vec<Case> {
+fn all_cases(
+    variants: &[(String, String)],
+    variant_cases: &[String],
+    oidc: &BTreeMap<String, oidc::Creds>,
+) -> Vec<Case> {
+    let creds = |target: &str| {
+        oidc.get(target)
+            .cloned()
+            .unwrap_or_else(|| oidc::Creds::skipped("no OIDC credentials for this gateway"))
+    };
     use ReqKind::*;
     let mut v = vec![
         case(
@@ -447,10 +447,11 @@ fn all_cases(variants: &[(String, String)], variant_cases: &[String]) -> Vec<Cas
             false,
         ),
     ];
-    v.extend(gateway_cases("gw", "gw", "gateway"));
+    v.extend(gateway_cases("gw", "gw", "gateway", &creds("gw")));
     for (name, _) in variants {
         let target = format!("gw:{name}");
-        for mut c in gateway_cases(name, &target, &format!("gateway [{name}]")) {
+        let label = format!("gateway [{name}]");
+        for mut c in gateway_cases(name, &target, &label, &creds(&target)) {
             let base = c.id.replacen(name.as_str(), "gw", 1);
             if variant_cases.iter().any(|x| x == &base) {
                 c.id = format!("{name}:{}", base.trim_start_matches("gw-"));
@@ -773,12 +774,6 @@ fn main() -> Result<()> {
     });
     procs_all.push(upstream);
 
-    let extra = match &args.gateway_extra {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None => String::new(),
-    };
     let policy = repo.join("policies/roles.toml");
     let mut gateways: Vec<(String, String, PathBuf, String)> = vec![(
         "gw".into(),
@@ -794,9 +789,46 @@ fn main() -> Result<()> {
             log.clone(),
         ));
     }
+    let gateway_ports = gateways
+        .iter()
+        .map(|_| procs::free_port())
+        .collect::<Result<Vec<u16>>>()?;
+
+    // The dev IdP for gw-session and gw-jwt; every gateway gets an [oidc] section for it.
+    let mut idp = None;
+    let mut no_oidc = String::from("not selected (--only)");
+    let gateway_ids: Vec<String> = gateway_cases("gw", "gw", "", &oidc::Creds::skipped(""))
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let gateway_selected = args.only.is_empty()
+        || args
+            .only
+            .iter()
+            .any(|o| gateway_ids.iter().any(|id| selects(o, id)));
+    if gateway_selected {
+        let urls: Vec<String> = gateway_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
+        eprintln!("starting the dev IdP (gw-session, gw-jwt)");
+        match rt.block_on(oidc::start_idp(&urls)) {
+            Ok(i) => idp = Some(i),
+            Err(e) if args.smoke => {
+                return Err(e.context("the dev IdP did not start (the smoke run needs it)"))
+            }
+            Err(e) => {
+                eprintln!("the dev IdP did not start: {e:#}");
+                let why = format!("the dev IdP did not start: {}", oidc::reason(&e));
+                notes.push(format!("{why}; the gateway ran without [oidc]"));
+                no_oidc = why;
+            }
+        }
+    }
+    let oidc_cfg = idp.as_ref().map(oidc::settings);
+
     let mut gateway_logs: Vec<PathBuf> = Vec::new();
-    for (name, label, path, log) in &gateways {
-        let port = procs::free_port()?;
+    for ((name, label, path, log), &port) in gateways.iter().zip(&gateway_ports) {
         let slug = name.replace(':', "-");
         let audit = work.join(format!("{slug}-audit.jsonl"));
         let cfg = configs::gateway(
@@ -805,7 +837,7 @@ fn main() -> Result<()> {
             args.gateway_threads,
             &policy,
             &audit,
-            &extra,
+            oidc_cfg.as_ref(),
         );
         let cfg_path = work.join(format!("{slug}.toml"));
         std::fs::write(&cfg_path, cfg)?;
@@ -916,8 +948,22 @@ fn main() -> Result<()> {
         skipped_targets.insert("haproxy".into(), why.into());
     }
 
+    // ---- OIDC credentials: one login per gateway, one access token for all ----
+    let gateway_targets: Vec<(String, u16)> = targets
+        .iter()
+        .filter(|t| t.kind == Kind::Gateway)
+        .map(|t| (t.name.clone(), t.port))
+        .collect();
+    let oidc_creds = match &idp {
+        Some(idp) => rt.block_on(oidc::mint(idp, &gateway_targets)),
+        None => gateway_targets
+            .iter()
+            .map(|(name, _)| (name.clone(), oidc::Creds::skipped(&no_oidc)))
+            .collect(),
+    };
+
     // ---- cases ----
-    let mut cases = all_cases(&variants, &args.variant_cases);
+    let mut cases = all_cases(&variants, &args.variant_cases, &oidc_creds);
     for c in &mut cases {
         if c.skip.is_some() {
             continue;
@@ -926,10 +972,15 @@ fn main() -> Result<()> {
             c.skip = Some(why.clone());
         } else if !args.only.is_empty() && !args.only.iter().any(|o| selects(o, &c.base)) {
             c.skip = Some("not selected (--only)".into());
+            // A setup failure (OIDC login) does not matter for a path that does not run.
+            c.error = None;
         }
     }
     let port_of = |t: &str| targets.iter().find(|x| x.name == t).map(|x| x.port);
-    for c in cases.iter_mut().filter(|c| c.skip.is_none()) {
+    for c in cases
+        .iter_mut()
+        .filter(|c| c.skip.is_none() && c.error.is_none())
+    {
         let Some(port) = port_of(&c.target) else {
             c.skip = Some(format!("target {} not running", c.target));
             continue;
@@ -1092,6 +1143,10 @@ fn main() -> Result<()> {
     for p in procs_all.iter_mut().rev() {
         p.stop(Duration::from_secs(3));
     }
+    if let Some(mut idp) = idp.take() {
+        idp.stop();
+        let _ = std::fs::copy(&idp.log_path, work.join("idp.log"));
+    }
 
     // ---- report ----
     let machine = report::machine(&repo);
@@ -1164,6 +1219,21 @@ fn main() -> Result<()> {
     }
     if args.smoke && rep.paths.iter().all(|p| p.requests == 0) {
         bail!("smoke run completed no request");
+    }
+    if args.smoke {
+        // The OIDC paths must run in the smoke too (node and npm are there in `make test`).
+        for p in rep
+            .paths
+            .iter()
+            .filter(|p| SMOKE_OIDC.contains(&p.id.as_str()))
+        {
+            match &p.skipped {
+                Some(why) if why.starts_with("not selected") => {}
+                Some(why) => bail!("smoke: {} was skipped: {why}", p.id),
+                None if p.requests == 0 => bail!("smoke: {} completed no request", p.id),
+                None => {}
+            }
+        }
     }
     Ok(())
 }

@@ -304,13 +304,19 @@ fn goals(paths: &[PathResult], memory: &[Memory]) -> Vec<Goal> {
                 measured: format!("{:.0} vs {:.0} req/s ({:.2}x)", s.rps, n.rps, s.rps / n.rps),
                 status: verdict(s.rps >= 0.9 * n.rps),
             }),
-            _ => {
-                let why = paths
-                    .iter()
-                    .find(|p| p.id == id)
-                    .and_then(|p| p.skipped.clone())
-                    .unwrap_or_else(|| "did not run".into());
-                out.push(na(&g, format!("skipped: {why}")));
+            (s, _) => {
+                let path = paths.iter().find(|p| p.id == id);
+                let why = match (s, path) {
+                    (Some(_), _) => "nginx did not run".to_string(),
+                    (None, Some(p)) if p.skipped.is_some() => {
+                        format!("skipped: {}", p.skipped.as_deref().unwrap_or_default())
+                    }
+                    (None, Some(p)) if p.error.is_some() => {
+                        format!("failed: {}", p.error.as_deref().unwrap_or_default())
+                    }
+                    _ => format!("{id} did not run"),
+                };
+                out.push(na(&g, why));
             }
         }
     }
