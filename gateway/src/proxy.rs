@@ -213,6 +213,11 @@ impl ProxyHttp for Gateway {
         RequestCtx::new()
     }
 
+    /// No downstream modules. Pingora's default installs a response-compression module
+    /// (switched off, but still run on every request); the gateway never compresses, it
+    /// forwards what the backend sends.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     async fn request_filter(
         &self,
         session: &mut Session,
@@ -563,11 +568,10 @@ impl ProxyHttp for Gateway {
             .status
             .or_else(|| session.response_written().map(|r| r.status.as_u16()))
             .unwrap_or(if e.is_some() { 502 } else { 0 });
-        let method = session.req_header().method.as_str().to_owned();
         let elapsed = ctx.started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(
             request.id = %ctx.request_id,
-            http.method = %method,
+            http.method = session.req_header().method.as_str(),
             http.path = %ctx.path,
             http.status = status,
             principal.subject = %ctx.principal.subject,
@@ -592,6 +596,7 @@ impl ProxyHttp for Gateway {
         } else {
             Outcome::Allowed
         };
+        let method = session.req_header().method.as_str().to_owned();
         let p = &ctx.principal;
         self.audit.record(AuditEvent {
             time: gatehouse_lifecycle::time::format(&chrono::Utc::now()),
