@@ -71,18 +71,21 @@ pub struct Gateway {
     pub own_cookies: Vec<String>,
 }
 
+/// The announced `Content-Length` of a request or response, when it is a number.
+fn content_length(headers: &http::HeaderMap) -> Option<usize> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 fn valid_request_id(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
 }
 
 impl Gateway {
     async fn read_body(&self, session: &mut Session) -> Result<Bytes, GatewayError> {
-        let declared = session
-            .req_header()
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = content_length(&session.req_header().headers);
         let too_large = || {
             GatewayError::new(
                 413,
@@ -465,12 +468,7 @@ impl ProxyHttp for Gateway {
             ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway
         ) {
             // Buffer the whole body in one allocation when its length is announced.
-            let announced = resp
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            if let Some(n) = announced {
+            if let Some(n) = content_length(&resp.headers) {
                 ctx.response_buf.reserve_exact(n.min(self.max_response));
             }
             // The rewritten body has a new length: chunk it, so the connection stays alive.
