@@ -2,13 +2,13 @@
 .PHONY: up test down lint build clean-state
 
 up:            ## run the whole system in the foreground
-	scripts/up.sh
+	dev/scripts/up.sh
 
 test:          ## install what the tests need, lint, build once, run every test
-	scripts/test.sh
+	dev/scripts/test.sh
 
 down:          ## stop the private Docker engine `make up` may have started
-	GATEHOUSE_STATE_DIR=$(CURDIR)/.state scripts/docker-engine.sh stop gatehouse-dev
+	GATEHOUSE_STATE_DIR=$(CURDIR)/.state dev/scripts/docker-engine.sh stop gatehouse-dev
 
 lint:
 	cargo fmt --all --check

@@ -21,35 +21,7 @@ use gatehouse_runtime_docker::DockerConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// File path.
-        path: PathBuf,
-        /// I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The TOML is malformed or has an unknown key.
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// File path.
-        path: PathBuf,
-        /// Parser message, naming the key.
-        message: String,
-    },
-    /// A value is out of range.
-    #[error("invalid config value `{key}`: {message}")]
-    Invalid {
-        /// Dotted key name.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use gatehouse_config::ConfigError;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,6 +74,9 @@ pub struct ServerConfig {
     pub api_key: Option<String>,
     /// Public base (`host[:port][/prefix]`) used in server-proxy endpoint URLs.
     pub eip: Option<String>,
+    /// Extension: host put in direct endpoint URLs handed to clients (e.g. when the
+    /// backend runs in a container); the upstream spelling `docker.host_ip` also works.
+    pub endpoint_host: Option<String>,
     /// Largest `timeout` a create may ask for; unset for no cap.
     pub max_sandbox_timeout_seconds: Option<i64>,
     /// Smallest `timeout` a create may ask for (upstream: 60).
@@ -132,6 +107,7 @@ impl Default for ServerConfig {
             port: 8090,
             api_key: None,
             eip: None,
+            endpoint_host: None,
             max_sandbox_timeout_seconds: None,
             min_sandbox_timeout_seconds: 60,
             max_body_bytes: 1024 * 1024,
@@ -232,16 +208,7 @@ impl Config {
     /// Reads a TOML file, applies overrides and validates the result.
     pub fn load(path: Option<&Path>, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
         let mut cfg = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_path_buf(),
-                    source,
-                })?;
-                Self::parse(&text).map_err(|message| ConfigError::Parse {
-                    path: p.to_path_buf(),
-                    message,
-                })?
-            }
+            Some(p) => gatehouse_config::load(p)?,
             None => Self::default(),
         };
         cfg.apply(env);
@@ -252,7 +219,7 @@ impl Config {
 
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        gatehouse_config::parse(text)
     }
 
     fn apply(&mut self, o: Overrides) {
@@ -270,6 +237,15 @@ impl Config {
                 self.docker.docker_host = Some(d);
             }
         }
+    }
+
+    /// The host for direct endpoint URLs: `server.endpoint_host`, else upstream's
+    /// `docker.host_ip`; `None` to use the address the runtime reports.
+    pub fn endpoint_host(&self) -> Option<&str> {
+        self.server
+            .endpoint_host
+            .as_deref()
+            .or(self.docker.host_ip.as_deref())
     }
 
     /// Names of upstream keys present in the file that this backend ignores.
@@ -312,12 +288,7 @@ impl Config {
 
     /// Checks values the types cannot express, naming the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                message: message.to_string(),
-            })
-        };
+        let invalid = |key: &str, message: &str| Err(ConfigError::invalid(key, message));
         if self.server.host.trim().is_empty() {
             return invalid("server.host", "must not be empty");
         }
@@ -366,10 +337,7 @@ impl Config {
         }
         self.docker
             .validate()
-            .map_err(|message| ConfigError::Invalid {
-                key: "docker",
-                message,
-            })?;
+            .map_err(|message| ConfigError::invalid("docker", message))?;
         Ok(())
     }
 }

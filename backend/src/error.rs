@@ -39,19 +39,35 @@ impl BackendError {
 
 fn runtime_to_api(e: &RuntimeError) -> ApiError {
     match e {
-        RuntimeError::Unavailable { runtime, detail } => {
+        RuntimeError::Unavailable {
+            runtime,
+            code,
+            detail,
+        } => {
             tracing::warn!(runtime, detail = %detail, "engine unavailable");
             ApiError::new(
                 503,
-                format!("{runtime}::ENGINE_UNAVAILABLE"),
+                *code,
                 "The sandbox engine is unreachable. Reads are served from the last observed state; \
                  retry the operation once the engine is back.",
             )
         }
         RuntimeError::NotFound(id) => ApiError::sandbox_not_found(id),
-        RuntimeError::Image { image, detail } => ApiError::new(
+        RuntimeError::Timeout { code, op, seconds } => {
+            tracing::warn!(code, op, seconds, "engine call timed out");
+            ApiError::new(
+                503,
+                *code,
+                "The sandbox engine did not answer in time; retry the operation.",
+            )
+        }
+        RuntimeError::Image {
+            code,
+            image,
+            detail,
+        } => ApiError::new(
             400,
-            "DOCKER::SANDBOX_IMAGE_PULL_FAILED",
+            *code,
             format!("Image '{image}' is not available: {detail}"),
         ),
         RuntimeError::Conflict { code, message } => ApiError::conflict(*code, message.clone()),

@@ -3,6 +3,7 @@
 //! - [`api`]: the HTTP surface (axum on hyper), mounted at `/` and `/v1`;
 //! - [`service`]: what each call means, over the store and a runtime;
 //! - [`store`]: the embedded SQLite store (expiries, metadata, last status);
+//! - [`runtime`]: the seam choosing the engine driver from `runtime.type`;
 //! - [`expiry`] and [`reconcile`]: background tasks;
 //! - [`config`]: TOML configuration compatible with the upstream server's keys.
 //!
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod expiry;
 pub mod reconcile;
+pub mod runtime;
 pub mod service;
 pub mod store;
 

@@ -6,14 +6,14 @@ use gatehouse_backend::api::{self, AppState};
 use gatehouse_backend::config::{Config, Overrides};
 use gatehouse_backend::service::Service;
 use gatehouse_backend::store::Store;
-use gatehouse_backend::{expiry, reconcile};
+use gatehouse_backend::{expiry, reconcile, runtime};
 use gatehouse_lifecycle::validate::TimeoutLimits;
-use gatehouse_runtime_docker::DockerRuntime;
+use gatehouse_telemetry::LogFormat;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// OpenSandbox lifecycle server driving Docker.
+/// OpenSandbox lifecycle server driving a Docker engine (`runtime.type = "docker"`).
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse-backend", version, about)]
 struct Args {
@@ -29,23 +29,9 @@ struct Args {
     /// Serve without an API key. Anyone who can reach the port controls every sandbox.
     #[arg(long)]
     insecure_no_api_key: bool,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
-    log_format: String,
-}
-
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,bollard=warn")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
+    /// Log format.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
 }
 
 async fn shutdown_signal() {
@@ -70,7 +56,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_tracing(&args.log_format);
+    gatehouse_telemetry::init(args.log_format, "info,sqlx=warn,hyper=warn,bollard=warn")?;
 
     let env = Overrides {
         api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY")
@@ -106,14 +92,12 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&cfg.store.path)
         .await
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
-    let runtime = DockerRuntime::connect(&cfg.docker)
-        .await
-        .context("configuring the Docker runtime")?;
+    let runtime = runtime::build(&cfg).await?;
     let limits = TimeoutLimits {
         min_seconds: cfg.server.min_sandbox_timeout_seconds,
         max_seconds: cfg.server.max_sandbox_timeout_seconds,
     };
-    let service = Arc::new(Service::new(store, Arc::new(runtime), limits));
+    let service = Arc::new(Service::new(store, runtime, limits));
 
     tokio::spawn(reconcile::run(
         service.clone(),
@@ -134,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
         service,
         api_key: cfg.server.api_key.clone(),
         eip: cfg.server.eip.clone(),
-        endpoint_host: cfg.docker.host_ip.clone(),
+        endpoint_host: cfg.endpoint_host().map(str::to_owned),
         max_body_bytes: cfg.server.max_body_bytes,
         proxy_client,
     });

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 pub struct FakeRuntime {
     pub sandboxes: Mutex<HashMap<String, (SandboxSpec, SandboxState)>>,
     pub down: AtomicBool,
+    /// Calls to `inspect` never return (a stuck engine).
+    pub stall: AtomicBool,
 }
 
 impl FakeRuntime {
@@ -21,6 +23,7 @@ impl FakeRuntime {
         if self.down.load(Ordering::SeqCst) {
             return Err(RuntimeError::Unavailable {
                 runtime: "DOCKER",
+                code: "DOCKER::ENGINE_UNAVAILABLE",
                 detail: "fake outage".into(),
             });
         }
@@ -50,6 +53,7 @@ impl Runtime for FakeRuntime {
         self.check()?;
         if spec.image == "missing" {
             return Err(RuntimeError::Image {
+                code: "DOCKER::SANDBOX_IMAGE_PULL_FAILED",
                 image: spec.image.clone(),
                 detail: "not found".into(),
             });
@@ -61,6 +65,9 @@ impl Runtime for FakeRuntime {
         Ok(Self::obs(&spec.id, SandboxState::Running))
     }
     async fn inspect(&self, id: &str) -> Result<Option<Observed>, RuntimeError> {
+        if self.stall.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.check()?;
         Ok(self
             .sandboxes

@@ -1,11 +1,11 @@
 //! Micro-benchmarks of the gateway's per-request hot functions:
 //!
-//! - `path_normalize/*`: `gatehouse_policy::normalize` on typical and awkward paths;
+//! - `path_normalize/*`: `gatehouse_authz::normalize` on typical and awkward paths;
 //! - `route_decision/*`: `RoleTable::authorize` (route match + role check) on
 //!   `policies/roles.toml`;
 //! - `api_key/*`: `ApiKeyAuthenticator` (hash + constant-time compare) and the
 //!   authenticator chain with trusted headers;
-//! - `jwt/*`: `gatehouse_auth::oidc::BearerAuthenticator` on an RS256 access token
+//! - `jwt/*`: `gatehouse_authn::oidc::BearerAuthenticator` on an RS256 access token
 //!   (2048-bit key generated here, the dev IdP's claims), its JWKS already cached (served
 //!   once by a local listener to prime the cache; no network while measuring).
 //!   `validate_cached` verifies the token every time (`bearer_cache_seconds = 0`): header
@@ -23,13 +23,13 @@
 #![allow(missing_docs, reason = "criterion macros generate undocumented items")]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gatehouse_auth::oidc::{BearerAuthenticator, JwksCache, OidcConfig};
-use gatehouse_auth::{
+use gatehouse_authn::oidc::{BearerAuthenticator, JwksCache, OidcConfig};
+use gatehouse_authn::{
     ApiKeyAuthenticator, ApiKeyConfig, AuthMethod, Authenticator, Chain, RequestView, SecretString,
     TrustedHeaderAuthenticator, TrustedHeaderConfig,
 };
+use gatehouse_authz::{normalize, RoleTable};
 use gatehouse_benches::fixtures::{self, Tokens};
-use gatehouse_policy::{normalize, RoleTable};
 use gatehouse_scope::{body, query, token, Scope, ScopeKeys, ScopeMode};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -168,7 +168,7 @@ fn api_keys(c: &mut Criterion) {
     });
     let cfg = TrustedHeaderConfig {
         // parse_proxy yields the auth crate's own IpNet: no ipnet dependency here.
-        trusted_proxies: gatehouse_auth::parse_proxy("127.0.0.1/32")
+        trusted_proxies: gatehouse_authn::parse_proxy("127.0.0.1/32")
             .into_iter()
             .collect(),
         ..TrustedHeaderConfig::default()
@@ -251,7 +251,7 @@ fn primed_jwks(jwks: Vec<u8>) -> Arc<JwksCache> {
         .build()
         .unwrap_or_else(|e| fail(&format!("jwt: runtime: {e}")));
     let jwks = bytes::Bytes::from(jwks);
-    let http = gatehouse_auth::oidc::login::idp_http_client()
+    let http = gatehouse_authn::oidc::login::idp_http_client()
         .unwrap_or_else(|e| fail(&format!("jwt: HTTP client: {e}")));
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -10,40 +10,12 @@
 //! | `upstream.api_key` | `GATEHOUSE_UPSTREAM_API_KEY` (or the variable named by `upstream.api_key_env`) | |
 
 use gatehouse_audit::SinkConfig;
-use gatehouse_auth::{ApiKeyConfig, TrustedHeaderConfig};
+use gatehouse_authn::{ApiKeyConfig, TrustedHeaderConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// Why the configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Bad TOML or an unknown key.
-    #[error("invalid config {path}: {message}")]
-    Parse {
-        /// File.
-        path: PathBuf,
-        /// Parser message naming the key.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("invalid config value `{key}`: {message}")]
-    Invalid {
-        /// Dotted key.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use gatehouse_config::ConfigError;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,7 +34,7 @@ pub struct GatewayConfig {
     /// `[audit]`.
     pub audit: AuditSection,
     /// `[oidc]`: console users and bearer JWTs (optional).
-    pub oidc: Option<gatehouse_auth::oidc::OidcConfig>,
+    pub oidc: Option<gatehouse_authn::oidc::OidcConfig>,
     /// `[console]`.
     pub console: ConsoleSection,
 }
@@ -281,14 +253,7 @@ pub struct Upstream {
 impl GatewayConfig {
     /// Loads, applies overrides (env then CLI) and validates.
     pub fn load(path: &Path, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let mut cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let mut cfg: Self = gatehouse_config::load(path)?;
         for o in [env, cli] {
             if let Some(v) = o.listen {
                 cfg.server.listen = v;
@@ -413,10 +378,7 @@ impl GatewayConfig {
 }
 
 fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        message,
-    }
+    ConfigError::invalid(key, message)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The typed per-request context shared by every proxy phase.
+//! The typed per-request context shared by every proxy phase, from `request_filter` to
+//! `logging`.
 
-use gatehouse_auth::Principal;
-use gatehouse_policy::Action;
+use gatehouse_authn::Principal;
+use gatehouse_authz::{Action, Permit};
 use gatehouse_scope::Scope;
 use std::time::Instant;
 
@@ -19,27 +20,31 @@ pub enum ResponseRewrite {
     EndpointViaGateway,
 }
 
-/// One request's state, from `request_filter` to `logging`.
+/// One request's state.
 #[derive(Debug)]
 pub struct RequestCtx {
     /// When the request arrived.
     pub started: Instant,
+    /// The request's span: opened in the first phase, closed when `logging` drops the
+    /// context. Every phase runs inside it, so log lines carry `request.id`.
+    pub span: tracing::Span,
     /// Propagated or generated `X-Request-ID`.
     pub request_id: String,
     /// Who is calling (anonymous until authenticated).
     pub principal: Principal,
     /// The resolved role.
     pub role: Option<String>,
-    /// The authorized action.
-    pub action: Option<Action>,
-    /// The sandbox the request targets (for create, filled from the response).
-    pub sandbox_id: Option<String>,
+    /// The role table's proof that this request may be forwarded (`None` for requests the
+    /// gateway answers itself, denials and backend-key passthrough).
+    pub permit: Option<Permit>,
+    /// The action a refused request asked for (for the audit event).
+    pub denied_action: Option<Action>,
+    /// The id of the sandbox a create made (read from the response).
+    pub created_id: Option<String>,
     /// Canonical path to forward (without query).
     pub path: String,
     /// Mount prefix of the request (`""` or `"/v1"`).
     pub mount: &'static str,
-    /// Port of an endpoint/proxy request.
-    pub port: Option<String>,
     /// The caller's scope, when scoping applies.
     pub scope: Option<Scope>,
     /// Rewritten query string to forward.
@@ -67,14 +72,15 @@ impl RequestCtx {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
+            span: tracing::Span::none(),
             request_id: String::new(),
             principal: Principal::anonymous(),
             role: None,
-            action: None,
-            sandbox_id: None,
+            permit: None,
+            denied_action: None,
+            created_id: None,
             path: String::new(),
             mount: "",
-            port: None,
             scope: None,
             query: None,
             body: None,
@@ -86,6 +92,22 @@ impl RequestCtx {
             denied: false,
             peer: None,
         }
+    }
+
+    /// The action of the request: permitted, or asked for and refused.
+    pub fn action(&self) -> Option<Action> {
+        self.permit
+            .as_ref()
+            .map(Permit::action)
+            .or(self.denied_action)
+    }
+
+    /// The sandbox the request is about: named in the path, or made by a create.
+    pub fn sandbox_id(&self) -> Option<&str> {
+        self.permit
+            .as_ref()
+            .and_then(Permit::sandbox_id)
+            .or(self.created_id.as_deref())
     }
 }
 

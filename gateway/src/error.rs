@@ -1,31 +1,30 @@
-//! Gateway errors and the one function that writes any of them to the client in the API's
-//! `{"code","message"}` shape. 5xx bodies are generic; details go to the log.
+//! [`GatewayError`]: a refusal or failure the gateway answers itself, in the API's
+//! `{"code","message"}` shape. It wraps the lifecycle crate's [`ApiError`], so the
+//! not-found body for a missing and an out-of-scope sandbox is byte for byte the
+//! backend's. 5xx messages are generic; details go to the log.
 
-use crate::ctx::RequestCtx;
-use bytes::Bytes;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
+use crate::reply::Reply;
+use gatehouse_lifecycle::ApiError;
 
-/// A response the gateway answers itself.
+/// An error answered by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {code}: {message}")]
-pub struct GatewayError {
-    /// HTTP status.
-    pub status: u16,
-    /// Machine-readable code.
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
-}
+#[error(transparent)]
+pub struct GatewayError(#[from] pub ApiError);
 
 impl GatewayError {
     /// Any error.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self(ApiError::new(status, code, message))
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        self.0.status
+    }
+
+    /// Machine-readable code.
+    pub fn code(&self) -> &str {
+        &self.0.code
     }
 
     /// 400 for a path the gateway refuses to interpret.
@@ -43,13 +42,9 @@ impl GatewayError {
     }
 
     /// 404 for a sandbox that does not exist or is outside the caller's scope (the two are
-    /// indistinguishable on purpose).
+    /// indistinguishable on purpose: this is the backend's own not-found answer).
     pub fn sandbox_not_found(id: &str) -> Self {
-        Self::new(
-            404,
-            "SANDBOX::NOT_FOUND",
-            format!("Sandbox '{id}' not found."),
-        )
+        Self(ApiError::sandbox_not_found(id))
     }
 
     /// 502 when the backend cannot be reached.
@@ -70,41 +65,24 @@ impl GatewayError {
         )
     }
 
-    /// The JSON body.
-    pub fn body(&self) -> Bytes {
-        let v = serde_json::json!({ "code": self.code, "message": self.message });
-        Bytes::from(v.to_string())
+    /// The response: the error's status and `{"code","message"}` body, never cached.
+    pub fn reply(&self) -> Reply {
+        Reply::json(self.0.status, self.0.body_bytes())
     }
 }
 
-/// Writes `err` as the response and records it in the context. Returns `Ok(true)` so a
-/// `request_filter` can `return respond(...)`.
-pub async fn respond(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    err: GatewayError,
-) -> pingora::Result<bool> {
-    ctx.status = Some(err.status);
-    ctx.reason.get_or_insert_with(|| err.code.to_string());
-    write_json(session, ctx, err.status, err.body()).await?;
-    Ok(true)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes a JSON response with the request id.
-pub async fn write_json(
-    session: &mut Session,
-    ctx: &RequestCtx,
-    status: u16,
-    body: Bytes,
-) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(status, Some(4))?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body.len().to_string())?;
-    h.insert_header("cache-control", "no-store")?;
-    if !ctx.request_id.is_empty() {
-        h.insert_header("x-request-id", &ctx.request_id)?;
+    #[test]
+    fn not_found_is_the_backends_body() {
+        let ours = GatewayError::sandbox_not_found("sbx-1").reply().body;
+        let backend = ApiError::sandbox_not_found("sbx-1").body_bytes();
+        assert_eq!(&ours[..], &backend[..]);
+        assert_eq!(
+            std::str::from_utf8(&ours).unwrap(),
+            r#"{"code":"SANDBOX::NOT_FOUND","message":"Sandbox 'sbx-1' not found."}"#
+        );
     }
-    session.write_response_header(Box::new(h), false).await?;
-    session.write_response_body(Some(body), true).await?;
-    Ok(())
 }

@@ -1,30 +1,36 @@
-//! The Gatehouse gateway: a Pingora reverse proxy that authenticates, authorizes, scopes
-//! and audits every request to a sandbox lifecycle server.
+//! The Gatehouse gateway: a reverse proxy that authenticates, authorizes, scopes and
+//! audits every request to a sandbox lifecycle server.
 //!
 //! ```text
 //! client ──► request_filter ─────────────► upstream_request_filter ─► backend
 //!            │ request id, normalize path   │ strip identity headers
-//!            │ authenticate (chain)         │ upstream key for users
-//!            │ authorize (role table)       │ canonical path, scoped query
-//!            │ scope: lookup / inject body  request_body_filter: rewritten body
-//!            ▼
-//!          deny (4xx, never forwarded)      response_filter / response_body_filter:
-//!                                           list scope filter, endpoint rewrite, created id
+//!            │ own routes (auth, console)   │ upstream key for users
+//!            │ authenticate (chain), CSRF   │ canonical path, scoped query
+//!            │ authorize (role table)       request_body_filter: rewritten body
+//!            │ scope: lookup / inject body
+//!            ▼                              response_filter / response_body_filter:
+//!          deny (4xx, never forwarded)      list scope filter, endpoint rewrite, created id
 //!                         logging: audit event per mutation and per denial (errors too)
 //! ```
 //!
 //! - [`config`]: the TOML configuration;
-//! - [`proxy`]: the `ProxyHttp` implementation;
-//! - [`ctx`]: the per-request context;
-//! - [`lookup`]: the gateway's own backend calls (scope lookups, health);
-//! - [`error`]: the error shape and the one function that writes it;
-//! - [`server`]: wiring into a Pingora server.
+//! - [`server`]: wiring the configuration into a Pingora server;
+//! - [`state`]: the shared state every request sees ([`state::Gateway`]);
+//! - [`pipeline`]: the `ProxyHttp` phases, one module per step;
+//! - [`ctx`]: the typed per-request context;
+//! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
+//! - [`csrf`] and [`cookies`]: browser-session defences;
+//! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
+//! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
-pub mod auth_routes;
+pub mod backend_client;
 pub mod config;
-pub mod console;
+pub mod cookies;
+pub mod csrf;
 pub mod ctx;
 pub mod error;
-pub mod lookup;
-pub mod proxy;
+pub mod pipeline;
+pub mod reply;
+pub mod routes;
 pub mod server;
+pub mod state;

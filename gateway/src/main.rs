@@ -4,7 +4,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse::config::{GatewayConfig, Overrides};
-use gatehouse_policy::RoleTable;
+use gatehouse_authz::RoleTable;
+use gatehouse_telemetry::LogFormat;
 use std::path::PathBuf;
 
 /// mimalloc instead of glibc malloc. Measured with `make bench` (benches/README.md): about
@@ -30,9 +31,9 @@ struct Args {
     /// Backend URL (overrides `upstream.url`).
     #[arg(long)]
     upstream: Option<String>,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    /// Log format.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -63,19 +64,6 @@ enum PolicyCommand {
     },
 }
 
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        b.json().flatten_event(true).init();
-    } else {
-        b.init();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Policy {
@@ -101,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    init_tracing(&args.log_format);
+    gatehouse_telemetry::init(args.log_format, "info")?;
     let env = Overrides {
         listen: std::env::var("GATEHOUSE_LISTEN")
             .ok()

@@ -1,19 +1,18 @@
 //! Wiring: configuration → authenticators, role table, audit sink → a Pingora server.
 
-use crate::auth_routes::OidcRuntime;
+use crate::backend_client::BackendClient;
 use crate::config::{AuthMode, GatewayConfig};
-use crate::console::Console;
-use crate::lookup::Lookup;
-use crate::proxy::Gateway;
+use crate::routes::console::Console;
+use crate::state::{Gateway, OidcRuntime};
 use anyhow::Context;
-use gatehouse_auth::oidc::login::idp_http_client;
-use gatehouse_auth::oidc::{
+use gatehouse_authn::oidc::login::idp_http_client;
+use gatehouse_authn::oidc::{
     BearerAuthenticator, JwksCache, OidcLogin, SessionAuthenticator, SessionStore,
 };
-use gatehouse_auth::{
+use gatehouse_authn::{
     ApiKeyAuthenticator, Authenticator, Chain, SecretString, TrustedHeaderAuthenticator,
 };
-use gatehouse_policy::{PolicyStore, RoleTable};
+use gatehouse_authz::{PolicyStore, RoleTable};
 use gatehouse_scope::ScopeKeys;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
@@ -107,7 +106,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         sink
     };
 
-    let lookup = Lookup::new(
+    let backend = BackendClient::new(
         upstream.clone(),
         Duration::from_millis(cfg.upstream.lookup_timeout_ms),
         Duration::from_secs(cfg.scope.cache_ttl_seconds),
@@ -120,7 +119,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         connect_timeout: Duration::from_millis(cfg.upstream.connect_timeout_ms),
         read_timeout: (cfg.upstream.read_timeout_ms > 0)
             .then(|| Duration::from_millis(cfg.upstream.read_timeout_ms)),
-        lookup,
+        backend,
         audit,
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
@@ -131,7 +130,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         max_response: cfg.scope.max_response_bytes,
         public_url: cfg.server.public_url.clone(),
         own_cookies: {
-            let mut c = vec![crate::auth_routes::LOGIN_COOKIE.to_string()];
+            let mut c = vec![crate::cookies::LOGIN_COOKIE.to_string()];
             if let Some(o) = &cfg.oidc {
                 c.push(o.session.cookie_name.clone());
             }

@@ -2,8 +2,8 @@
 //! the list query, the server proxy, expiry, restarts and bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::docker::{containers_of, docker};
-use gatehouse_e2e::{test_image, wait_for, Backend, BackendOptions};
+use gatehouse_tests::docker::{containers_of, docker};
+use gatehouse_tests::{test_image, wait_for, Backend, BackendOptions};
 use serde_json::{json, Value};
 use std::time::Duration;
 

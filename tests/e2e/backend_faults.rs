@@ -2,8 +2,8 @@
 //! engine so stopping it cannot disturb the other tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::docker::docker_at;
-use gatehouse_e2e::{repo_root, test_image, wait_for, Backend, BackendOptions};
+use gatehouse_tests::docker::docker_at;
+use gatehouse_tests::{repo_root, test_image, wait_for, Backend, BackendOptions};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;

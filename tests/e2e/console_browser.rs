@@ -5,9 +5,9 @@
 //! direct API attempt gets 403; carol never sees it. Screenshots go to a printed folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::gateway::Gateway;
-use gatehouse_e2e::idp::{Idp, IdpOptions};
-use gatehouse_e2e::{free_port, repo_root, test_image, Backend, BackendOptions};
+use gatehouse_tests::gateway::Gateway;
+use gatehouse_tests::idp::{Idp, IdpOptions};
+use gatehouse_tests::{free_port, repo_root, test_image, Backend, BackendOptions};
 
 #[tokio::test]
 async fn console_in_chromium() {

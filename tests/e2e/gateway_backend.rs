@@ -4,8 +4,8 @@
 //! reload and the audit events each case writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::gateway::Gateway;
-use gatehouse_e2e::{test_image, wait_for, Backend, BackendOptions};
+use gatehouse_tests::gateway::Gateway;
+use gatehouse_tests::{test_image, wait_for, Backend, BackendOptions};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use data_encoding::BASE64URL_NOPAD;
-use gatehouse_e2e::gateway::Gateway;
-use gatehouse_e2e::idp::{Idp, IdpOptions};
-use gatehouse_e2e::login::{idp_logout, login, tokens_for, LoginResult};
-use gatehouse_e2e::{free_port, test_image, wait_for, Backend, BackendOptions};
+use gatehouse_tests::gateway::Gateway;
+use gatehouse_tests::idp::{Idp, IdpOptions};
+use gatehouse_tests::login::{idp_logout, login, tokens_for, LoginResult};
+use gatehouse_tests::{free_port, test_image, wait_for, Backend, BackendOptions};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -535,7 +535,7 @@ async fn bearer_jwts_key_rotation_and_idp_outage() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     st.idp.restart(true).await.unwrap();
     let rotated = tokens_for(&st.idp, "alice", &cb).await.unwrap();
-    let new_kid = gatehouse_e2e::login::decode_jwt(&rotated.id_token)
+    let new_kid = gatehouse_tests::login::decode_jwt(&rotated.id_token)
         .unwrap()
         .0["kid"]
         .as_str()

@@ -4,9 +4,9 @@
 //! credentials at the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::gateway::Gateway;
-use gatehouse_e2e::upstream::{Upstream, UpstreamOptions};
-use gatehouse_e2e::{repo_root, test_image, wait_for};
+use gatehouse_tests::gateway::Gateway;
+use gatehouse_tests::upstream::{Upstream, UpstreamOptions};
+use gatehouse_tests::{repo_root, test_image, wait_for};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv4Addr};

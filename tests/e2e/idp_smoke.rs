@@ -4,8 +4,8 @@
 //! across a restart, and back-channel logout delivery to a stand-in receiver.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::idp::{Idp, IdpOptions, TEST_REDIRECT_URI, USERS};
-use gatehouse_e2e::login::{
+use gatehouse_tests::idp::{Idp, IdpOptions, TEST_REDIRECT_URI, USERS};
+use gatehouse_tests::login::{
     browser, decode_jwt, idp_logout_in, query_param, tokens_for, tokens_in, tokens_with_scope,
 };
 use serde_json::{json, Value};

@@ -2,8 +2,8 @@
 //! list, get, renew and kill, as a user's automation would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::docker::containers_of;
-use gatehouse_e2e::{repo_root, test_image, Backend, BackendOptions};
+use gatehouse_tests::docker::containers_of;
+use gatehouse_tests::{repo_root, test_image, Backend, BackendOptions};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn sdk_manager_through_the_gateway_with_the_backend_key() {
     let python = std::env::var("GATEHOUSE_PYTHON")
         .expect("GATEHOUSE_PYTHON is not set: run through `make test`, which builds the SDK venv");
     let b = Backend::start(BackendOptions::default()).await.unwrap();
-    let gw = gatehouse_e2e::gateway::Gateway::start(&b.url, &b.api_key, "")
+    let gw = gatehouse_tests::gateway::Gateway::start(&b.url, &b.api_key, "")
         .await
         .unwrap();
     let token = uuid::Uuid::new_v4().simple().to_string();

@@ -1,13 +1,13 @@
 //! The real upstream OpenSandbox server (`opensandbox-server` 1.1.1) runs offline against
 //! the test engine with the stand-in execd image, and answers the way the gateway expects.
 //! The facts asserted here (response shapes and codes, auth gaps, metadata rules) are
-//! summarized in the module docs of `gatehouse_e2e::upstream`; if upstream changes one of
+//! summarized in the module docs of `gatehouse_tests::upstream`; if upstream changes one of
 //! them, this test says which.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_e2e::docker::{containers_of, docker};
-use gatehouse_e2e::upstream::{Upstream, UpstreamOptions};
-use gatehouse_e2e::{test_image, wait_for};
+use gatehouse_tests::docker::{containers_of, docker};
+use gatehouse_tests::upstream::{Upstream, UpstreamOptions};
+use gatehouse_tests::{test_image, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gatehouse_lifecycle::query::ListQuery;
+use gatehouse_lifecycle::wire;
 use gatehouse_lifecycle::{codes, ApiError, CreateSandboxRequest, Endpoint, RenewRequest};
 
 type HandlerResult = Result<Response, BackendError>;
@@ -111,20 +112,18 @@ pub async fn endpoint(
     let addr = st.service.endpoint(&id, port).await?;
     let endpoint = if use_proxy {
         let base = match &st.eip {
-            Some(eip) => eip.trim_end_matches('/').to_string(),
+            Some(eip) => eip.clone(),
             None => {
-                let host = headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("localhost");
+                let host = wire::request_host(
+                    headers
+                        .get(http::header::HOST)
+                        .map(http::HeaderValue::as_bytes),
+                );
                 let mount = uri.path().split("/sandboxes/").next().unwrap_or("");
                 format!("{host}{mount}")
             }
         };
-        let base = base
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
-        format!("{base}/sandboxes/{id}/proxy/{port}")
+        wire::server_proxy_endpoint(&base, &id, port)
     } else {
         match &st.endpoint_host {
             Some(h) => format!("{h}:{}", addr.port()),

@@ -10,23 +10,18 @@ use gatehouse_lifecycle::{codes, ApiError};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-/// Header carrying the API key.
-pub const API_KEY_HEADER: &str = "open-sandbox-api-key";
-/// Header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use gatehouse_lifecycle::wire::{API_KEY_HEADER, REQUEST_ID_HEADER};
 
 /// Paths served without an API key: exactly these, nothing under them.
 const EXEMPT: &[&str] = &["/health"];
 
 /// Propagates `X-Request-ID` (or makes one), logs one line per request.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = gatehouse_lifecycle::wire::request_id(
+        req.headers()
+            .get(REQUEST_ID_HEADER)
+            .map(HeaderValue::as_bytes),
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

@@ -4,7 +4,7 @@
 mod body;
 mod handlers;
 mod middleware;
-mod proxy;
+mod server_proxy;
 
 use crate::error::{error_response, route_not_found};
 use crate::service::Service;
@@ -28,7 +28,7 @@ pub struct AppState {
     pub api_key: Option<String>,
     /// Public base for server-proxy URLs (`server.eip`).
     pub eip: Option<String>,
-    /// Host to put in direct endpoint URLs (`docker.host_ip`).
+    /// Host to put in direct endpoint URLs (`server.endpoint_host` / `docker.host_ip`).
     pub endpoint_host: Option<String>,
     /// Largest accepted request body for API calls.
     pub max_body_bytes: usize,
@@ -61,10 +61,13 @@ fn lifecycle_routes() -> Router<State> {
             "/sandboxes/{id}/diagnostics/{kind}",
             get(handlers::not_supported),
         )
-        .route("/sandboxes/{id}/proxy/{port}", any(proxy::proxy_root))
+        .route(
+            "/sandboxes/{id}/proxy/{port}",
+            any(server_proxy::proxy_root),
+        )
         .route(
             "/sandboxes/{id}/proxy/{port}/{*path}",
-            any(proxy::proxy_path),
+            any(server_proxy::proxy_path),
         )
 }
 

@@ -1,8 +1,8 @@
 //! The credentials of `gw-session` and `gw-jwt`, minted for real with the e2e harness:
-//! the development OpenID provider (`gatehouse_e2e::idp`, `node idp/server.mjs`), a
+//! the development OpenID provider (`gatehouse_tests::idp`, `node idp/server.mjs`), a
 //! browser login through each gateway's `/auth/login` → IdP → `/auth/callback`
-//! (`gatehouse_e2e::login::login`), and a JWT access token from the code flow straight
-//! against the IdP (`gatehouse_e2e::login::tokens_for`).
+//! (`gatehouse_tests::login::login`), and a JWT access token from the code flow straight
+//! against the IdP (`gatehouse_tests::login::tokens_for`).
 //!
 //! The IdP knows one extra user, [`OIDC_USER`], of the bench team with the group
 //! [`OIDC_GROUP`], which the repository's role table maps to `operator`: the same
@@ -13,8 +13,8 @@ use crate::client::{self, Req};
 use crate::{configs, procs};
 use anyhow::{bail, Context, Result};
 use gatehouse_benches::fixtures::{BENCH_TEAM, OIDC_GROUP, OIDC_USER};
-use gatehouse_e2e::idp::{node_binary, Idp, IdpOptions, TEST_REDIRECT_URI};
-use gatehouse_e2e::login::{login, tokens_for};
+use gatehouse_tests::idp::{node_binary, Idp, IdpOptions, TEST_REDIRECT_URI};
+use gatehouse_tests::login::{login, tokens_for};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,0 +1,167 @@
+//! The contract between the API layer and a sandbox engine.
+//!
+//! A driver (Docker today, Kubernetes next) implements [`Runtime`] on its own native
+//! objects; the API layer owns validation, persistence, expiry and the wire model. Every
+//! operation is idempotent where the API needs it to be: deleting a sandbox the engine no
+//! longer has succeeds, and creating one either yields a running sandbox or leaves nothing.
+
+use crate::model::{PlatformSpec, SandboxState, StringMap};
+use crate::validate::Resources;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Everything a runtime needs to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// Sandbox id (also labelled on the engine object).
+    pub id: String,
+    /// Image reference.
+    pub image: String,
+    /// Registry credentials for this pull only.
+    pub image_auth: Option<crate::model::ImageAuth>,
+    /// Entry process.
+    pub entrypoint: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// User metadata, labelled on the engine object.
+    pub metadata: StringMap,
+    /// Resource caps.
+    pub resources: Resources,
+    /// Expiry, labelled on the engine object so an adopted sandbox keeps its timer.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Platform constraint.
+    pub platform: Option<PlatformSpec>,
+}
+
+/// What a runtime observes of one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Sandbox id.
+    pub id: String,
+    /// Mapped lifecycle state.
+    pub state: SandboxState,
+    /// Machine-readable reason, e.g. `CONTAINER_RUNNING`.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// When the engine says the state began, if it knows.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A sandbox the engine has but the store may not: enough to adopt it.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// Current state.
+    pub observed: Observed,
+    /// Image reference.
+    pub image: String,
+    /// Entry process.
+    pub entrypoint: Vec<String>,
+    /// User metadata from the engine's labels (image labels excluded).
+    pub metadata: StringMap,
+    /// Expiry from the engine's labels.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine did not answer (connection refused, timeout).
+    #[error("{runtime} engine unreachable: {detail}")]
+    Unavailable {
+        /// Engine name, e.g. `DOCKER`.
+        runtime: &'static str,
+        /// The driver's code, e.g. `DOCKER::ENGINE_UNAVAILABLE`.
+        code: &'static str,
+        /// What failed, for the logs.
+        detail: String,
+    },
+    /// The engine has no such sandbox.
+    #[error("sandbox {0} does not exist in the engine")]
+    NotFound(String),
+    /// The image could not be found or pulled.
+    #[error("image '{image}' is not available: {detail}")]
+    Image {
+        /// The driver's code, e.g. `DOCKER::SANDBOX_IMAGE_PULL_FAILED`.
+        code: &'static str,
+        /// Image reference.
+        image: String,
+        /// Why, safe to show (no credentials).
+        detail: String,
+    },
+    /// The sandbox is in a state that forbids the operation.
+    #[error("{message}")]
+    Conflict {
+        /// Upstream-style code, e.g. `DOCKER::SANDBOX_NOT_RUNNING`.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// The request cannot be served by this engine (bad port, unsupported option).
+    #[error("{message}")]
+    Invalid {
+        /// Status to answer with (400 or 404).
+        status: u16,
+        /// Upstream-style code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// The call did not finish within the driver's deadline.
+    #[error("{op} timed out after {seconds} s")]
+    Timeout {
+        /// The driver's code, e.g. `DOCKER::ENGINE_UNAVAILABLE`.
+        code: &'static str,
+        /// Operation that timed out.
+        op: &'static str,
+        /// The deadline, in seconds.
+        seconds: u64,
+    },
+    /// Anything else the engine reported.
+    #[error("{op} failed: {detail}")]
+    Failed {
+        /// Upstream-style code, e.g. `DOCKER::SANDBOX_START_FAILED`.
+        code: &'static str,
+        /// Operation that failed.
+        op: &'static str,
+        /// Engine message, for the logs only.
+        detail: String,
+    },
+}
+
+/// A sandbox engine.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Short name used in error codes and logs: `DOCKER`, `KUBERNETES`.
+    fn name(&self) -> &'static str;
+
+    /// Checks that the engine answers.
+    async fn ping(&self) -> Result<(), RuntimeError>;
+
+    /// Creates and starts a sandbox. On error nothing is left behind.
+    async fn create(&self, spec: &SandboxSpec) -> Result<Observed, RuntimeError>;
+
+    /// Observes one sandbox; `Ok(None)` when the engine has no such sandbox.
+    async fn inspect(&self, id: &str) -> Result<Option<Observed>, RuntimeError>;
+
+    /// Observes every sandbox this runtime manages, with what is needed to adopt it.
+    async fn list(&self) -> Result<Vec<Discovered>, RuntimeError>;
+
+    /// Removes a sandbox; succeeds when it is already gone.
+    async fn delete(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// Freezes a running sandbox.
+    async fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// Thaws a paused sandbox.
+    async fn resume(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// The address on which this process reaches `port` of the sandbox.
+    async fn endpoint(&self, id: &str, port: u16) -> Result<SocketAddr, RuntimeError>;
+}

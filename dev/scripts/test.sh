@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start a private Docker engine, build the sandbox
+# test image and the Python SDK venv, then lint, build once and run every test. It stops
+# what it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+dev/scripts/install-deps.sh
+dev/scripts/python-venv.sh .venv
+echo "== npm: dev IdP, browser tests, console (typecheck, unit tests, build)"
+(cd dev/idp && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+(cd console && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build)
+
+engine=gatehouse-test-$$
+export GATEHOUSE_STATE_DIR=${GATEHOUSE_STATE_DIR:-/tmp}
+cleanup() { dev/scripts/docker-engine.sh stop "$engine" >/dev/null 2>&1 || true; rm -rf "${GATEHOUSE_STATE_DIR:?}/$engine"; }
+trap cleanup EXIT
+DOCKER_HOST=$(dev/scripts/docker-engine.sh start "$engine")
+export DOCKER_HOST
+dev/scripts/test-image.sh gatehouse/busybox:latest
+
+export GATEHOUSE_TEST_IMAGE=gatehouse/busybox:latest
+export GATEHOUSE_PYTHON=$root/.venv/bin/python
+export GATEHOUSE_SCRIPTS=$root/dev/scripts
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo build --workspace --all-targets"
+cargo build --workspace --all-targets --locked
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${GATEHOUSE_TEST_THREADS:-4}"
+echo "== benchmark smoke run"
+cargo test --locked -p gatehouse-benches --benches
+cargo run --locked -q -p gatehouse-benches --bin bench-run -- --smoke >/dev/null
+echo "== all tests passed"

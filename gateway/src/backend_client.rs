@@ -1,0 +1,113 @@
+//! [`BackendClient`]: the gateway's own calls to the lifecycle backend (as opposed to the
+//! requests it forwards): a sandbox's scope metadata, cached, and the health check. They
+//! carry the upstream API key and the caller's request id.
+
+use crate::config::Upstream;
+use bytes::Bytes;
+use gatehouse_lifecycle::wire::{API_KEY_HEADER, REQUEST_ID_HEADER};
+use gatehouse_lifecycle::StringMap;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use moka::future::Cache;
+use std::time::Duration;
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The sandbox exists with this metadata.
+    Sandbox(StringMap),
+    /// The backend says it does not exist.
+    Missing,
+}
+
+/// A failed backend call (unreachable, timed out, or answering nonsense).
+#[derive(Debug, thiserror::Error)]
+#[error("backend call failed: {0}")]
+pub struct LookupError(String);
+
+/// HTTP client and scope cache for the gateway's own backend calls.
+pub struct BackendClient {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    upstream: Upstream,
+    timeout: Duration,
+    cache: Cache<String, StringMap>,
+}
+
+impl BackendClient {
+    /// A client for `upstream`; sandbox scopes are cached for `ttl`.
+    pub fn new(upstream: Upstream, timeout: Duration, ttl: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            upstream,
+            timeout,
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    async fn get(&self, path: &str, request_id: &str) -> Result<(u16, Bytes), LookupError> {
+        let uri = format!("http://{}{}", self.upstream.authority, path);
+        let mut req = http::Request::get(uri).header(REQUEST_ID_HEADER, request_id);
+        if let Some(k) = &self.upstream.api_key {
+            req = req.header(API_KEY_HEADER, k);
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| LookupError(e.to_string()))?;
+        let fut = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| LookupError(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| LookupError(e.to_string()))?
+                .to_bytes();
+            Ok::<_, LookupError>((status, body))
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| LookupError("timed out".into()))?
+    }
+
+    /// The metadata of sandbox `id` (cached), or `Missing`.
+    pub async fn sandbox(&self, id: &str, request_id: &str) -> Result<Found, LookupError> {
+        if let Some(md) = self.cache.get(id).await {
+            return Ok(Found::Sandbox(md));
+        }
+        let path = format!("/v1/sandboxes/{id}");
+        let (status, body) = self.get(&path, request_id).await?;
+        match status {
+            200 => {
+                let md = gatehouse_scope::body::sandbox_metadata(&body)
+                    .map_err(|e| LookupError(e.to_string()))?;
+                self.cache.insert(id.to_string(), md.clone()).await;
+                Ok(Found::Sandbox(md))
+            }
+            404 => Ok(Found::Missing),
+            other => Err(LookupError(format!(
+                "backend answered {other} for a sandbox lookup"
+            ))),
+        }
+    }
+
+    /// Forgets a sandbox (after it is deleted).
+    pub async fn forget(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+
+    /// Whether the backend's `/health` answers 200.
+    pub async fn upstream_healthy(&self, request_id: &str) -> bool {
+        matches!(self.get("/health", request_id).await, Ok((200, _)))
+    }
+}

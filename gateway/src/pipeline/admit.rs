@@ -1,0 +1,217 @@
+//! `request_filter`: decide whether a request is forwarded, answered by the gateway, or
+//! refused. It reads as the list of steps in [`Gateway::admit`]; each step either moves
+//! on or stops the request with a [`GatewayError`], which is answered as a denial.
+
+use crate::ctx::{RequestCtx, ResponseRewrite};
+use crate::error::GatewayError;
+use crate::reply::{self, Reply};
+use crate::routes::{self, OwnRoute};
+use crate::state::Gateway;
+use gatehouse_authn::{AuthMethod, PrincipalKind, RequestView};
+use gatehouse_authz::{
+    normalize, Action, Denial, Mount, NormalizedPath, Permit, RoleTable, Target,
+};
+use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
+use pingora::proxy::Session;
+
+/// What `request_filter` decided.
+pub enum Admitted {
+    /// Forward to the backend.
+    Forward,
+    /// The gateway answers with this response.
+    Answer(Reply),
+}
+
+impl Gateway {
+    /// The request pipeline up to forwarding. Errors are denials.
+    pub(crate) async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Admitted, GatewayError> {
+        let path = self.normalize(session, ctx)?;
+        let own = OwnRoute::resolve(&session.req_header().method, &path.path);
+        if let Some(route) = own.filter(|r| !r.needs_caller()) {
+            return Ok(self.serve_own(route, session, ctx).await);
+        }
+        self.authenticate(session, ctx).await?;
+        let table = self.policy.current();
+        self.resolve_role(&table, ctx);
+        self.check_csrf(session, ctx).await?;
+        if let Some(route) = own {
+            return Ok(self.serve_own(route, session, ctx).await);
+        }
+        let Some(permit) = self.authorize(&table, session, ctx, &path)? else {
+            return Ok(Admitted::Forward);
+        };
+        self.plan_rewrite(session, ctx, &permit);
+        let scoped = self.apply_scope(session, ctx, &permit).await;
+        ctx.permit = Some(permit);
+        scoped.map(|()| Admitted::Forward)
+    }
+
+    /// Request id, client address and the request's span: the first step of every request.
+    pub(crate) fn begin(&self, session: &Session, ctx: &mut RequestCtx) {
+        let req = session.req_header();
+        ctx.request_id = gatehouse_lifecycle::wire::request_id(
+            req.headers.get(REQUEST_ID_HEADER).map(|v| v.as_bytes()),
+        );
+        ctx.span = tracing::info_span!("request", request.id = %ctx.request_id);
+        ctx.peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+    }
+
+    /// One canonical spelling of the path, or 400.
+    fn normalize(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<NormalizedPath, GatewayError> {
+        let np = normalize(session.req_header().uri.path())
+            .map_err(|e| GatewayError::bad_path(e.to_string()))?;
+        ctx.path.clone_from(&np.path);
+        ctx.mount = if np.mount == Mount::V1 { "/v1" } else { "" };
+        Ok(np)
+    }
+
+    /// The gateway's own route; its errors are answers, not denials (a route marks its
+    /// own denials in `ctx`).
+    async fn serve_own(
+        &self,
+        route: OwnRoute,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Admitted {
+        match routes::serve(self, route, session, ctx).await {
+            Ok(reply) => Admitted::Answer(reply),
+            Err(e) => {
+                ctx.reason.get_or_insert_with(|| e.code().to_owned());
+                Admitted::Answer(e.reply())
+            }
+        }
+    }
+
+    /// The authenticator chain: a principal (possibly anonymous) or 401.
+    async fn authenticate(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), GatewayError> {
+        let view = RequestView {
+            peer: ctx.peer,
+            headers: &session.req_header().headers,
+        };
+        ctx.principal = self
+            .chain
+            .authenticate(&view)
+            .await
+            .map_err(|e| GatewayError::new(401, e.code(), e.message()))?;
+        Ok(())
+    }
+
+    /// The caller's role: fixed by the authenticator, else from the role table.
+    fn resolve_role(&self, table: &RoleTable, ctx: &mut RequestCtx) {
+        let p = &ctx.principal;
+        if p.kind == PrincipalKind::Anonymous {
+            return;
+        }
+        let role = match &p.role {
+            Some(r) => r.clone(),
+            None => table.resolve_role(&p.subject, &p.groups),
+        };
+        ctx.role = Some(role);
+    }
+
+    /// Session-cookie requests must pass the CSRF check.
+    async fn check_csrf(&self, session: &Session, ctx: &RequestCtx) -> Result<(), GatewayError> {
+        if ctx.principal.method != AuthMethod::Session {
+            return Ok(());
+        }
+        crate::csrf::check(
+            session.req_header(),
+            self.oidc.as_deref(),
+            self.public_url.as_deref(),
+        )
+        .await
+    }
+
+    /// The role table's decision: a [`Permit`], `None` to forward unchecked (the backend's
+    /// own key on a route the table does not know, or an anonymous call to a public
+    /// route), or a refusal.
+    fn authorize(
+        &self,
+        table: &RoleTable,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        path: &NormalizedPath,
+    ) -> Result<Option<Permit>, GatewayError> {
+        let method = session.req_header().method.as_str();
+        let anonymous = ctx.principal.kind == PrincipalKind::Anonymous;
+        let role = ctx.role.as_deref().unwrap_or_default();
+        match table.authorize(role, method, &path.api_path) {
+            Ok(permit) => Ok(Some(permit)),
+            // The backend's own key: forwarded unchanged, the backend answers.
+            Err(Denial::UnknownRoute) if ctx.principal.passthrough() => Ok(None),
+            Err(Denial::UnknownRoute) => Err(GatewayError::new(
+                404,
+                "GATEWAY::UNKNOWN_ROUTE",
+                format!("No route {method} {}.", path.path),
+            )),
+            Err(Denial::Forbidden { action, .. }) => {
+                let public = table
+                    .route(method, &path.api_path)
+                    .is_some_and(|r| r.action.target() == Target::Public);
+                match (anonymous, public) {
+                    // Public routes (health, version) need no identity.
+                    (true, true) => Ok(None),
+                    (true, false) => Err(GatewayError::unauthenticated()),
+                    (false, _) => {
+                        ctx.denied_action = Some(action);
+                        Err(GatewayError::new(
+                            403,
+                            "GATEWAY::FORBIDDEN",
+                            format!("Role '{role}' does not allow '{}'.", action.as_str()),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the response filters must do for this permit.
+    fn plan_rewrite(&self, session: &Session, ctx: &mut RequestCtx, permit: &Permit) {
+        if permit.target() == Target::Create {
+            ctx.rewrite = ResponseRewrite::CaptureCreatedId;
+        } else if permit.action() == Action::SandboxEndpoint
+            && gatehouse_lifecycle::query::flag(
+                session.req_header().uri.query(),
+                "use_server_proxy",
+            )
+        {
+            ctx.rewrite = ResponseRewrite::EndpointViaGateway;
+        }
+    }
+}
+
+/// Writes what `admit` decided; `Ok(true)` when the gateway answered.
+pub(crate) async fn finish(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    admitted: Result<Admitted, GatewayError>,
+) -> pingora::Result<bool> {
+    match admitted {
+        Ok(Admitted::Forward) => Ok(false),
+        Ok(Admitted::Answer(r)) => {
+            reply::send(session, ctx, r).await?;
+            Ok(true)
+        }
+        Err(e) => {
+            ctx.denied = true;
+            ctx.reason.get_or_insert_with(|| e.code().to_owned());
+            reply::send(session, ctx, e.reply()).await?;
+            Ok(true)
+        }
+    }
+}

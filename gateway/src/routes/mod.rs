@@ -1,0 +1,118 @@
+//! The gateway's own endpoints, resolved once per request by [`OwnRoute::resolve`] and
+//! answered by [`serve`]; they are never forwarded to the backend.
+//!
+//! | route | caller | module |
+//! |---|---|---|
+//! | `/healthz` | anyone | [`health`] |
+//! | `GET /`, `GET/HEAD /console/*` | anyone | [`console`] |
+//! | `GET /auth/config`, `/auth/login`, `/auth/callback`, `POST /auth/backchannel-logout` | anyone | [`auth`] |
+//! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
+//! | anything else under `/auth` | 404 | |
+
+pub mod auth;
+pub mod console;
+pub mod health;
+
+use crate::ctx::RequestCtx;
+use crate::error::GatewayError;
+use crate::reply::Reply;
+use crate::state::Gateway;
+use pingora::proxy::Session;
+
+/// One of the gateway's own endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnRoute {
+    /// `/healthz` (any method).
+    Health,
+    /// `GET /`: to the console.
+    Root,
+    /// `GET`/`HEAD` `/console` and below.
+    Console,
+    /// `GET /auth/config`.
+    AuthConfig,
+    /// `GET /auth/login`.
+    Login,
+    /// `GET /auth/callback`.
+    Callback,
+    /// `POST /auth/backchannel-logout`.
+    BackchannelLogout,
+    /// `GET /auth/me` (authenticated).
+    Me,
+    /// `POST /auth/logout` (session).
+    Logout,
+    /// Any other path under `/auth`.
+    UnknownAuth,
+}
+
+impl OwnRoute {
+    /// The route for a method and canonical path; `None` when the path belongs to the API.
+    pub fn resolve(method: &http::Method, path: &str) -> Option<OwnRoute> {
+        use http::Method;
+        let route = match (method, path) {
+            (_, "/healthz") => OwnRoute::Health,
+            (&Method::GET, "/") => OwnRoute::Root,
+            (&Method::GET | &Method::HEAD, p) if p == "/console" || p.starts_with("/console/") => {
+                OwnRoute::Console
+            }
+            (&Method::GET, "/auth/config") => OwnRoute::AuthConfig,
+            (&Method::GET, "/auth/login") => OwnRoute::Login,
+            (&Method::GET, "/auth/callback") => OwnRoute::Callback,
+            (&Method::POST, "/auth/backchannel-logout") => OwnRoute::BackchannelLogout,
+            (&Method::GET, "/auth/me") => OwnRoute::Me,
+            (&Method::POST, "/auth/logout") => OwnRoute::Logout,
+            (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    /// Whether the route is answered only after authentication (and the CSRF check).
+    pub fn needs_caller(self) -> bool {
+        matches!(self, OwnRoute::Me | OwnRoute::Logout)
+    }
+}
+
+/// Answers `route`. Errors are answered in the API's error shape by the caller.
+pub async fn serve(
+    gw: &Gateway,
+    route: OwnRoute,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<Reply, GatewayError> {
+    match route {
+        OwnRoute::Health => Ok(health::healthz(gw, ctx).await),
+        OwnRoute::Root => Ok(Reply::redirect("/console/")),
+        OwnRoute::Console => console::serve(gw, session, ctx),
+        OwnRoute::AuthConfig => Ok(auth::config(gw)),
+        OwnRoute::Login => auth::login(gw, session, ctx).await,
+        OwnRoute::Callback => auth::callback(gw, session, ctx).await,
+        OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, session, ctx).await,
+        OwnRoute::Me => auth::me(gw, session, ctx).await,
+        OwnRoute::Logout => auth::logout(gw, session, ctx).await,
+        OwnRoute::UnknownAuth => Err(GatewayError::new(
+            404,
+            "GATEWAY::UNKNOWN_ROUTE",
+            format!("No route {} {}.", session.req_header().method, ctx.path),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn routes_resolve_once_with_their_caller_requirement() {
+        let r = |m: Method, p: &str| OwnRoute::resolve(&m, p);
+        assert_eq!(r(Method::POST, "/healthz"), Some(OwnRoute::Health));
+        assert_eq!(r(Method::HEAD, "/console/x.js"), Some(OwnRoute::Console));
+        assert_eq!(r(Method::POST, "/console/x.js"), None);
+        assert_eq!(r(Method::GET, "/consoles"), None);
+        assert_eq!(r(Method::GET, "/auth/me"), Some(OwnRoute::Me));
+        assert_eq!(r(Method::GET, "/auth/logout"), Some(OwnRoute::UnknownAuth));
+        assert_eq!(r(Method::GET, "/v1/sandboxes"), None);
+        assert!(OwnRoute::Me.needs_caller() && OwnRoute::Logout.needs_caller());
+        assert!(!OwnRoute::Login.needs_caller());
+    }
+}

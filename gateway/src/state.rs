@@ -1,0 +1,62 @@
+//! [`Gateway`]: everything the request pipeline and the gateway's own routes share,
+//! built once at start-up by [`crate::server`].
+
+use crate::backend_client::BackendClient;
+use crate::routes::console::Console;
+use gatehouse_audit::AuditSink;
+use gatehouse_authn::oidc::{OidcLogin, SessionStore};
+use gatehouse_authn::Chain;
+use gatehouse_authz::PolicyStore;
+use gatehouse_scope::ScopeKeys;
+use http::HeaderName;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// OIDC login and sessions, shared by the auth routes, the CSRF check and the
+/// authenticators.
+pub struct OidcRuntime {
+    /// Login flow.
+    pub login: Arc<OidcLogin>,
+    /// Sessions.
+    pub sessions: Arc<SessionStore>,
+    /// `Secure` on cookies.
+    pub secure: bool,
+}
+
+/// The gateway's shared state.
+pub struct Gateway {
+    /// Authenticator chain.
+    pub chain: Chain,
+    /// Role table, hot-reloaded.
+    pub policy: Arc<PolicyStore>,
+    /// Backend address.
+    pub upstream_addr: std::net::SocketAddr,
+    /// Key added for requests the gateway authenticated itself.
+    pub upstream_key: Option<String>,
+    /// Connect timeout to the backend.
+    pub connect_timeout: Duration,
+    /// Read timeout from the backend (`None`: unbounded, for streams).
+    pub read_timeout: Option<Duration>,
+    /// The gateway's own backend calls: scope lookups and health.
+    pub backend: BackendClient,
+    /// Audit sink.
+    pub audit: Arc<dyn AuditSink>,
+    /// Reserved metadata keys.
+    pub keys: ScopeKeys,
+    /// Identity headers never forwarded as sent.
+    pub identity_headers: Vec<HeaderName>,
+    /// Largest create/patch body parsed.
+    pub max_body: usize,
+    /// Largest response rewritten.
+    pub max_response: usize,
+    /// Public base URL for server-proxy endpoints.
+    pub public_url: Option<String>,
+    /// OIDC login and sessions, when configured.
+    pub oidc: Option<Arc<OidcRuntime>>,
+    /// The console bundle.
+    pub console: Arc<Console>,
+    /// `auth.mode` as configured (for `/auth/config`).
+    pub mode_name: &'static str,
+    /// The gateway's own cookie names, never forwarded.
+    pub own_cookies: Vec<String>,
+}

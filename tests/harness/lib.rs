@@ -1,0 +1,252 @@
+//! Harness for the cross-process end-to-end tests: start real binaries on ephemeral
+//! loopback ports against the real Docker engine `make test` started, and talk to them
+//! over HTTP like a user would.
+//!
+//! Environment (set by `dev/scripts/test.sh`):
+//! - `DOCKER_HOST`: the private engine (required; a test fails without it);
+//! - `GATEHOUSE_TEST_IMAGE`: the busybox sandbox image;
+//! - `GATEHOUSE_PYTHON`: the venv's python with the OpenSandbox SDK;
+//! - `GATEHOUSE_SCRIPTS`: the repository's `dev/scripts/` folder.
+
+#![allow(
+    clippy::panic,
+    reason = "a test harness fails the test loudly when its environment is missing"
+)]
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod docker;
+pub mod gateway;
+pub mod upstream;
+
+/// The `DOCKER_HOST` of the test engine; panics with a clear message when unset.
+pub fn docker_host() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => h,
+        _ => panic!("DOCKER_HOST is not set: run the end-to-end tests through `make test`, which starts a private engine"),
+    }
+}
+
+/// The sandbox image the tests run.
+pub fn test_image() -> String {
+    std::env::var("GATEHOUSE_TEST_IMAGE").unwrap_or_else(|_| "gatehouse/busybox:latest".into())
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Directory holding the workspace's built binaries (next to this test executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A running `gatehouse-backend` process.
+pub struct Backend {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// Its API key.
+    pub api_key: String,
+    /// Its config file.
+    pub config_path: PathBuf,
+    /// Its log file (stderr).
+    pub log_path: PathBuf,
+    /// Its `docker.instance` (labels its containers).
+    pub instance: String,
+    dir: PathBuf,
+}
+
+/// How to start a backend.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    /// Extra TOML appended to `[server]`.
+    pub server_extra: String,
+    /// Extra TOML sections.
+    pub sections: String,
+    /// `DOCKER_HOST` to use (defaults to the test engine).
+    pub docker_host: Option<String>,
+    /// Seconds between reconciliations.
+    pub reconcile_seconds: u64,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            server_extra: String::new(),
+            sections: String::new(),
+            docker_host: None,
+            reconcile_seconds: 2,
+        }
+    }
+}
+
+impl Backend {
+    /// Starts a backend with a fresh store in a fresh directory.
+    pub async fn start(opts: BackendOptions) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("gatehouse-tests-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
+        let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let port = free_port();
+        let config = format!(
+            "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\
+             [runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n\n\
+             [store]\npath = \"{store}\"\n\n[expiry]\nreconcile_interval_seconds = {rec}\nretry_seconds = 1\n{sections}\n",
+            server_extra = opts.server_extra,
+            store = dir.join("backend.db").display(),
+            rec = opts.reconcile_seconds,
+            instance = instance,
+            sections = opts.sections,
+        );
+        let config_path = dir.join("backend.toml");
+        std::fs::write(&config_path, config)?;
+        let mut b = Self {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            api_key,
+            config_path,
+            log_path: dir.join("backend.log"),
+            instance,
+            dir,
+        };
+        b.spawn(opts.docker_host.unwrap_or_else(docker_host))
+            .await?;
+        Ok(b)
+    }
+
+    async fn spawn(&mut self, docker_host: String) -> Result<()> {
+        let bin = bin_dir().join("gatehouse-backend");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("DOCKER_HOST", docker_host)
+            .env("RUST_LOG", "info,gatehouse_backend=debug")
+            .env_remove("GATEHOUSE_BACKEND_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        self.child = Some(child);
+        let health = format!("{}/health", self.url);
+        let client = reqwest::Client::new();
+        wait_for("backend /health", Duration::from_secs(30), || {
+            let client = client.clone();
+            let health = health.clone();
+            async move {
+                client
+                    .get(&health)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+            }
+        })
+        .await
+        .with_context(|| format!("backend did not become healthy; log: {}", self.log()))?;
+        Ok(())
+    }
+
+    /// Stops the process with SIGTERM (graceful) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again on the same port, config and store.
+    pub async fn restart(&mut self, docker_host: Option<String>) -> Result<()> {
+        self.stop();
+        self.spawn(docker_host.unwrap_or_else(docker_host_default))
+            .await
+    }
+
+    /// The log written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// A client that sends the API key on every request.
+    pub fn client(&self) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.api_key) {
+            h.insert("OPEN-SANDBOX-API-KEY", v);
+        }
+        reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .unwrap_or_default()
+    }
+
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+fn docker_host_default() -> String {
+    docker_host()
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+pub mod idp;
+pub mod login;
