@@ -21,8 +21,7 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 #[cfg(test)]
 mod tests;
 
-/// The header carrying an API key (lower case, as `http` stores names).
-pub const API_KEY_HEADER: &str = "open-sandbox-api-key";
+use gatehouse_lifecycle::wire::API_KEY_HEADER;
 
 /// The `key_name` reported for the backend key; reserved, so no named key may use it.
 const BACKEND_KEY_NAME: &str = "backend";

@@ -1,12 +1,15 @@
 //! Authentication for the Gatehouse gateway: who is calling.
 //!
-//! Every request runs through a [`Chain`] of [`Authenticator`]s, in this order:
+//! Every request runs through a [`Chain`] of [`Authenticator`]s, in the order the gateway
+//! builds it (`gateway/src/server.rs`):
 //!
 //! 1. [`ApiKeyAuthenticator`]: header `OPEN-SANDBOX-API-KEY`, either the backend's own
 //!    key (forwarded unchanged as `service_admin`) or a named gateway key with a fixed role;
-//! 2. [`TrustedHeaderAuthenticator`]: user identity headers, only from trusted proxies;
-//! 3. later: an OIDC session cookie, then a bearer JWT (each a new [`Authenticator`],
-//!    appended to the chain; [`AuthError::Rejected`] carries their failures).
+//! 2. [`oidc::SessionAuthenticator`]: the console's session cookie (when `[oidc]` is set);
+//! 3. [`oidc::BearerAuthenticator`]: an OIDC bearer JWT verified against the IdP's JWKS
+//!    (when `[oidc] bearer` is on);
+//! 4. [`TrustedHeaderAuthenticator`]: user identity headers, only from trusted proxies
+//!    (in `api_key_and_user` mode).
 //!
 //! Each authenticator answers `Ok(Some(principal))` (this is the caller), `Ok(None)` (no
 //! credential of mine: ask the next one) or `Err` (reject with 401, fail closed: no later
@@ -34,9 +37,10 @@ mod principal;
 mod secret;
 mod trusted_header;
 
-pub use api_key::{sha256_hex, ApiKeyAuthenticator, ApiKeyConfig, API_KEY_HEADER};
+pub use api_key::{sha256_hex, ApiKeyAuthenticator, ApiKeyConfig};
 pub use authenticator::{Authenticator, Chain, RequestView};
 pub use error::{AuthError, ConfigError};
+pub use gatehouse_lifecycle::wire::API_KEY_HEADER;
 pub use principal::{AuthMethod, Principal, PrincipalKind};
 pub use secret::SecretString;
 pub use trusted_header::{

@@ -5,11 +5,11 @@
 //! [`strip_identity_headers`] before forwarding any request. From a trusted peer a missing
 //! user header is a 401, never an anonymous fallback.
 
-use crate::api_key::API_KEY_HEADER;
 use crate::authenticator::{Authenticator, RequestView};
 use crate::error::{AuthError, ConfigError};
 use crate::principal::{AuthMethod, Principal, PrincipalKind};
 use async_trait::async_trait;
+use gatehouse_lifecycle::wire::API_KEY_HEADER;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
