@@ -167,7 +167,7 @@ describe('sandbox detail', () => {
 
     await userEvent.click(button('Copy'));
     expect(writeText).toHaveBeenCalledWith('http://gatehouse.test/v1/sandboxes/sb-1/proxy/8080');
-    expect(await screen.findByText('Copied to the clipboard.')).toBeTruthy();
+    expect(await screen.findByText('Copied to the clipboard.', { selector: 'p' })).toBeTruthy();
 
     await userEvent.click(button('Open via proxy'));
     expect(open).toHaveBeenCalledWith('/v1/sandboxes/sb-1/proxy/8080/', '_blank', 'noopener,noreferrer');
