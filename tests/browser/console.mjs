@@ -140,9 +140,14 @@ await alice.page.getByRole('button', { name: 'Delete', exact: true }).click();
 await alice.page.getByRole('dialog', { name: 'Delete this sandbox?' }).waitFor();
 await shot(alice.page, '11-delete-confirm');
 await alice.page.getByRole('button', { name: 'Delete sandbox' }).click();
-await alice.page.waitForURL(`${GW}/console/**`);
-await alice.page.waitForTimeout(500);
-const gone = await alice.page.evaluate(async (sid) => (await fetch(`/v1/sandboxes/${sid}`)).status, id);
+// The delete confirmation returns to the list; the sandbox is gone within seconds (the
+// engine removes the container first, so poll rather than guess a delay).
+await alice.page.waitForURL(`${GW}/console/`);
+let gone = 0;
+for (let i = 0; i < 50 && gone !== 404; i++) {
+  gone = await alice.page.evaluate(async (sid) => (await fetch(`/v1/sandboxes/${sid}`)).status, id);
+  if (gone !== 404) await alice.page.waitForTimeout(200);
+}
 assert.equal(gone, 404);
 
 assert.deepEqual(leaks, [], `responses carrying the API key: ${leaks.join(', ')}`);
