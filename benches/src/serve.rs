@@ -2,6 +2,7 @@
 //! caller's (single-threaded) tokio runtime. Handlers answer from precomputed bytes, so the
 //! server's cost per request is fixed and small.
 
+use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -15,6 +16,26 @@ use tokio::net::TcpListener;
 
 /// The body type every benchmark server answers with.
 pub type Body = Full<Bytes>;
+
+/// The main loop of a benchmark server: binds `listen` on a new single-threaded runtime,
+/// says so on stderr as `name`, and serves `handler` there forever.
+pub fn listen_and_serve<H, F>(name: &str, listen: &str, handler: H) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        eprintln!("{name} listening on {listen}");
+        run(listener, handler).await
+    })
+}
 
 /// Serves `handler` on `listener` forever (until the process is killed).
 pub async fn run<H, F>(listener: TcpListener, handler: H) -> anyhow::Result<()>

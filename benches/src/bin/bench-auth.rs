@@ -79,19 +79,8 @@ fn main() -> anyhow::Result<()> {
         principal: format!("key:{}", args.name),
         role: args.role,
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        eprintln!("bench-auth listening on {}", args.listen);
-        serve::run(listener, move |req| {
-            let r = handle(&state, &req);
-            async move { r }
-        })
-        .await
+    serve::listen_and_serve("bench-auth", &args.listen, move |req| {
+        let r = handle(&state, &req);
+        async move { r }
     })
 }

@@ -17,7 +17,6 @@
 //! query (list) or body (create) contains the team token, so the harness can check that
 //! the gateway really added the caller's scope.
 
-use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use gatehouse_benches::fixtures::{self, Tokens};
@@ -137,15 +136,7 @@ fn main() -> anyhow::Result<()> {
         ),
         not_found: Bytes::from_static(br#"{"code":"NOT_FOUND","message":"No such route."}"#),
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        eprintln!("bench-upstream listening on {}", args.listen);
-        serve::run(listener, move |req| handle(canned.clone(), req)).await
+    serve::listen_and_serve("bench-upstream", &args.listen, move |req| {
+        handle(canned.clone(), req)
     })
 }

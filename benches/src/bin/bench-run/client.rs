@@ -20,6 +20,18 @@ pub struct Req {
     pub body: Option<Bytes>,
 }
 
+impl Req {
+    /// `GET path`, without headers.
+    pub fn get(path: &str) -> Req {
+        Req {
+            method: "GET".into(),
+            path: path.into(),
+            headers: vec![],
+            body: None,
+        }
+    }
+}
+
 /// A response, read in full.
 #[derive(Debug)]
 pub struct Resp {

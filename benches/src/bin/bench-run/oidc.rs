@@ -17,7 +17,9 @@ use gatehouse_tests::idp::{node_binary, Idp, IdpOptions, TEST_REDIRECT_URI};
 use gatehouse_tests::login::{login, tokens_for};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+use tokio::runtime::Runtime;
 
 /// Lifetime of the access token and of the gateway session, seconds: far longer than a
 /// whole `make bench` (about 5 minutes of load).
@@ -25,7 +27,7 @@ pub const LIFETIME_SECONDS: u64 = 6 * 3600;
 
 /// A one-line reason for the report: the first line of `e`'s outermost message, at most
 /// 200 characters, and its root cause (the whole error goes to stderr).
-pub fn reason(e: &anyhow::Error) -> String {
+fn reason(e: &anyhow::Error) -> String {
     let top = e.to_string();
     let top = top.lines().next().unwrap_or_default();
     // The harness names its temporary log, which is gone by now.
@@ -78,7 +80,7 @@ impl Creds {
 
 /// Mints the credentials of every gateway (`(target name, port)`): one login each, one
 /// access token for all (checked at each gateway). Says on stderr what it got.
-pub async fn mint(idp: &Idp, gateways: &[(String, u16)]) -> BTreeMap<String, Creds> {
+async fn mint(idp: &Idp, gateways: &[(String, u16)]) -> BTreeMap<String, Creds> {
     let mut out = BTreeMap::new();
     let mut token: Option<String> = None;
     for (name, port) in gateways {
@@ -98,9 +100,79 @@ pub async fn mint(idp: &Idp, gateways: &[(String, u16)]) -> BTreeMap<String, Cre
     out
 }
 
+/// The dev IdP of a run, or why there is none.
+pub struct DevIdp {
+    idp: Option<Idp>,
+    /// Why the OIDC paths are skipped when there is no IdP.
+    why_not: String,
+}
+
+impl DevIdp {
+    /// Starts the IdP for the gateways on `gateway_ports` when a gateway path is
+    /// `selected`. When it does not start, that fails the run if `required` (the smoke
+    /// run), else it is noted in `notes` and the OIDC paths are skipped.
+    pub fn start(
+        rt: &Runtime,
+        gateway_ports: &[u16],
+        selected: bool,
+        required: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<DevIdp> {
+        let mut out = DevIdp {
+            idp: None,
+            why_not: "not selected (--only)".into(),
+        };
+        if !selected {
+            return Ok(out);
+        }
+        let urls: Vec<String> = gateway_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
+        eprintln!("starting the dev IdP (gw-session, gw-jwt)");
+        match rt.block_on(start_idp(&urls)) {
+            Ok(i) => out.idp = Some(i),
+            Err(e) if required => {
+                return Err(e.context("the dev IdP did not start (the smoke run needs it)"))
+            }
+            Err(e) => {
+                eprintln!("the dev IdP did not start: {e:#}");
+                let why = format!("the dev IdP did not start: {}", reason(&e));
+                notes.push(format!("{why}; the gateway ran without [oidc]"));
+                out.why_not = why;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The gateways' `[oidc]` settings, when the IdP runs.
+    pub fn settings(&self) -> Option<configs::Oidc> {
+        self.idp.as_ref().map(settings)
+    }
+
+    /// The credentials of every gateway (see [`mint`]); all skipped without an IdP.
+    pub fn mint(&self, rt: &Runtime, gateways: &[(String, u16)]) -> BTreeMap<String, Creds> {
+        match &self.idp {
+            Some(idp) => rt.block_on(mint(idp, gateways)),
+            None => gateways
+                .iter()
+                .map(|(name, _)| (name.clone(), Creds::skipped(&self.why_not)))
+                .collect(),
+        }
+    }
+
+    /// Stops the IdP and keeps its log as `idp.log` in `work`.
+    pub fn stop(self, work: &Path) {
+        if let Some(mut idp) = self.idp {
+            idp.stop();
+            let _ = std::fs::copy(&idp.log_path, work.join("idp.log"));
+        }
+    }
+}
+
 /// Starts the dev IdP with the bench user, registering the callback of every gateway in
 /// `gateway_urls` (the first one through [`IdpOptions::for_gateway`]).
-pub async fn start_idp(gateway_urls: &[String]) -> Result<Idp> {
+async fn start_idp(gateway_urls: &[String]) -> Result<Idp> {
     let Some((first, rest)) = gateway_urls.split_first() else {
         bail!("no gateway to register at the IdP");
     };
@@ -133,7 +205,7 @@ pub async fn start_idp(gateway_urls: &[String]) -> Result<Idp> {
 }
 
 /// The gateway's `[oidc]` settings for `idp`.
-pub fn settings(idp: &Idp) -> configs::Oidc {
+fn settings(idp: &Idp) -> configs::Oidc {
     configs::Oidc {
         issuer: idp.issuer.clone(),
         client_id: idp.client_id.clone(),
@@ -187,10 +259,8 @@ fn minted(r: Result<String>) -> Minted {
 /// operator of the bench team, authenticated by `method`.
 async fn check_me(port: u16, header: &str, value: &str, method: &str) -> Result<()> {
     let req = Req {
-        method: "GET".into(),
-        path: "/auth/me".into(),
         headers: vec![(header.into(), value.into())],
-        body: None,
+        ..Req::get("/auth/me")
     };
     let r = client::once(port, &req, Duration::from_secs(10))
         .await

@@ -2,6 +2,7 @@
 //! CPU time and memory from `/proc`.
 
 use anyhow::{bail, Context, Result};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -36,14 +37,7 @@ impl Proc {
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone()?;
-        let mut cmd = match cpu {
-            Some(c) => {
-                let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(c.to_string()).arg(program);
-                cmd
-            }
-            None => Command::new(program),
-        };
+        let mut cmd = pinned(program, cpu);
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
@@ -105,6 +99,19 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(3));
+    }
+}
+
+/// A command running `program`, pinned to `cpu` when given (through `taskset`, which
+/// execs the program: the child's pid is the program's).
+pub fn pinned(program: impl AsRef<OsStr>, cpu: Option<u32>) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c.to_string()).arg(program);
+            cmd
+        }
+        None => Command::new(program),
     }
 }
 
@@ -181,11 +188,16 @@ pub fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-/// The soft limit on open files of this process.
-pub fn nofile_limit() -> Option<u64> {
+/// A column of this process's open-file limits: 3 the soft limit, 4 the hard one.
+fn nofile_field(column: usize) -> Option<String> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    line.split_whitespace().nth(column).map(str::to_owned)
+}
+
+/// The soft limit on open files of this process.
+pub fn nofile_limit() -> Option<u64> {
+    nofile_field(3)?.parse().ok()
 }
 
 /// Raises this process's open-file limit (inherited by the servers it starts) with
@@ -201,14 +213,7 @@ pub fn raise_nofile(want: u64) -> Option<u64> {
         .status();
     if nofile_limit().is_some_and(|n| n < want) {
         // Not root: raise the soft limit up to the hard one.
-        let hard = std::fs::read_to_string("/proc/self/limits")
-            .ok()
-            .and_then(|l| {
-                l.lines()
-                    .find(|l| l.starts_with("Max open files"))
-                    .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
-            });
-        if let Some(h) = hard {
+        if let Some(h) = nofile_field(4) {
             let _ = Command::new("prlimit")
                 .args(["--pid", &pid, &format!("--nofile={h}:{h}")])
                 .stderr(Stdio::null())

@@ -6,7 +6,6 @@ use crate::client::{new_hist, Req, Sample};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 // wrk's `latency(i)` does not expose bucket counts, so `done()` samples the quantile
@@ -100,14 +99,7 @@ pub fn run(
     duration: Duration,
 ) -> Result<Sample> {
     let secs = duration.as_secs().max(1);
-    let mut cmd = match opts.cpu {
-        Some(c) => {
-            let mut cmd = Command::new("taskset");
-            cmd.arg("-c").arg(c.to_string()).arg("wrk");
-            cmd
-        }
-        None => Command::new("wrk"),
-    };
+    let mut cmd = crate::procs::pinned("wrk", opts.cpu);
     cmd.arg(format!("-t{}", opts.threads))
         .arg(format!("-c{}", opts.connections))
         .arg(format!("-d{secs}s"))
