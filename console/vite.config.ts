@@ -32,5 +32,6 @@ export default defineConfig({
     setupFiles: ['src/test/setup.ts'],
     restoreMocks: true,
     unstubGlobals: true,
+    testTimeout: 30000,
   },
 });
