@@ -60,10 +60,13 @@ impl Engine {
 }
 
 impl Drop for Engine {
+    /// Stops the engine and removes its state directory, as `make test` does for its own.
     fn drop(&mut self) {
         let _ = Command::new(scripts_dir().join("docker-engine.sh"))
             .args(["stop", &self.name])
             .status();
+        let state = std::env::var("GATEHOUSE_STATE_DIR").unwrap_or_else(|_| "/tmp".into());
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&state).join(&self.name));
     }
 }
 
