@@ -1,28 +1,31 @@
-//! The Docker engine goes away mid-test and comes back. This test runs its own private
-//! engine so stopping it cannot disturb the other tests.
+//! The Docker engine goes away mid-test and comes back. Each test runs its own private
+//! engine so stopping it cannot disturb the other tests; the engines start one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_tests::api::{send, send_req};
 use gatehouse_tests::docker::docker_at;
-use gatehouse_tests::{repo_root, test_image, wait_for, Backend, BackendOptions};
+use gatehouse_tests::sandbox::{create_id, get};
+use gatehouse_tests::upstream::scripts_dir;
+use gatehouse_tests::{test_image, wait_for, Backend, BackendOptions};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
 
+/// A private Docker engine with the test image (`dev/scripts/docker-engine.sh`); stopped
+/// on drop.
 struct Engine {
     name: String,
     host: String,
 }
 
-fn script(name: &str) -> std::path::PathBuf {
-    std::env::var("GATEHOUSE_SCRIPTS")
-        .map(Into::into)
-        .unwrap_or_else(|_| repo_root().join("scripts"))
-        .join(name)
-}
+/// Held while an engine starts: two `dockerd`s setting up their iptables chains at once
+/// fail ("Chain already exists").
+static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Engine {
     fn start(name: &str) -> Self {
-        let out = Command::new(script("docker-engine.sh"))
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(scripts_dir().join("docker-engine.sh"))
             .args(["start", name])
             .output()
             .unwrap();
@@ -32,7 +35,7 @@ impl Engine {
             String::from_utf8_lossy(&out.stderr)
         );
         let host = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let st = Command::new(script("test-image.sh"))
+        let st = Command::new(scripts_dir().join("test-image.sh"))
             .arg(test_image())
             .env("DOCKER_HOST", &host)
             .status()
@@ -48,7 +51,7 @@ impl Engine {
     }
 
     fn stop(&self) {
-        let st = Command::new(script("docker-engine.sh"))
+        let st = Command::new(scripts_dir().join("docker-engine.sh"))
             .args(["stop", &self.name])
             .status()
             .unwrap();
@@ -57,16 +60,25 @@ impl Engine {
 }
 
 impl Drop for Engine {
+    /// Stops the engine and removes its state directory, as `make test` does for its own.
     fn drop(&mut self) {
-        let _ = Command::new(script("docker-engine.sh"))
+        let _ = Command::new(scripts_dir().join("docker-engine.sh"))
             .args(["stop", &self.name])
             .status();
+        let state = std::env::var("GATEHOUSE_STATE_DIR").unwrap_or_else(|_| "/tmp".into());
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&state).join(&self.name));
     }
 }
 
-#[tokio::test]
-async fn engine_outage_serves_reads_refuses_writes_and_recovers() {
-    let engine = Engine::start(&format!("gh-outage-{}", std::process::id()));
+/// A sleeping sandbox with metadata `k=v`.
+fn body() -> Value {
+    json!({"image": {"uri": test_image()}, "entrypoint": ["sleep", "3600"], "metadata": {"k": "v"}})
+}
+
+/// A private engine named `gh-outage-<pid>-<which>`, a backend on it (reconciling every
+/// second) with one sandbox, and the engine stopped; the sandbox's id.
+async fn outage(which: &str) -> (Engine, Backend, String) {
+    let engine = Engine::start(&format!("gh-outage-{}-{which}", std::process::id()));
     let b = Backend::start(BackendOptions {
         docker_host: Some(engine.host.clone()),
         reconcile_seconds: 1,
@@ -74,69 +86,51 @@ async fn engine_outage_serves_reads_refuses_writes_and_recovers() {
     })
     .await
     .unwrap();
-    let c = b.client();
-    let body = json!({"image": {"uri": test_image()}, "entrypoint": ["sleep", "3600"], "metadata": {"k": "v"}});
-    let r = c
-        .post(b.at("/v1/sandboxes"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
+    let id = create_id(&b.client(), &b.url, &body()).await.unwrap();
     engine.stop();
+    (engine, b, id)
+}
 
-    // Reads keep working from the store.
-    let r = c
-        .get(b.at(&format!("/v1/sandboxes/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+/// During the outage reads keep working from the store, writes that need the engine get
+/// 503 with a clear code and no internals, and store-only writes still work.
+#[tokio::test]
+async fn engine_outage_serves_reads_and_refuses_engine_writes() {
+    let (_engine, b, id) = outage("reads").await;
+    let c = b.client();
+    let (s, v) = get(&c, &b.url, &id).await;
+    assert_eq!(s, 200);
     assert_eq!(v["metadata"], json!({"k": "v"}));
-    let v: Value = c
-        .get(b.at("/v1/sandboxes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = send_req(c.get(b.at("/v1/sandboxes"))).await;
     assert_eq!(v["pagination"]["totalItems"], 1, "an outage drops nothing");
-    // Writes that need the engine get 503 with a clear code.
     for (method, path, body) in [
-        ("POST", "/v1/sandboxes".to_string(), Some(body.clone())),
+        ("POST", "/v1/sandboxes".to_string(), Some(body())),
         ("DELETE", format!("/v1/sandboxes/{id}"), None),
         ("POST", format!("/v1/sandboxes/{id}/pause"), None),
     ] {
-        let mut rb = c.request(method.parse().unwrap(), b.at(&path));
-        if let Some(body) = body {
-            rb = rb.json(&body);
-        }
-        let r = rb.send().await.unwrap();
-        assert_eq!(r.status(), 503, "{method} {path}");
-        let v: Value = r.json().await.unwrap();
+        let (s, v) = send(&c, method, &b.at(&path), body.as_ref()).await;
+        assert_eq!(s, 503, "{method} {path}");
         assert_eq!(v["code"], "DOCKER::ENGINE_UNAVAILABLE");
         assert!(
             !v["message"].as_str().unwrap().contains("sock"),
             "no internals in a 5xx body: {v}"
         );
     }
-    // Store-only writes still work.
-    let r = c
+    let patch = c
         .patch(b.at(&format!("/v1/sandboxes/{id}/metadata")))
-        .json(&json!({"k": "during-outage"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+        .json(&json!({"k": "during-outage"}));
+    assert_eq!(send_req(patch).await.0, 200);
+}
 
-    // The engine returns (its containers stopped with it); the backend recovers on its own.
+/// The engine returns (its containers stopped with it): the backend recovers on its own,
+/// keeps what was written during the outage, deletes and creates again.
+#[tokio::test]
+async fn backend_recovers_when_the_engine_returns() {
+    let (engine, b, id) = outage("recovery").await;
+    let c = b.client();
+    let patch = c
+        .patch(b.at(&format!("/v1/sandboxes/{id}/metadata")))
+        .json(&json!({"k": "during-outage"}));
+    assert_eq!(send_req(patch).await.0, 200);
     let engine2 = Engine::start(&engine.name);
     assert_eq!(engine2.host, engine.host);
     std::mem::forget(engine2);
@@ -144,43 +138,26 @@ async fn engine_outage_serves_reads_refuses_writes_and_recovers() {
         "the backend to see the engine again",
         Duration::from_secs(60),
         || async {
-            let v: Value = c
-                .get(b.at(&format!("/v1/sandboxes/{id}")))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (v["status"]["state"] != "Running").then_some(v)
+            let (s, v) = get(&c, &b.url, &id).await;
+            (s == 200 && v["status"]["state"] != "Running").then_some(v)
         },
     )
     .await
     .unwrap();
     assert_eq!(v["metadata"], json!({"k": "during-outage"}));
-    let r = c
-        .delete(b.at(&format!("/v1/sandboxes/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = c
-        .post(b.at("/v1/sandboxes"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "creates work again");
-    let id2 = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
-        c.delete(b.at(&format!("/v1/sandboxes/{id2}")))
-            .send()
+        send_req(c.delete(b.at(&format!("/v1/sandboxes/{id}"))))
             .await
-            .unwrap()
-            .status(),
+            .0,
+        204
+    );
+    let id2 = create_id(&c, &b.url, &body())
+        .await
+        .expect("creates work again");
+    assert_eq!(
+        send_req(c.delete(b.at(&format!("/v1/sandboxes/{id2}"))))
+            .await
+            .0,
         204
     );
     assert_eq!(docker_at(&engine.host, &["ps", "-aq"]).unwrap(), "");

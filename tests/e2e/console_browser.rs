@@ -5,9 +5,8 @@
 //! direct API attempt gets 403; carol never sees it. Screenshots go to a printed folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_tests::gateway::Gateway;
-use gatehouse_tests::idp::{Idp, IdpOptions};
-use gatehouse_tests::{free_port, repo_root, test_image, Backend, BackendOptions};
+use gatehouse_tests::stacks::OidcStack;
+use gatehouse_tests::{repo_root, test_image};
 
 #[tokio::test]
 async fn console_in_chromium() {
@@ -25,21 +24,9 @@ async fn console_in_chromium() {
         );
     }
 
-    let backend = Backend::start(BackendOptions::default()).await.unwrap();
-    let port = free_port();
-    let gw_url = format!("http://127.0.0.1:{port}");
-    let idp = Idp::start(IdpOptions::for_gateway(&gw_url)).await.unwrap();
-    let extra = format!(
-        "[oidc]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nredirect_url = \"{{gateway}}/auth/callback\"\n\n\
-         [console]\ndir = \"{}\"\n",
-        idp.issuer,
-        idp.client_id,
-        idp.client_secret,
-        dist.display()
-    );
-    let gw = Gateway::start_on(port, &backend.url, &backend.api_key, &extra)
-        .await
-        .unwrap();
+    let console = format!("[console]\ndir = \"{}\"\n", dist.display());
+    let st = OidcStack::start("", &console).await.unwrap();
+    let (backend, gw) = (&st.backend, &st.gw);
     let shots = repo_root().join("target/screenshots/console");
     let _ = std::fs::remove_dir_all(&shots);
 

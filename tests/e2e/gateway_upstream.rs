@@ -1,245 +1,158 @@
-//! The gateway in front of the real, unchanged upstream `opensandbox-server` 1.1.1: the
-//! SDK with the upstream key works unchanged through it, users are scoped by team, the
-//! reserved metadata cannot be patched away, and the proxy route (open on upstream) needs
-//! credentials at the gateway.
+//! The gateway in front of the real, unchanged upstream `opensandbox-server` 1.1.1, one
+//! behaviour per test, each on a fresh [`UpstreamStack`]: the SDK with the upstream key
+//! works unchanged through it, users are scoped by team, the reserved metadata cannot be
+//! patched away, and the proxy route (open on upstream) needs credentials at the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_tests::gateway::Gateway;
-use gatehouse_tests::upstream::{Upstream, UpstreamOptions};
-use gatehouse_tests::{repo_root, test_image, wait_for};
-use reqwest::header::{HeaderMap, HeaderValue};
+use gatehouse_tests::api::{host_port, send, wait_ok};
+use gatehouse_tests::principals::{alice, bob, carol};
+use gatehouse_tests::sandbox::{create_id, httpd_body, with_limits, HELLO};
+use gatehouse_tests::sdk;
+use gatehouse_tests::stacks::UpstreamStack;
 use serde_json::{json, Value};
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 
-const TRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// An upstream stack with one sandbox alice created through the gateway (asking for
+/// team-b, with `suite=<token>`).
+struct AliceSandbox {
+    st: UpstreamStack,
+    a1: String,
+    token: String,
+}
 
-fn user(name: &str, team: &str, roles: Option<&str>) -> reqwest::Client {
-    let mut h = HeaderMap::new();
-    h.insert("X-OpenSandbox-User", HeaderValue::from_str(name).unwrap());
-    h.insert("X-OpenSandbox-Team", HeaderValue::from_str(team).unwrap());
-    if let Some(r) = roles {
-        h.insert("X-OpenSandbox-Roles", HeaderValue::from_str(r).unwrap());
+impl AliceSandbox {
+    async fn start() -> Self {
+        let st = UpstreamStack::start().await.unwrap();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let md = json!({"suite": token, "access.team": "team-b"});
+        let a1 = create_id(&alice(), &st.gw.url, &with_limits(httpd_body(md)))
+            .await
+            .unwrap();
+        Self { st, a1, token }
     }
-    reqwest::Client::builder()
-        .local_address(TRUSTED)
-        .default_headers(h)
-        .build()
-        .unwrap()
-}
 
-async fn send(c: &reqwest::Client, method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut rb = c.request(method.parse().unwrap(), url);
-    if let Some(b) = body {
-        rb = rb.json(b);
+    /// The gateway URL of `/v1/sandboxes/{a1}{rest}`.
+    fn a1(&self, rest: &str) -> String {
+        self.st.gw.at(&format!("/v1/sandboxes/{}{rest}", self.a1))
     }
-    let r = rb.send().await.unwrap();
-    let s = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (
-        s,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
-fn body(md: Value) -> Value {
-    json!({
-        "image": {"uri": test_image()},
-        "entrypoint": ["httpd", "-f", "-p", "8080", "-h", "/www"],
-        "timeout": 600,
-        "resourceLimits": {"cpu": "500m", "memory": "128Mi"},
-        "metadata": md,
-    })
-}
-
+/// alice creates through the gateway: her scope is injected, and upstream accepts it.
 #[tokio::test]
-async fn gateway_in_front_of_the_real_upstream_server() {
-    let up = Upstream::start(UpstreamOptions::default()).await.unwrap();
-    let extra = "[auth.trusted_header]\ntrusted_proxies = [\"127.0.0.2/32\"]\n";
-    let gw = Gateway::start(&up.url, &up.api_key, extra).await.unwrap();
-    let alice = user("alice", "team-a", Some("operator"));
-    let bob = user("bob", "team-a", None);
-    let carol = user("carol", "team-b", Some("operator"));
-    let token = uuid::Uuid::new_v4().simple().to_string();
-
-    // Alice creates through the gateway: the scope is injected, the upstream accepts it.
-    let (s, v) = send(
-        &alice,
-        "POST",
-        &gw.at("/v1/sandboxes"),
-        Some(&body(json!({"suite": token, "access.team": "team-b"}))),
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let a1 = v["id"].as_str().unwrap().to_string();
-    let (s, v) = send(&alice, "GET", &gw.at(&format!("/v1/sandboxes/{a1}")), None).await;
+async fn create_through_the_gateway_injects_the_scope() {
+    let t = AliceSandbox::start().await;
+    let (s, v) = send(&alice(), "GET", &t.a1(""), None).await;
     assert_eq!(s, 200, "{v}");
-    let team_a = v["metadata"]["access.team"].clone();
-    assert!(team_a.as_str().unwrap().starts_with("team-a."), "{v}");
-    assert!(
-        v["metadata"]["access.owner"]
-            .as_str()
-            .unwrap()
-            .starts_with("alice."),
-        "{v}"
-    );
+    let team = v["metadata"]["access.team"].as_str().unwrap();
+    let owner = v["metadata"]["access.owner"].as_str().unwrap();
+    assert!(team.starts_with("team-a."), "{v}");
+    assert!(owner.starts_with("alice."), "{v}");
+}
 
-    // Scoping holds on the upstream: carol sees nothing of team-a, bob cannot mutate.
-    let (s, v) = send(
-        &carol,
-        "GET",
-        &gw.at(&format!("/v1/sandboxes?metadata=suite%3D{token}")),
-        None,
-    )
-    .await;
+/// Scoping holds on the upstream: carol sees nothing of team-a, bob sees only his team's
+/// and cannot mutate.
+#[tokio::test]
+async fn users_are_scoped_by_team_on_the_upstream() {
+    let t = AliceSandbox::start().await;
+    let gw = &t.st.gw;
+    let suite = gw.at(&format!("/v1/sandboxes?metadata=suite%3D{}", t.token));
+    let (s, v) = send(&carol(), "GET", &suite, None).await;
     assert_eq!((s, &v["pagination"]["totalItems"]), (200, &json!(0)), "{v}");
-    let (s, v) = send(
-        &alice,
-        "GET",
-        &gw.at(&format!("/v1/sandboxes?metadata=suite%3D{token}")),
-        None,
-    )
-    .await;
+    let (s, v) = send(&alice(), "GET", &suite, None).await;
     assert_eq!((s, &v["pagination"]["totalItems"]), (200, &json!(1)), "{v}");
-    let (s, v) = send(&bob, "GET", &gw.at("/v1/sandboxes?pageSize=200"), None).await;
+    let team_a = send(&alice(), "GET", &t.a1(""), None).await.1["metadata"]["access.team"].clone();
+    let (s, v) = send(&bob(), "GET", &gw.at("/v1/sandboxes?pageSize=200"), None).await;
     assert_eq!(s, 200);
     let items = v["items"].as_array().unwrap();
     assert!(
-        items.iter().any(|i| i["id"] == a1.as_str()),
+        items.iter().any(|i| i["id"] == t.a1.as_str()),
         "bob sees his team's sandbox"
     );
     assert!(
         items.iter().all(|i| i["metadata"]["access.team"] == team_a),
         "and only his team's"
     );
-    for (m, path) in [
-        ("GET", format!("/v1/sandboxes/{a1}")),
-        ("DELETE", format!("/v1/sandboxes/{a1}")),
-        ("GET", format!("/v1/sandboxes/{a1}/endpoints/8080")),
-    ] {
-        let (s, v) = send(&carol, m, &gw.at(&path), None).await;
-        assert_eq!(s, 404, "carol {m} {path}: {v}");
+    for (m, rest) in [("GET", ""), ("DELETE", ""), ("GET", "/endpoints/8080")] {
+        let (s, v) = send(&carol(), m, &t.a1(rest), None).await;
+        assert_eq!(s, 404, "carol {m} {rest}: {v}");
     }
-    let (s, _) = send(&bob, "DELETE", &gw.at(&format!("/v1/sandboxes/{a1}")), None).await;
+    let (s, _) = send(&bob(), "DELETE", &t.a1(""), None).await;
     assert_eq!(s, 403);
-    // The upstream lets a patch rewrite access.*; the gateway does not.
-    let (s, v) = send(
-        &alice,
-        "PATCH",
-        &gw.at(&format!("/v1/sandboxes/{a1}/metadata")),
-        Some(&json!({"access.team": "team-b"})),
-    )
-    .await;
+}
+
+/// The upstream lets a patch rewrite access.*; the gateway does not (other keys pass).
+#[tokio::test]
+async fn reserved_metadata_cannot_be_patched_away() {
+    let t = AliceSandbox::start().await;
+    let url = t.a1("/metadata");
+    let patch = |md: Value| {
+        let url = url.clone();
+        async move { send(&alice(), "PATCH", &url, Some(&md)).await }
+    };
+    let (s, v) = patch(json!({"access.team": "team-b"})).await;
     assert_eq!(
         (s, v["code"].as_str().unwrap_or("")),
         (400, "GATEWAY::RESERVED_METADATA")
     );
-    let (s, _) = send(
-        &alice,
-        "PATCH",
-        &gw.at(&format!("/v1/sandboxes/{a1}/metadata")),
-        Some(&json!({"stage": "qa"})),
-    )
-    .await;
-    assert_eq!(s, 200);
+    assert_eq!(patch(json!({"stage": "qa"})).await.0, 200);
+}
 
-    // The proxy route is open on the upstream, closed at the gateway without credentials.
+/// The proxy route is open on the upstream, closed at the gateway without credentials,
+/// and works through it for alice; server-proxy endpoints point at the gateway.
+#[tokio::test]
+async fn proxy_route_needs_credentials_at_the_gateway() {
+    let t = AliceSandbox::start().await;
+    let (up, a1) = (&t.st.up, &t.a1);
     let direct = reqwest::get(up.at(&format!("/v1/sandboxes/{a1}/proxy/8080/index.html")))
         .await
         .unwrap();
     assert_ne!(direct.status(), 401, "upstream leaves its proxy route open");
-    let (s, _) = send(
-        &reqwest::Client::new(),
-        "GET",
-        &gw.at(&format!("/v1/sandboxes/{a1}/proxy/8080/index.html")),
-        None,
-    )
-    .await;
+    let index = t.a1("/proxy/8080/index.html");
+    let (s, _) = send(&reqwest::Client::new(), "GET", &index, None).await;
     assert_eq!(s, 401);
-    let page = wait_for(
-        "the sandbox through the gateway",
-        Duration::from_secs(30),
-        || async {
-            let (s, v) = send(
-                &alice,
-                "GET",
-                &gw.at(&format!("/v1/sandboxes/{a1}/proxy/8080/index.html")),
-                None,
-            )
-            .await;
-            (s == 200).then_some(v)
-        },
-    )
-    .await
-    .unwrap();
-    assert!(page
-        .as_str()
-        .unwrap_or("")
-        .contains("hello from a gatehouse sandbox"));
+    let page = wait_ok(&alice(), &index).await.unwrap();
+    assert!(page.as_str().unwrap_or("").contains(HELLO));
     let (_, v) = send(
-        &alice,
+        &alice(),
         "GET",
-        &gw.at(&format!(
-            "/v1/sandboxes/{a1}/endpoints/8080?use_server_proxy=true"
-        )),
+        &t.a1("/endpoints/8080?use_server_proxy=true"),
         None,
     )
     .await;
+    let gw_host = host_port(&t.st.gw.url);
     assert_eq!(
         v["endpoint"],
-        format!(
-            "{}/v1/sandboxes/{a1}/proxy/8080",
-            gw.url.trim_start_matches("http://")
-        )
+        format!("{gw_host}/v1/sandboxes/{a1}/proxy/8080")
     );
+}
 
-    // The real SDK with the upstream's own key works unchanged through the gateway.
-    let python = std::env::var("GATEHOUSE_PYTHON")
-        .expect("GATEHOUSE_PYTHON is not set: run through `make test`");
+/// The real SDK with the upstream's own key works unchanged through the gateway, audited
+/// as the backend key.
+#[tokio::test]
+async fn sdk_with_the_upstream_key_works_unchanged() {
+    let st = UpstreamStack::start().await.unwrap();
     let sdk_token = uuid::Uuid::new_v4().simple().to_string();
-    let (s, v) = send(
-        &up.client(),
-        "POST",
-        &gw.at("/v1/sandboxes"),
-        Some(&body(json!({"suite": sdk_token}))),
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let s1 = v["id"].as_str().unwrap().to_string();
-    let out = tokio::process::Command::new(&python)
-        .arg(repo_root().join("tests/python/sdk_manager.py"))
-        .args([
-            gw.url.trim_start_matches("http://"),
-            &up.api_key,
-            &s1,
-            &sdk_token,
-        ])
-        .output()
+    let body = with_limits(httpd_body(json!({"suite": sdk_token})));
+    let s1 = create_id(&st.up.client(), &st.gw.url, &body).await.unwrap();
+    let seen = sdk::sandbox_manager(host_port(&st.gw.url), &st.up.api_key, &s1, &sdk_token)
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
     assert_eq!(seen["listed_ids"], json!([s1]), "{seen}");
-
-    let (s, _) = send(
-        &alice,
-        "DELETE",
-        &gw.at(&format!("/v1/sandboxes/{a1}")),
-        None,
-    )
-    .await;
-    assert_eq!(s, 204);
-    let events = gw.audit_events();
-    assert!(events.iter().any(|e| e["action"] == "sandbox:create"
-        && e["sandbox_id"] == a1.as_str()
-        && e["principal"]["subject"] == "alice"));
+    let events = st.gw.audit_events();
     assert!(events.iter().any(|e| e["action"] == "sandbox:delete"
         && e["sandbox_id"] == s1.as_str()
         && e["principal"]["auth_method"] == "backend_key"));
-    assert!(!gw.audit_raw().contains(&up.api_key) && !gw.log().contains(&up.api_key));
+    assert!(!st.gw.exposes(&st.up.api_key));
+}
+
+/// alice's create and delete are audited under her name; the upstream key never appears.
+#[tokio::test]
+async fn user_mutations_are_audited_without_the_upstream_key() {
+    let t = AliceSandbox::start().await;
+    let (s, _) = send(&alice(), "DELETE", &t.a1(""), None).await;
+    assert_eq!(s, 204);
+    let events = t.st.gw.audit_events();
+    assert!(events.iter().any(|e| e["action"] == "sandbox:create"
+        && e["sandbox_id"] == t.a1.as_str()
+        && e["principal"]["subject"] == "alice"));
+    assert!(!t.st.gw.exposes(&t.st.up.api_key));
 }

@@ -1,12 +1,14 @@
-//! The development IdP (`idp/server.mjs`) on its own: discovery, the code flow with PKCE
-//! for each user through its login form, the claims of its ID and access tokens, refused
-//! requests (no PKCE, unregistered redirect URI, wrong secret, unknown user), key rotation
-//! across a restart, and back-channel logout delivery to a stand-in receiver.
+//! The development IdP (`idp/server.mjs`) on its own, one behaviour per test, each with its
+//! own IdP: discovery, the code flow with PKCE for each user through its login form, the
+//! claims of its ID and access tokens, refused requests (no PKCE, unregistered redirect
+//! URI, wrong secret, unknown user), key rotation across a restart, and back-channel logout
+//! delivery to a stand-in receiver.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_tests::flow::query_param;
 use gatehouse_tests::idp::{Idp, IdpOptions, TEST_REDIRECT_URI, USERS};
 use gatehouse_tests::login::{
-    browser, decode_jwt, idp_logout_in, query_param, tokens_for, tokens_in, tokens_with_scope,
+    browser, decode_jwt, idp_logout_in, tokens_for, tokens_in, tokens_with_scope,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,11 +25,15 @@ fn groups(claims: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn discovery_tokens_claims_and_rotation() {
-    let mut idp = Idp::start(IdpOptions::default()).await.unwrap();
+async fn start() -> Idp {
+    Idp::start(IdpOptions::default()).await.unwrap()
+}
 
-    // Discovery.
+/// The discovery document names the endpoints, PKCE S256, back-channel logout and RS256;
+/// one signing key is published, without its private part.
+#[tokio::test]
+async fn discovery_and_published_keys() {
+    let idp = start().await;
     let d = &idp.discovery;
     assert_eq!(d["issuer"], idp.issuer.as_str());
     for ep in [
@@ -50,10 +56,8 @@ async fn discovery_tokens_claims_and_rotation() {
         .contains(&json!("RS256")));
     let ready = reqwest::get(idp.at("/__dev/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
-
     let kids = idp.kids().await.unwrap();
     assert_eq!(kids.len(), 1, "{kids:?}");
-    let first_kid = kids[0].clone();
     let public = idp.jwks().await.unwrap();
     assert!(
         public["keys"][0].get("d").is_none(),
@@ -61,19 +65,26 @@ async fn discovery_tokens_claims_and_rotation() {
     );
     assert_eq!(
         idp.private_jwks().unwrap()["keys"][0]["kid"],
-        first_kid.as_str()
+        kids[0].as_str()
     );
+}
 
-    // Each user: ID token and access token claims.
+/// Each user's ID token and access token carry their claims, signed with the key.
+#[tokio::test]
+async fn each_user_gets_id_and_access_token_claims() {
+    let idp = start().await;
+    let kid = idp.kids().await.unwrap()[0].clone();
     for (user, team, user_groups) in USERS {
         let t = tokens_for(&idp, user, TEST_REDIRECT_URI).await.unwrap();
         let (h, c) = decode_jwt(&t.id_token).unwrap();
-        assert_eq!(h["alg"], "RS256", "{h}");
-        assert_eq!(h["kid"], first_kid.as_str(), "{h}");
+        assert_eq!(
+            (&h["alg"], &h["kid"]),
+            (&json!("RS256"), &json!(kid)),
+            "{h}"
+        );
         assert_eq!(c["iss"], idp.issuer.as_str(), "{c}");
         assert_eq!(c["aud"], idp.client_id.as_str(), "{c}");
-        assert_eq!(c["sub"], user, "{c}");
-        assert_eq!(c["team"], team, "{c}");
+        assert_eq!((&c["sub"], &c["team"]), (&json!(user), &json!(team)), "{c}");
         assert_eq!(groups(&c), user_groups, "{c}");
         assert_eq!(c["email"], format!("{user}@example.test"), "{c}");
         assert_eq!(c["nonce"], t.nonce.as_str(), "{c}");
@@ -81,36 +92,36 @@ async fn discovery_tokens_claims_and_rotation() {
             c["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp(),
             "{c}"
         );
-
         let (h, a) = decode_jwt(&t.access_token).unwrap();
-        assert_eq!(h["alg"], "RS256", "{h}");
+        assert_eq!(
+            (&h["alg"], &h["kid"]),
+            (&json!("RS256"), &json!(kid)),
+            "{h}"
+        );
         assert_eq!(h["typ"], "at+jwt", "{h}");
-        assert_eq!(h["kid"], first_kid.as_str(), "{h}");
         assert_eq!(a["iss"], idp.issuer.as_str(), "{a}");
         assert_eq!(a["aud"], idp.api_audience.as_str(), "{a}");
-        assert_eq!(a["sub"], user, "{a}");
+        assert_eq!((&a["sub"], &a["team"]), (&json!(user), &json!(team)), "{a}");
         assert_eq!(a["client_id"], idp.client_id.as_str(), "{a}");
-        assert_eq!(a["team"], team, "{a}");
         assert_eq!(groups(&a), user_groups, "{a}");
         assert_eq!(a["scope"], "openid profile email", "{a}");
         assert!(t.expires_in > 0);
     }
+}
 
-    // The groups/team scopes are accepted too and change nothing in the claims.
-    let t = tokens_with_scope(
-        &idp,
-        "alice",
-        TEST_REDIRECT_URI,
-        "openid profile email groups team",
-    )
-    .await
-    .unwrap();
+/// The groups/team scopes are accepted and change nothing in the claims; a plain `openid`
+/// request still gets team and groups (they ride on `openid`), not the profile or email
+/// claims.
+#[tokio::test]
+async fn scopes_decide_profile_claims_not_team_or_groups() {
+    let idp = start().await;
+    let all = "openid profile email groups team";
+    let t = tokens_with_scope(&idp, "alice", TEST_REDIRECT_URI, all)
+        .await
+        .unwrap();
     let (_, c) = decode_jwt(&t.id_token).unwrap();
     assert_eq!(c["team"], "team-a");
     assert!(groups(&c).contains(&"sandbox-operators".to_string()));
-
-    // A plain `openid` request still gets team and groups (they ride on `openid`), not
-    // the profile or email claims.
     let t = tokens_with_scope(&idp, "bob", TEST_REDIRECT_URI, "openid")
         .await
         .unwrap();
@@ -123,8 +134,14 @@ async fn discovery_tokens_claims_and_rotation() {
     let (_, a) = decode_jwt(&t.access_token).unwrap();
     assert_eq!(a["scope"], "openid", "{a}");
     assert_eq!(a["team"], "team-a", "{a}");
+}
 
-    // Rotation: a new first key, the old one still published, new tokens use the new kid.
+/// Rotation: a new first key, the old one still published, new tokens use the new kid; a
+/// restart without rotation keeps the keys.
+#[tokio::test]
+async fn rotation_signs_with_a_new_key_and_keeps_the_old() {
+    let mut idp = start().await;
+    let first_kid = idp.kids().await.unwrap()[0].clone();
     idp.restart(true).await.unwrap();
     let kids = idp.kids().await.unwrap();
     assert_eq!(kids.len(), 2, "{kids:?}");
@@ -136,32 +153,38 @@ async fn discovery_tokens_claims_and_rotation() {
     assert_eq!(c["sub"], "alice");
     let (h, _) = decode_jwt(&t.access_token).unwrap();
     assert_eq!(h["kid"], kids[0].as_str());
-
-    // A restart without rotation keeps the keys.
     idp.restart(false).await.unwrap();
     assert_eq!(idp.kids().await.unwrap(), kids);
 }
 
-#[tokio::test]
-async fn refused_requests() {
-    let idp = Idp::start(IdpOptions::default()).await.unwrap();
+/// An authorization request as the client, with `extra` parameters.
+async fn authorize(idp: &Idp, extra: &[(&str, &str)]) -> reqwest::Response {
     let (client, _jar) = browser().unwrap();
-    let auth = idp.endpoint("authorization_endpoint").unwrap();
-
-    // No PKCE: the IdP redirects back with an error.
-    let r = client
-        .get(&auth)
-        .query(&[
-            ("client_id", idp.client_id.as_str()),
-            ("redirect_uri", TEST_REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s"),
-            ("nonce", "n"),
-        ])
+    let mut q = vec![
+        ("client_id", idp.client_id.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ];
+    q.extend_from_slice(extra);
+    client
+        .get(idp.endpoint("authorization_endpoint").unwrap())
+        .query(&q)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// No PKCE: the IdP redirects back with an error; an unregistered redirect URI gets an
+/// error page, no redirect.
+#[tokio::test]
+async fn authorization_without_pkce_or_to_an_unknown_uri_is_refused() {
+    let idp = start().await;
+    let no_pkce = [
+        ("redirect_uri", TEST_REDIRECT_URI),
+        ("state", "s"),
+        ("nonce", "n"),
+    ];
+    let r = authorize(&idp, &no_pkce).await;
     assert!(r.status().is_redirection(), "{}", r.status());
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.starts_with(TEST_REDIRECT_URI), "{loc}");
@@ -170,27 +193,21 @@ async fn refused_requests() {
         Some("invalid_request"),
         "{loc}"
     );
+    let unknown_uri = [
+        ("redirect_uri", "http://127.0.0.1:2/evil"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    assert_eq!(authorize(&idp, &unknown_uri).await.status(), 400);
+}
 
-    // An unregistered redirect URI: an error page, no redirect.
-    let r = client
-        .get(&auth)
-        .query(&[
-            ("client_id", idp.client_id.as_str()),
-            ("redirect_uri", "http://127.0.0.1:2/evil"),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            (
-                "code_challenge",
-                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            ),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-
-    // An unknown user cannot sign in.
+/// An unknown user cannot sign in; a wrong client secret is refused at the token endpoint.
+#[tokio::test]
+async fn unknown_users_and_wrong_client_secrets_are_refused() {
+    let idp = start().await;
     let err = tokens_for(&idp, "mallory", TEST_REDIRECT_URI)
         .await
         .expect_err("mallory signed in");
@@ -198,8 +215,7 @@ async fn refused_requests() {
         format!("{err:#}").contains("error=access_denied"),
         "{err:#}"
     );
-
-    // A wrong client secret at the token endpoint.
+    let (client, _jar) = browser().unwrap();
     let r = client
         .post(idp.endpoint("token_endpoint").unwrap())
         .basic_auth(&idp.client_id, Some("wrong"))

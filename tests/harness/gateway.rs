@@ -1,10 +1,10 @@
 //! A running `gatehouse` gateway process in front of a backend.
 
-use crate::{bin_dir, free_port, wait_for};
+use crate::{free_port, process, wait_for};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 /// A gateway process with its own config, role table copy and audit file.
 pub struct Gateway {
@@ -56,16 +56,8 @@ impl Gateway {
         std::fs::write(&config_path, config)?;
         let log_path = dir.join("gateway.log");
         let log = std::fs::File::create(&log_path)?;
-        let bin = bin_dir().join("gatehouse");
-        let child = Command::new(&bin)
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .env_remove("GATEHOUSE_UPSTREAM_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let unset = "GATEHOUSE_UPSTREAM_API_KEY";
+        let child = process::spawn_binary("gatehouse", &config_path, "info", &[], unset, log)?;
         let gw = Self {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
@@ -111,21 +103,13 @@ impl Gateway {
 
     /// Stops the process.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-INT")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let grace = Duration::from_secs(5);
+        process::stop(&mut self.child, "-INT", process::Target::Process, grace);
+    }
+
+    /// Whether `secret` appears in the gateway's log or audit file.
+    pub fn exposes(&self, secret: &str) -> bool {
+        self.log().contains(secret) || self.audit_raw().contains(secret)
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! [`Idp::start`] runs `npm ci --no-audit --no-fund` in `idp/` first when `idp/node_modules`
 //! is missing or older than `idp/package-lock.json` (under a lock, so parallel tests and
-//! test binaries do not race), then runs `node idp/server.mjs` (`node` from `PATH`, or
+//! test binaries do not race; see [`crate::npm`]), then runs `node idp/server.mjs` (`node` from `PATH`, or
 //! `GATEHOUSE_NODE`) with its private signing keys in a file of a fresh temporary
 //! directory, and waits for the discovery document.
 //!
@@ -24,14 +24,12 @@
 //!   `groups`, `iss`, `iat`, `exp`, `jti`;
 //! - `GET /__dev/ready` → 200.
 
-use crate::{free_port, repo_root};
+use crate::{free_port, process, repo_root};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::Duration;
 
 /// A redirect URI every harness IdP registers besides the options' ones. Nothing listens
 /// there: [`crate::login::tokens_for`] takes the code from the `Location` header.
@@ -139,7 +137,7 @@ impl Idp {
     /// Installs the npm packages when needed, starts the IdP and waits for its discovery
     /// document. The error holds the log when the server does not come up.
     pub async fn start(opts: IdpOptions) -> Result<Self> {
-        ensure_npm_packages()?;
+        crate::npm::ensure_packages(&idp_dir(), "oidc-provider")?;
         let dir = std::env::temp_dir().join(format!("gatehouse-idp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let port = opts.port.unwrap_or_else(free_port);
@@ -165,10 +163,6 @@ impl Idp {
         redirect_uris.push(TEST_REDIRECT_URI.into());
         let mut post_logout = self.opts.post_logout_redirect_uris.clone();
         post_logout.push(TEST_POST_LOGOUT_REDIRECT_URI.into());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)?;
         let mut cmd = Command::new(node_binary());
         cmd.arg(idp_dir().join("server.mjs"))
             .current_dir(idp_dir())
@@ -192,11 +186,8 @@ impl Idp {
             .env_remove("IDP_COOKIE_KEYS")
             .env_remove("IDP_USERS_FILE")
             .env_remove("IDP_ACCESS_TOKEN_TTL")
-            .env_remove("IDP_ID_TOKEN_TTL")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
+            .env_remove("IDP_ID_TOKEN_TTL");
+        process::group_logging_to(&mut cmd, &self.log_path)?;
         if let Some(ttl) = self.opts.access_token_ttl {
             cmd.env("IDP_ACCESS_TOKEN_TTL", ttl.to_string());
         }
@@ -219,18 +210,13 @@ impl Idp {
     async fn wait_ready(&mut self, timeout: Duration) -> Result<Value> {
         let url = self.at("/.well-known/openid-configuration");
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    bail!(
-                        "the dev IdP exited ({status}) before it was ready; log {}:\n{}",
-                        self.log_path.display(),
-                        self.log()
-                    );
-                }
-            }
+        let (issuer, port, log_path) = (self.issuer.clone(), self.port, self.log_path.clone());
+        let what = format!(
+            "the dev IdP (discovery at {url}, log {})",
+            log_path.display()
+        );
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        process::wait_ready(&mut self.child, &what, timeout, log, || async {
             let doc = match client
                 .get(&url)
                 .timeout(Duration::from_secs(2))
@@ -240,46 +226,22 @@ impl Idp {
                 Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
                 _ => None,
             };
-            if let Some(doc) = doc {
-                if doc["issuer"] == self.issuer.as_str() {
-                    return Ok(doc);
-                }
-                bail!(
-                    "{url} names issuer {} instead of {} (is another process on port {}?)",
-                    doc["issuer"],
-                    self.issuer,
-                    self.port
-                );
+            match doc {
+                Some(doc) if doc["issuer"] != issuer.as_str() => bail!(
+                    "{url} names issuer {} instead of {issuer} (is another process on port {port}?)",
+                    doc["issuer"]
+                ),
+                doc => Ok(doc),
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "the dev IdP did not serve {url} within {timeout:?}; log {}:\n{}",
-                    self.log_path.display(),
-                    self.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     /// Stops the IdP: SIGTERM, SIGKILL after 5 s. Its sessions and grants (in memory) are
     /// gone; its keys stay in [`Idp::jwks_file`].
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", c.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = c.kill();
-        let _ = c.wait();
+        let grace = Duration::from_secs(5);
+        process::stop(&mut self.child, "-TERM", process::Target::Group, grace);
     }
 
     /// Whether the process is running.
@@ -423,107 +385,5 @@ pub fn node_binary() -> PathBuf {
     match std::env::var("GATEHOUSE_NODE") {
         Ok(n) if !n.is_empty() => PathBuf::from(n),
         _ => PathBuf::from("node"),
-    }
-}
-
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-fn npm_packages_current(dir: &Path) -> bool {
-    let installed = dir.join("node_modules/.package-lock.json");
-    if !dir
-        .join("node_modules/oidc-provider/package.json")
-        .is_file()
-    {
-        return false;
-    }
-    match (mtime(&installed), mtime(&dir.join("package-lock.json"))) {
-        (Some(i), Some(l)) => i >= l,
-        _ => false,
-    }
-}
-
-/// Runs `npm ci --no-audit --no-fund` in `idp/` unless `idp/node_modules` is in place and
-/// newer than `idp/package-lock.json`. Calls are serialized within this process by a
-/// mutex and across processes by a lock directory in the temporary directory.
-pub fn ensure_npm_packages() -> Result<()> {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = idp_dir();
-    if npm_packages_current(&dir) {
-        return Ok(());
-    }
-    let _lock = DirLock::acquire(&dir, Duration::from_secs(300))?;
-    if npm_packages_current(&dir) {
-        return Ok(());
-    }
-    let started = Instant::now();
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .context("running `npm ci` in idp/ (is Node.js 20+ with npm on PATH?)")?;
-    if !out.status.success() {
-        bail!(
-            "`npm ci --no-audit --no-fund` in {} failed ({}):\n{}{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    eprintln!(
-        "idp: `npm ci` in {} took {:?}",
-        dir.display(),
-        started.elapsed()
-    );
-    Ok(())
-}
-
-/// A cross-process lock: a directory created atomically, removed on drop; one older than
-/// 10 minutes is taken as left behind by a dead process and removed.
-struct DirLock(PathBuf);
-
-impl DirLock {
-    fn acquire(key: &Path, timeout: Duration) -> Result<Self> {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(key.to_string_lossy().as_bytes());
-        let path = std::env::temp_dir().join(format!(
-            "gatehouse-idp-npm-{}.lock",
-            hex::encode(&digest[..8])
-        ));
-        let deadline = Instant::now() + timeout;
-        loop {
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = mtime(&path)
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > Duration::from_secs(600));
-                    if stale {
-                        let _ = std::fs::remove_dir(&path);
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("creating {}", path.display()));
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "waited {timeout:?} for {} (another `npm ci` in idp/?)",
-                    path.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
     }
 }

@@ -15,11 +15,21 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+pub mod api;
 pub mod docker;
+pub mod flow;
 pub mod gateway;
+pub mod idp;
+pub mod login;
+pub mod npm;
+pub mod principals;
+pub mod process;
+pub mod sandbox;
+pub mod sdk;
+pub mod stacks;
 pub mod upstream;
 
 /// The `DOCKER_HOST` of the test engine; panics with a clear message when unset.
@@ -92,6 +102,7 @@ pub struct Backend {
     pub log_path: PathBuf,
     /// Its `docker.instance` (labels its containers).
     pub instance: String,
+    docker_host: String,
     dir: PathBuf,
 }
 
@@ -146,6 +157,7 @@ impl Backend {
             config_path,
             log_path: dir.join("backend.log"),
             instance,
+            docker_host: String::new(),
             dir,
         };
         b.spawn(opts.docker_host.unwrap_or_else(docker_host))
@@ -154,21 +166,19 @@ impl Backend {
     }
 
     async fn spawn(&mut self, docker_host: String) -> Result<()> {
-        let bin = bin_dir().join("gatehouse-backend");
+        self.docker_host.clone_from(&docker_host);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let child = Command::new(&bin)
-            .arg("--config")
-            .arg(&self.config_path)
-            .env("DOCKER_HOST", docker_host)
-            .env("RUST_LOG", "info,gatehouse_backend=debug")
-            .env_remove("GATEHOUSE_BACKEND_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let child = process::spawn_binary(
+            "gatehouse-backend",
+            &self.config_path,
+            "info,gatehouse_backend=debug",
+            &[("DOCKER_HOST", &docker_host)],
+            "GATEHOUSE_BACKEND_API_KEY",
+            log,
+        )?;
         self.child = Some(child);
         let health = format!("{}/health", self.url);
         let client = reqwest::Client::new();
@@ -191,21 +201,8 @@ impl Backend {
 
     /// Stops the process with SIGTERM (graceful) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let grace = Duration::from_secs(10);
+        process::stop(&mut self.child, "-TERM", process::Target::Process, grace);
     }
 
     /// Starts the process again on the same port, config and store.
@@ -243,10 +240,18 @@ fn docker_host_default() -> String {
 }
 
 impl Drop for Backend {
+    /// Stops the process and removes the containers of its instance (a test's sandboxes
+    /// do not outlive it) and its directory.
     fn drop(&mut self) {
         self.stop();
+        let filter = format!("label=opensandbox.io/instance={}", self.instance);
+        if let Ok(ids) = docker::docker_at(&self.docker_host, &["ps", "-aq", "--filter", &filter]) {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.lines().filter(|l| !l.is_empty()));
+            if args.len() > 2 {
+                let _ = docker::docker_at(&self.docker_host, &args);
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-pub mod idp;
-pub mod login;

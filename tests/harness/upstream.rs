@@ -52,9 +52,8 @@
 //! - On start the server adopts every `opensandbox.io/id` container on the engine and
 //!   removes the expired ones, whoever created them.
 
-use crate::{free_port, repo_root};
+use crate::{free_port, process, repo_root};
 use anyhow::{bail, Context, Result};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -162,7 +161,6 @@ impl Upstream {
         let config_path = dir.join("opensandbox.toml");
         std::fs::write(&config_path, config)?;
         let log_path = dir.join("upstream.log");
-        let log = std::fs::File::create(&log_path)?;
 
         let mut cmd = server_command(&python)?;
         cmd.arg("--config")
@@ -177,11 +175,8 @@ impl Upstream {
             .env_remove("OPENSANDBOX_INSECURE_SERVER")
             .env_remove("OPENSANDBOX_STORE_POSTGRESQL_DSN")
             .env_remove("OPENSANDBOX_SECURE_ACCESS_KEYS")
-            .env_remove("OPENSANDBOX_SECURE_ACCESS_ACTIVE_KEY")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
+            .env_remove("OPENSANDBOX_SECURE_ACCESS_ACTIVE_KEY");
+        process::group_logging_to(&mut cmd, &log_path)?;
         let spawned = Instant::now();
         let child = cmd
             .spawn()
@@ -205,36 +200,19 @@ impl Upstream {
     async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
         let health = self.at("/health");
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    bail!(
-                        "the upstream server exited ({status}) before it was healthy; log {}:\n{}",
-                        self.log_path.display(),
-                        self.log()
-                    );
-                }
-            }
+        let log_path = self.log_path.clone();
+        let what = format!("the upstream server ({health}, log {})", log_path.display());
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        process::wait_ready(&mut self.child, &what, timeout, log, || async {
             let ok = client
                 .get(&health)
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the upstream server was not healthy at {health} after {timeout:?}; log {}:\n{}",
-                    self.log_path.display(),
-                    self.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(ok.then_some(()))
+        })
+        .await
     }
 
     /// `url` + `path`.
@@ -304,26 +282,8 @@ impl Upstream {
 
     /// Stops the server: SIGTERM to its process group, SIGKILL after 5 s.
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", c.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                // Children that outlived the leader, if any.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &group])
-                    .stderr(Stdio::null())
-                    .status();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = c.kill();
-        let _ = c.wait();
+        let grace = Duration::from_secs(5);
+        process::stop(&mut self.child, "-TERM", process::Target::Group, grace);
     }
 }
 
