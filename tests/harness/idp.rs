@@ -1,14 +1,14 @@
-//! The development OpenID provider (`idp/server.mjs`, npm `oidc-provider` 9.x) as a
+//! The development OpenID provider (`dev/idp/server.mjs`, npm `oidc-provider` 9.x) as a
 //! process on a free loopback port, for the OIDC login, bearer-JWT and back-channel logout
 //! tests. DEVELOPMENT ONLY: it accepts any password.
 //!
-//! [`Idp::start`] runs `npm ci --no-audit --no-fund` in `idp/` first when `idp/node_modules`
-//! is missing or older than `idp/package-lock.json` (under a lock, so parallel tests and
-//! test binaries do not race; see [`crate::npm`]), then runs `node idp/server.mjs` (`node` from `PATH`, or
+//! [`Idp::start`] runs `npm ci --no-audit --no-fund` in `dev/idp/` first when `dev/dev/idp/node_modules`
+//! is missing or older than `dev/idp/package-lock.json` (under a lock, so parallel tests and
+//! test binaries do not race; see [`crate::npm`]), then runs `node dev/idp/server.mjs` (`node` from `PATH`, or
 //! `GATEHOUSE_NODE`) with its private signing keys in a file of a fresh temporary
 //! directory, and waits for the discovery document.
 //!
-//! What the provider serves (see `idp/README.md` for the whole story):
+//! What the provider serves (see `dev/idp/README.md` for the whole story):
 //! - issuer `http://127.0.0.1:<port>`; one confidential client (`client_secret_basic`,
 //!   PKCE S256 required, code flow only, consent skipped) whose redirect URIs are the
 //!   options' plus [`TEST_REDIRECT_URI`], whose post-logout redirect URIs are the options'
@@ -375,7 +375,7 @@ impl Drop for Idp {
     }
 }
 
-/// The `idp/` folder of the repository.
+/// The `dev/idp/` folder of the repository.
 pub fn idp_dir() -> PathBuf {
     repo_root().join("dev/idp")
 }

@@ -1,10 +1,10 @@
 //! The real upstream OpenSandbox lifecycle server (`opensandbox-server` 1.1.1 from the
-//! venv `scripts/python-venv.sh` builds) as a process against the test engine, offline, so
+//! venv `dev/scripts/python-venv.sh` builds) as a process against the test engine, offline, so
 //! the gateway can be tested in front of it.
 //!
 //! [`Upstream::start`] writes a config into a fresh temporary directory (loopback host,
 //! free port, random API key, `docker` runtime with the stand-in execd image
-//! [`EXECD_STANDIN_IMAGE`] from `scripts/upstream-image.sh`, bridge networking published on
+//! [`EXECD_STANDIN_IMAGE`] from `dev/scripts/upstream-image.sh`, bridge networking published on
 //! 127.0.0.1, `[proxy] resolve_internal = false`, sqlite store in that directory, no
 //! egress, no renew-on-access), runs the server with `HOME` pointed at the directory (its
 //! metadata-patch store lives under `~/.opensandbox/metadata`) and waits for `/health`.
@@ -59,7 +59,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The stand-in execd image `scripts/upstream-image.sh` builds by default.
+/// The stand-in execd image `dev/scripts/upstream-image.sh` builds by default.
 pub const EXECD_STANDIN_IMAGE: &str = "gatehouse/execd-standin:latest";
 
 /// The header carrying the upstream API key.
@@ -74,7 +74,7 @@ pub const INSTANCE_ENV: &str = "GATEHOUSE_UPSTREAM_INSTANCE";
 pub struct UpstreamOptions {
     /// `DOCKER_HOST` to use (defaults to the test engine).
     pub docker_host: Option<String>,
-    /// The execd image; built with `scripts/upstream-image.sh` when missing.
+    /// The execd image; built with `dev/scripts/upstream-image.sh` when missing.
     pub execd_image: String,
     /// Extra TOML lines appended to `[server]`.
     pub server_extra: String,
@@ -129,7 +129,7 @@ impl Upstream {
             Ok(p) if !p.is_empty() => PathBuf::from(p),
             _ => bail!(
                 "GATEHOUSE_PYTHON is not set: it must name the python of a venv with \
-                 opensandbox-server 1.1.1 (run `scripts/python-venv.sh .venv` and export \
+                 opensandbox-server 1.1.1 (run `dev/scripts/python-venv.sh .venv` and export \
                  GATEHOUSE_PYTHON=$PWD/.venv/bin/python; `make test` does both)"
             ),
         };
@@ -300,7 +300,7 @@ impl Drop for Upstream {
 pub fn server_command(python: &Path) -> Result<Command> {
     if !python.exists() {
         bail!(
-            "GATEHOUSE_PYTHON={} does not exist: run `scripts/python-venv.sh .venv`",
+            "GATEHOUSE_PYTHON={} does not exist: run `dev/scripts/python-venv.sh .venv`",
             python.display()
         );
     }
@@ -319,7 +319,7 @@ pub fn server_command(python: &Path) -> Result<Command> {
         .with_context(|| format!("running {}", python.display()))?;
     if !probe.success() {
         bail!(
-            "{} has no opensandbox-server: run `scripts/python-venv.sh .venv` (it installs \
+            "{} has no opensandbox-server: run `dev/scripts/python-venv.sh .venv` (it installs \
              opensandbox-server==1.1.1)",
             python.display()
         );
@@ -333,7 +333,7 @@ pub fn server_command(python: &Path) -> Result<Command> {
     Ok(cmd)
 }
 
-/// The repository's `scripts/` folder: `GATEHOUSE_SCRIPTS`, else `<repo>/scripts`.
+/// The repository's `dev/scripts/` folder: `GATEHOUSE_SCRIPTS`, else `<repo>/scripts`.
 pub fn scripts_dir() -> PathBuf {
     match std::env::var("GATEHOUSE_SCRIPTS") {
         Ok(s) if !s.is_empty() => PathBuf::from(s),
@@ -341,7 +341,7 @@ pub fn scripts_dir() -> PathBuf {
     }
 }
 
-/// Builds `tag` with `scripts/upstream-image.sh` on the engine at `docker_host` unless it
+/// Builds `tag` with `dev/scripts/upstream-image.sh` on the engine at `docker_host` unless it
 /// exists. Calls in one process are serialized.
 pub fn ensure_execd_image(docker_host: &str, tag: &str) -> Result<()> {
     static BUILD: Mutex<()> = Mutex::new(());

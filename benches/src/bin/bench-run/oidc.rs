@@ -1,5 +1,5 @@
 //! The credentials of `gw-session` and `gw-jwt`, minted for real with the e2e harness:
-//! the development OpenID provider (`gatehouse_tests::idp`, `node idp/server.mjs`), a
+//! the development OpenID provider (`gatehouse_tests::idp`, `node dev/idp/server.mjs`), a
 //! browser login through each gateway's `/auth/login` → IdP → `/auth/callback`
 //! (`gatehouse_tests::login::login`), and a JWT access token from the code flow straight
 //! against the IdP (`gatehouse_tests::login::tokens_for`).
