@@ -153,6 +153,10 @@ fn peers(s: &mut String, r: &Report) {
         return;
     }
     s.push_str("\n## Peers, floors and ceiling (issue 19)\n\n");
+    if r.peers.iter().all(|c| c.not_measured.is_some()) {
+        s.push_str("None measured: the peers did not run (see \"Not measured\").\n");
+        return;
+    }
     s.push_str("Each line compares two paths of this run (path vs reference; ratios are path / reference). \
         Proxy CPU counts every process of the proxy (nginx auth_request + oauth2-proxy: nginx master, worker and oauth2-proxy).\n\n");
     s.push_str(
