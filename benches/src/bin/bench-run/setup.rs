@@ -150,6 +150,11 @@ impl Setup {
                 .iter()
                 .map(|v| format!("{} = {} (RUST_LOG={})", v.name, v.path.display(), v.log))
                 .collect(),
+            oauth2_proxy: match &self.bins.oauth2_proxy {
+                Ok(p) => procs::version_of(&p.to_string_lossy(), &["--version"])
+                    .unwrap_or_else(|| format!("{} (no version)", p.display())),
+                Err(why) => format!("no oauth2-proxy ({why})"),
+            },
             notes: self.notes.clone(),
             elapsed_s: 0.0,
         }

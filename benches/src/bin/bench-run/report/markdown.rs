@@ -104,10 +104,10 @@ fn header(s: &mut String, r: &Report) {
     ));
     s.push_str(&format!(
         "Load: {}, {} round(s) x {} s per path, paths alternating within each round, after a {} s warm-up per path. Pinning: {}. \
-         Upstream: `bench-upstream` (fixed cost, one thread). Peers: {}; {}; load generator {}. \
+         Upstream: `bench-upstream` (fixed cost, one thread). Peers: {}; {}; {}; load generator {}. \
          Gateway: `{}` with `server.threads = {}`, `RUST_LOG={}`. Proxy CPU is user + system time from `/proc/<pid>/stat` \
-         per completed request (nginx: master + worker; nginx auth_request: nginx + `bench-auth`).\n\n",
-        st.loadgen, st.rounds, st.duration_s, st.warmup_s, st.pinning, m.nginx, m.haproxy, m.wrk,
+         per completed request (nginx: master + worker; nginx auth_request: nginx + `bench-auth`, or nginx + oauth2-proxy).\n\n",
+        st.loadgen, st.rounds, st.duration_s, st.warmup_s, st.pinning, m.nginx, m.haproxy, st.oauth2_proxy, m.wrk,
         st.gateway_binary, st.gateway_threads, st.gateway_log
     ));
 }

@@ -149,6 +149,8 @@ pub struct Settings {
     pub gateway_threads: usize,
     pub gateway_log: String,
     pub variants: Vec<String>,
+    /// oauth2-proxy's version (`--version`), or why there is none.
+    pub oauth2_proxy: String,
     pub notes: Vec<String>,
     pub elapsed_s: f64,
 }
