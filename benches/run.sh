@@ -76,7 +76,8 @@ if wait "$o2p_pid"; then
   o2p_args=(--oauth2-proxy "$(tail -n 1 "$o2p_out")")
   echo "   oauth2-proxy: $(tail -n 1 "$o2p_out")"
 else
-  why="building oauth2-proxy failed: $(grep -v '^go: downloading' "$o2p_log" | tail -n 1)"
+  why="building oauth2-proxy failed: $(grep -v -e '^go: downloading' -e '^[[:space:]]' "$o2p_log" \
+    | tail -n 1 | cut -c1-300)"
   echo "$why (log: $o2p_log); nginx-oauth2 is skipped" >&2
   o2p_args=(--oauth2-proxy-error "$why")
 fi
