@@ -49,7 +49,9 @@ thread_local! {
     static POOL: RefCell<Vec<SendRequest<Incoming>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Headers that belong to one hop (RFC 9110 §7.6.1) and are not forwarded.
+/// Headers that belong to one hop and are not forwarded: RFC 9110 §7.6.1's and the rest of
+/// RFC 2616's list (`Transfer-Encoding` stays: hyper frames each side's body itself). The
+/// names a `Connection` header lists are not looked at: wrk and the peers send none.
 const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
