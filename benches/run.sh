@@ -3,8 +3,11 @@
 #
 # 1. installs cmake, nginx, haproxy and wrk with apt when they are missing (root on Debian;
 #    otherwise the paths that need them are skipped and the report says so);
-# 2. builds the gateway, bench-upstream, bench-auth, bench-run and the criterion benches
-#    in release mode, in one cargo invocation;
+# 2. builds oauth2-proxy from its Go module in the background (benches/scripts/oauth2-proxy.sh,
+#    cached per version under ~/.cache/gatehouse/oauth2-proxy/; a failed build skips the
+#    nginx-oauth2 path with the reason), while it builds the gateway, bench-upstream,
+#    bench-auth, the Pingora and hyper floors, bench-run and the criterion benches in
+#    release mode, in one cargo invocation;
 # 3. runs the criterion micro-benchmarks briefly (BENCH_MICRO=0 skips them);
 # 4. runs bench-run, which writes target/bench/report.md and target/bench/report.json.
 #
@@ -51,6 +54,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$target/bench"
+# oauth2-proxy, the peer behind nginx auth_request on the nginx-oauth2 path: built from its
+# Go module while cargo builds (a warm cache answers at once).
+o2p_log=$target/bench/oauth2-proxy-build.log
+o2p_out=$target/bench/oauth2-proxy.path
+benches/scripts/oauth2-proxy.sh > "$o2p_out" 2> "$o2p_log" &
+o2p_pid=$!
+
 echo "== cargo build --release (gatehouse, bench binaries, criterion benches)"
 # Only the gateway's criterion bench: `benches/lifecycle.rs` covers the backend's model, not
 # the proxy's hot path, and every extra bench binary is one more LTO link on the critical
@@ -61,6 +71,15 @@ cargo build --release --locked -p gatehouse -p gatehouse-benches --bins \
 echo "   built in $(( $(date +%s) - start )) s"
 if [ -n "$apt_pid" ]; then
   wait "$apt_pid" || echo "installing ${need[*]} failed; the paths that need them are skipped" >&2
+fi
+if wait "$o2p_pid"; then
+  o2p_args=(--oauth2-proxy "$(tail -n 1 "$o2p_out")")
+  echo "   oauth2-proxy: $(tail -n 1 "$o2p_out")"
+else
+  why="building oauth2-proxy failed: $(grep -v -e '^go: downloading' -e '^[[:space:]]' "$o2p_log" \
+    | tail -n 1 | cut -c1-300)"
+  echo "$why (log: $o2p_log); nginx-oauth2 is skipped" >&2
+  o2p_args=(--oauth2-proxy-error "$why")
 fi
 
 if [ "${BENCH_MICRO:-1}" != 0 ]; then
@@ -76,5 +95,6 @@ fi
 
 echo "== proxy-latency benchmark"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$target/release/bench-run" --out "$target/bench" --criterion-dir "$target/criterion" "$@"
+"$target/release/bench-run" --out "$target/bench" --criterion-dir "$target/criterion" \
+  "${o2p_args[@]}" "$@"
 echo "== make bench finished in $(( $(date +%s) - start )) s: $target/bench/report.md"

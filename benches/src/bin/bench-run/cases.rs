@@ -32,6 +32,9 @@ pub(crate) struct Case {
     pub(crate) error: Option<String>,
     /// The upstream must see the caller's scope (`x-bench-scoped: 1`).
     expect_scoped: bool,
+    /// For an auth peer: the same request without the credential, which the preflight
+    /// check wants refused with 401.
+    pub(crate) anonymous: Option<Req>,
 }
 
 impl Case {
@@ -84,12 +87,26 @@ impl Case {
         }
         Ok(())
     }
+
+    /// The preflight check of the answer to [`Case::anonymous`]: 401.
+    pub(crate) fn check_refused(&self, r: &Resp) -> Result<()> {
+        if r.status != 401 {
+            bail!(
+                "without the credential: status {} (want 401): {}",
+                r.status,
+                String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
+            );
+        }
+        Ok(())
+    }
 }
 
-/// The paths of the direct upstream and the peers: id (of the sandbox GET; the other
-/// requests add [`ReqKind::id_suffix`]), target, label, credential, requests.
-const PEERS: [(&str, &str, &str, Cred, &[ReqKind]); 4] = {
-    use Cred::{BackendKey, NamedKey};
+/// The paths of the direct upstream (the ceiling) and the peers, among them the two
+/// framework floors: id (of the sandbox GET; the other requests add
+/// [`ReqKind::id_suffix`]), target, label, credential (the bearer JWT is the one `gw-jwt`
+/// sends), requests.
+const PEERS: [(&str, &str, &str, Cred, &[ReqKind]); 7] = {
+    use Cred::{BackendKey, Bearer, NamedKey};
     use ReqKind::*;
     [
         (
@@ -120,8 +137,32 @@ const PEERS: [(&str, &str, &str, Cred, &[ReqKind]); 4] = {
             NamedKey,
             &[Sandbox, List20],
         ),
+        (
+            "nginx-oauth2",
+            "nginx-oauth2",
+            "nginx auth_request + oauth2-proxy",
+            Bearer(String::new()),
+            &[Sandbox],
+        ),
+        (
+            "floor-pingora",
+            "floor-pingora",
+            "bare Pingora 0.9 proxy (floor)",
+            BackendKey,
+            &[Sandbox],
+        ),
+        (
+            "floor-hyper",
+            "floor-hyper",
+            "bare hyper 1 proxy (floor)",
+            BackendKey,
+            &[Sandbox],
+        ),
     ]
 };
+
+/// The peer paths that need the dev IdP (for its bearer JWT and oauth2-proxy's provider).
+pub(crate) const OIDC_PEERS: [&str; 1] = ["nginx-oauth2"];
 
 /// The paths of a gateway: id suffix, what the gateway does, request, credential (the
 /// OIDC ones filled in from the minted credentials).
@@ -160,17 +201,24 @@ fn case(id: &str, target: &str, tlabel: &str, kind: ReqKind, cred: Cred, gateway
         skip: None,
         error: None,
         expect_scoped: gateway && cred.scoped() && kind.scoped(),
+        anonymous: None,
     }
 }
 
-/// A gateway case with an OIDC credential: skipped or failed (with the reason) when there
-/// is none.
-fn oidc_case(id: &str, target: &str, tlabel: &str, kind: ReqKind, cred: Cred, m: &Minted) -> Case {
+/// A case with an OIDC credential: skipped or failed (with the reason) when there is
+/// none.
+fn oidc_case(
+    (id, target, tlabel): (&str, &str, &str),
+    kind: ReqKind,
+    cred: Cred,
+    m: &Minted,
+    gateway: bool,
+) -> Case {
     let value = match m {
         Minted::Ready(v) => v.clone(),
         Minted::Skipped(_) | Minted::Failed(_) => String::new(),
     };
-    let mut c = case(id, target, tlabel, kind, cred.with_value(value), true);
+    let mut c = case(id, target, tlabel, kind, cred.with_value(value), gateway);
     match m {
         Minted::Ready(_) => {}
         Minted::Skipped(why) => c.skip = Some(why.clone()),
@@ -186,7 +234,7 @@ fn gateway_cases(prefix: &str, target: &str, tlabel: &str, oidc: &oidc::Creds) -
             let id = format!("{prefix}-{suffix}");
             let label = format!("{tlabel} ({what})");
             match cred.minted(oidc) {
-                Some(m) => oidc_case(&id, target, &label, kind, cred, m),
+                Some(m) => oidc_case((&id, target, &label), kind, cred, m, true),
                 None => case(&id, target, &label, kind, cred, true),
             }
         })
@@ -206,6 +254,8 @@ pub(crate) fn all_cases(
             .unwrap_or_else(|| oidc::Creds::skipped("no OIDC credentials for this gateway"))
     };
     let mut v = Vec::new();
+    // The peers' bearer JWT is the primary gateway's (`gw-jwt`).
+    let gw = creds("gw");
     for (id, target, label, cred, kinds) in PEERS {
         for &kind in kinds {
             let id = format!("{id}{}", kind.id_suffix());
@@ -213,7 +263,15 @@ pub(crate) fn all_cases(
                 ReqKind::List20 | ReqKind::List200 => format!("{label} (unfiltered)"),
                 _ => label.to_string(),
             };
-            v.push(case(&id, target, &label, kind, cred.clone(), false));
+            let mut c = match cred.minted(&gw) {
+                Some(m) => oidc_case((&id, target, &label), kind, cred.clone(), m, false),
+                None => case(&id, target, &label, kind, cred.clone(), false),
+            };
+            // An auth peer must refuse the request without its credential.
+            if matches!(cred, Cred::NamedKey | Cred::Bearer(_)) {
+                c.anonymous = Some(kind.build(&Cred::Nothing));
+            }
+            v.push(c);
         }
     }
     v.extend(gateway_cases("gw", "gw", "gateway", &creds("gw")));

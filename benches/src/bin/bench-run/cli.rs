@@ -52,7 +52,8 @@ pub(crate) struct Args {
     /// Do not pin anything.
     #[arg(long)]
     pub(crate) no_pin: bool,
-    /// Skip nginx and haproxy even when installed.
+    /// Skip the peers (nginx, haproxy, oauth2-proxy, the Pingora and hyper floors) even
+    /// when installed.
     #[arg(long)]
     pub(crate) no_peers: bool,
     /// Gateway worker threads (`server.threads`).
@@ -79,6 +80,14 @@ pub(crate) struct Args {
     /// Idle keep-alive connections for the memory measurement.
     #[arg(long, default_value_t = 1000)]
     pub(crate) idle_connections: usize,
+    /// The oauth2-proxy binary of `nginx-oauth2` (default: where
+    /// `benches/scripts/oauth2-proxy.sh` caches it).
+    #[arg(long)]
+    pub(crate) oauth2_proxy: Option<PathBuf>,
+    /// Why there is no oauth2-proxy binary (a failed build): `nginx-oauth2` is skipped
+    /// with this reason.
+    #[arg(long)]
+    pub(crate) oauth2_proxy_error: Option<String>,
     /// Criterion output to summarise in the report (default: <repo>/target/criterion).
     #[arg(long)]
     pub(crate) criterion_dir: Option<PathBuf>,

@@ -41,17 +41,24 @@ pub(crate) struct Schedule {
     pub(crate) duration: f64,
 }
 
-/// Sends each active case's request once and checks the answer; a case whose target is
-/// not running is skipped, one whose answer is wrong fails.
+/// Sends each active case's request once and checks the answer (and, for an auth peer,
+/// that it refuses the request without the credential); a case whose target is not
+/// running is skipped, one whose answer is wrong fails.
 pub(crate) fn preflight(rt: &Runtime, cases: &mut [Case], servers: &Servers) {
     for c in cases.iter_mut().filter(|c| c.active()) {
         let Some(port) = servers.get(&c.target).map(|t| t.port) else {
             c.skip = Some(format!("target {} not running", c.target));
             continue;
         };
-        let checked = rt
-            .block_on(client::once(port, &c.req, Duration::from_secs(10)))
+        let timeout = Duration::from_secs(10);
+        let mut checked = rt
+            .block_on(client::once(port, &c.req, timeout))
             .and_then(|r| c.check(&r));
+        if let (Ok(()), Some(anon)) = (&checked, &c.anonymous) {
+            checked = rt
+                .block_on(client::once(port, anon, timeout))
+                .and_then(|r| c.check_refused(&r));
+        }
         if let Err(e) = checked {
             c.error = Some(format!("preflight: {e:#}"));
         }

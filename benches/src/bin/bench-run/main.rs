@@ -1,9 +1,11 @@
-//! `bench-run`: the proxy-latency benchmark of issue 6, end to end.
+//! `bench-run`: the proxy-latency benchmark of issues 6 and 19, end to end.
 //!
 //! It starts the fixed-cost upstream (`bench-upstream`), the development OpenID provider
 //! (`oidc.rs`: a real login and a real JWT for the session-cookie and bearer-JWT paths),
-//! the gateway with a bench config, and, when installed, nginx (`proxy_pass`, and
-//! `auth_request` in front of `bench-auth`) and haproxy, every server pinned to one CPU. It
+//! the gateway with a bench config, and the peers: when installed, nginx (`proxy_pass`,
+//! `auth_request` in front of `bench-auth`, and `auth_request` in front of a real
+//! oauth2-proxy validating the same JWT) and haproxy, and the two framework floors (a bare
+//! Pingora and a bare hyper proxy), every server pinned to one CPU. It
 //! checks each path once (status, scope header, item count), then drives every path with
 //! `wrk` (pinned to the other CPU) for a few rounds, alternating the paths, and reads each
 //! proxy's CPU time from `/proc`. Last it measures memory with 1,000 idle keep-alive
@@ -54,7 +56,9 @@ fn main() -> Result<()> {
     let mut servers = Servers::start_upstream(rt, env, &setup.bins.upstream)?;
     let gateways = Gateway::all(&setup.bins.gatehouse, &args.gateway_log, &setup.variants)?;
     let gateway_ports: Vec<u16> = gateways.iter().map(|g| g.port).collect();
-    let selected = cases::gateway_ids().any(|id| args.selects(&id));
+    let selected = cases::gateway_ids()
+        .chain(cases::OIDC_PEERS.map(String::from))
+        .any(|id| args.selects(&id));
     let idp = DevIdp::start(rt, &gateway_ports, selected, args.smoke, &mut setup.notes)?;
     let policy = setup.repo.join("policies/roles.toml");
     let oidc = idp.settings();
@@ -66,7 +70,14 @@ fn main() -> Result<()> {
         args.gateway_threads,
         oidc.as_ref(),
     )?;
-    servers.start_peers(rt, env, &setup.bins, args.no_peers);
+    let provider = idp.provider();
+    servers.start_peers(
+        rt,
+        env,
+        &setup.bins,
+        args.no_peers,
+        provider.as_ref().map_err(Clone::clone),
+    );
 
     // The paths: credentials, selection, one checked request each.
     let creds = idp.mint(rt, &servers.gateways());

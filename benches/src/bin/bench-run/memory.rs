@@ -9,12 +9,15 @@ use crate::targets::{Kind, Target};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
-/// Measures every proxy in `targets` (nginx once: `nginx-auth` is the same process) with
+/// Measures every proxy in `targets` (nginx once: `nginx-auth` and `nginx-oauth2` are the
+/// same process) with
 /// `idle` idle connections, each opened with one request the proxy accepts.
 pub(crate) fn measure(rt: &Runtime, targets: &[Target], idle: usize) -> Vec<report::Memory> {
     targets
         .iter()
-        .filter(|t| t.kind != Kind::Direct && t.name != "nginx-auth")
+        .filter(|t| {
+            t.kind != Kind::Direct && !matches!(t.name.as_str(), "nginx-auth" | "nginx-oauth2")
+        })
         .map(|t| measure_one(rt, t, idle))
         .collect()
 }

@@ -108,8 +108,8 @@ pub struct DevIdp {
 }
 
 impl DevIdp {
-    /// Starts the IdP for the gateways on `gateway_ports` when a gateway path is
-    /// `selected`. When it does not start, that fails the run if `required` (the smoke
+    /// Starts the IdP for the gateways on `gateway_ports` when a path that needs it (a
+    /// gateway path, `nginx-oauth2`) is `selected`. When it does not start, that fails the run if `required` (the smoke
     /// run), else it is noted in `notes` and the OIDC paths are skipped.
     pub fn start(
         rt: &Runtime,
@@ -129,7 +129,7 @@ impl DevIdp {
             .iter()
             .map(|p| format!("http://127.0.0.1:{p}"))
             .collect();
-        eprintln!("starting the dev IdP (gw-session, gw-jwt)");
+        eprintln!("starting the dev IdP (gw-session, gw-jwt, nginx-oauth2)");
         match rt.block_on(start_idp(&urls)) {
             Ok(i) => out.idp = Some(i),
             Err(e) if required => {
@@ -148,6 +148,11 @@ impl DevIdp {
     /// The gateways' `[oidc]` settings, when the IdP runs.
     pub fn settings(&self) -> Option<configs::Oidc> {
         self.idp.as_ref().map(settings)
+    }
+
+    /// The IdP's settings for oauth2-proxy, or why there is no IdP.
+    pub fn provider(&self) -> Result<configs::Oidc, String> {
+        self.settings().ok_or_else(|| self.why_not.clone())
     }
 
     /// The credentials of every gateway (see [`mint`]); all skipped without an IdP.

@@ -18,6 +18,8 @@ pub(crate) enum Cred {
     Cookie(String),
     /// A JWT access token from the dev IdP.
     Bearer(String),
+    /// None at all (the preflight check that an auth peer refuses a request).
+    Nothing,
 }
 
 impl Cred {
@@ -33,6 +35,7 @@ impl Cred {
             ],
             Cred::Cookie(c) => vec![h("Cookie", c)],
             Cred::Bearer(t) => vec![h("Authorization", &format!("Bearer {t}"))],
+            Cred::Nothing => Vec::new(),
         }
     }
 
@@ -44,12 +47,13 @@ impl Cred {
             Cred::TrustedUser => "trusted headers",
             Cred::Cookie(_) => "session cookie",
             Cred::Bearer(_) => "bearer JWT",
+            Cred::Nothing => "no credential",
         }
     }
 
     /// Whether the gateway scopes a caller with this credential to its team.
     pub(crate) fn scoped(&self) -> bool {
-        !matches!(self, Cred::BackendKey)
+        !matches!(self, Cred::BackendKey | Cred::Nothing)
     }
 
     /// For an OIDC credential, the minted one of `creds` it stands for.

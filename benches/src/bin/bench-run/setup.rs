@@ -16,6 +16,12 @@ pub(crate) struct Bins {
     pub(crate) upstream: PathBuf,
     /// The auth service behind nginx `auth_request` (`bench-auth`).
     pub(crate) auth: PathBuf,
+    /// The bare Pingora proxy (`bench-floor-pingora`), or why there is none.
+    pub(crate) floor_pingora: Result<PathBuf, String>,
+    /// The bare hyper proxy (`bench-floor-hyper`), or why there is none.
+    pub(crate) floor_hyper: Result<PathBuf, String>,
+    /// oauth2-proxy (built by `benches/scripts/oauth2-proxy.sh`), or why there is none.
+    pub(crate) oauth2_proxy: Result<PathBuf, String>,
 }
 
 /// Where and how the servers are started.
@@ -70,7 +76,7 @@ impl Setup {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(work.join("nginx-tmp"))
             .with_context(|| format!("creating {}", work.display()))?;
-        let bins = find_bins(args.bin_dir.as_deref())?;
+        let bins = find_bins(args)?;
         let pin = !args.no_pin && procs::which("taskset").is_some();
         if pin {
             // The orchestrator (and the built-in load generator) run on the client CPU;
@@ -144,6 +150,11 @@ impl Setup {
                 .iter()
                 .map(|v| format!("{} = {} (RUST_LOG={})", v.name, v.path.display(), v.log))
                 .collect(),
+            oauth2_proxy: match &self.bins.oauth2_proxy {
+                Ok(p) => procs::version_of(&p.to_string_lossy(), &["--version"])
+                    .unwrap_or_else(|| format!("{} (no version)", p.display())),
+                Err(why) => format!("no oauth2-proxy ({why})"),
+            },
             notes: self.notes.clone(),
             elapsed_s: 0.0,
         }
@@ -172,9 +183,11 @@ fn find_repo(explicit: Option<PathBuf>) -> Result<PathBuf> {
     bail!("cannot find the repository root (policies/roles.toml); pass --repo")
 }
 
-/// Our binaries in `bin_dir` (default: beside this one); fails when one is not built.
-fn find_bins(bin_dir: Option<&Path>) -> Result<Bins> {
-    let bin_dir = match bin_dir {
+/// Our binaries in `--bin-dir` (default: beside this one); fails when the gateway, the
+/// upstream or the auth service is not built (the floors and oauth2-proxy are optional:
+/// their paths are skipped, with why).
+fn find_bins(args: &Args) -> Result<Bins> {
+    let bin_dir = match args.bin_dir.as_deref() {
         Some(d) => d.to_path_buf(),
         None => std::env::current_exe()?
             .parent()
@@ -189,11 +202,53 @@ fn find_bins(bin_dir: Option<&Path>) -> Result<Bins> {
             bail!("{} not found; build it first (cargo build --release -p gatehouse -p gatehouse-benches --bins)", p.display())
         }
     };
+    let optional = |name: &str| bin(name).map_err(|e| e.to_string());
     Ok(Bins {
         gatehouse: bin("gatehouse")?,
         upstream: bin("bench-upstream")?,
         auth: bin("bench-auth")?,
+        floor_pingora: optional("bench-floor-pingora"),
+        floor_hyper: optional("bench-floor-hyper"),
+        oauth2_proxy: oauth2_proxy(args),
     })
+}
+
+/// The pinned oauth2-proxy version `benches/scripts/oauth2-proxy.sh` builds.
+pub(crate) const OAUTH2_PROXY_VERSION: &str = "v7.15.6";
+
+/// The oauth2-proxy binary: `--oauth2-proxy`, else the build script's cache
+/// (`~/.cache/gatehouse/oauth2-proxy/<version>/oauth2-proxy`); or why there is none
+/// (`--oauth2-proxy-error`, as `benches/run.sh` passes a failed build).
+fn oauth2_proxy(args: &Args) -> Result<PathBuf, String> {
+    if let Some(why) = &args.oauth2_proxy_error {
+        return Err(why.clone());
+    }
+    let path = match &args.oauth2_proxy {
+        Some(p) => p.clone(),
+        None => {
+            let cache = std::env::var_os("GATEHOUSE_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("gatehouse"))
+                })
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gatehouse"))
+                })
+                .unwrap_or_default();
+            cache
+                .join("oauth2-proxy")
+                .join(OAUTH2_PROXY_VERSION)
+                .join("oauth2-proxy")
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "oauth2-proxy is not built ({} missing; benches/scripts/oauth2-proxy.sh builds it)",
+            path.display()
+        ))
+    }
 }
 
 /// Raises the open-file limit for the idle connections; lowers their number (with a note)

@@ -1,6 +1,8 @@
 //! The servers under test and how each is started: the fixed-cost upstream, the gateway
-//! (and its `--variant` builds), nginx (`proxy_pass`, and `auth_request` in front of
-//! `bench-auth`) and haproxy, each pinned to the server CPU and waited for until ready.
+//! (and its `--variant` builds), nginx (`proxy_pass`, `auth_request` in front of
+//! `bench-auth`, and `auth_request` in front of oauth2-proxy), haproxy, and the two
+//! framework floors (a bare Pingora and a bare hyper proxy), each pinned to the server CPU
+//! and waited for until ready.
 
 use crate::cli::Variant;
 use crate::client::{self, Req};
@@ -18,7 +20,7 @@ use tokio::runtime::Runtime;
 pub(crate) enum Kind {
     /// The upstream itself.
     Direct,
-    /// nginx, haproxy or nginx + auth service.
+    /// nginx, haproxy, nginx + auth service, or a floor.
     Peer,
     /// A gateway build.
     Gateway,
@@ -74,6 +76,21 @@ impl Gateway {
     }
 }
 
+/// Every peer target `start_peers` may start.
+const PEER_TARGETS: [&str; 6] = [
+    "nginx",
+    "nginx-auth",
+    "nginx-oauth2",
+    "haproxy",
+    "floor-pingora",
+    "floor-hyper",
+];
+
+/// A process started and kept in [`Servers`]' list, by pid.
+struct ProcRef {
+    pid: u32,
+}
+
 /// The servers of a run: those running, and why the others are not.
 pub(crate) struct Servers {
     /// The running targets, in start order.
@@ -97,6 +114,10 @@ impl Servers {
             nginx: procs::free_port()?,
             nginx_auth: procs::free_port()?,
             haproxy: procs::free_port()?,
+            oauth2: procs::free_port()?,
+            nginx_oauth2: procs::free_port()?,
+            floor_pingora: procs::free_port()?,
+            floor_hyper: procs::free_port()?,
         };
         let args = [
             "--listen".into(),
@@ -160,40 +181,154 @@ impl Servers {
         Ok(())
     }
 
-    /// Starts nginx (with `bench-auth`) and haproxy when installed and not `no_peers`;
-    /// a peer that does not start is reported as skipped, with why.
-    pub(crate) fn start_peers(&mut self, rt: &Runtime, env: &Env, bins: &Bins, no_peers: bool) {
-        let peers: [(&str, &[&str]); 2] = [
-            ("nginx", &["nginx", "nginx-auth"]),
-            ("haproxy", &["haproxy"]),
+    /// Starts the peers unless `no_peers`: oauth2-proxy (with the dev IdP's `oidc`
+    /// settings, or why there are none), nginx (with `bench-auth`) and haproxy when
+    /// installed, and the two floors when built. A peer that does not start is reported
+    /// as skipped, with why.
+    pub(crate) fn start_peers(
+        &mut self,
+        rt: &Runtime,
+        env: &Env,
+        bins: &Bins,
+        no_peers: bool,
+        oidc: Result<&configs::Oidc, String>,
+    ) {
+        if no_peers {
+            for name in PEER_TARGETS {
+                self.skipped.insert(name.into(), "peers disabled".into());
+            }
+            return;
+        }
+        let failed = |what: &str, e: anyhow::Error| {
+            let msg = format!("{what} failed to start: {e:#}");
+            eprintln!("{msg}");
+            msg
+        };
+        // oauth2-proxy first: nginx routes `nginx-oauth2` to it when it runs.
+        let oauth2 = match (&bins.oauth2_proxy, oidc) {
+            (Err(why), _) => Err(why.clone()),
+            (_, Err(why)) => Err(format!("no OpenID provider for oauth2-proxy: {why}")),
+            (Ok(bin), Ok(o)) => self
+                .start_oauth2_proxy(rt, env, bin, o)
+                .map_err(|e| failed("oauth2-proxy", e)),
+        };
+        let nginx = if procs::which("nginx").is_none() {
+            Err("nginx is not installed".to_string())
+        } else {
+            let o2 = oauth2.as_ref().ok().map(|p| p.pid);
+            self.start_nginx(rt, env, &bins.auth, o2)
+                .map_err(|e| failed("nginx", e))
+        };
+        match (&nginx, oauth2) {
+            (Err(why), _) => {
+                for name in ["nginx", "nginx-auth", "nginx-oauth2"] {
+                    self.skipped.insert(name.into(), why.clone());
+                }
+            }
+            (Ok(()), Err(why)) => {
+                self.skipped.insert("nginx-oauth2".into(), why);
+            }
+            (Ok(()), Ok(_)) => {}
+        }
+        let haproxy = if procs::which("haproxy").is_none() {
+            Err("haproxy is not installed".to_string())
+        } else {
+            self.start_haproxy(rt, env)
+                .map_err(|e| failed("haproxy", e))
+        };
+        if let Err(why) = haproxy {
+            self.skipped.insert("haproxy".into(), why);
+        }
+        let floors = [
+            (
+                "floor-pingora",
+                "bare Pingora 0.9 proxy (floor)",
+                &bins.floor_pingora,
+                self.ports.floor_pingora,
+                "INT",
+            ),
+            (
+                "floor-hyper",
+                "bare hyper 1 proxy (floor)",
+                &bins.floor_hyper,
+                self.ports.floor_hyper,
+                "TERM",
+            ),
         ];
-        for (program, names) in peers {
-            let started = if no_peers {
-                Err("peers disabled".to_string())
-            } else if procs::which(program).is_none() {
-                Err(format!("{program} is not installed"))
-            } else {
-                let r = match program {
-                    "nginx" => self.start_nginx(rt, env, &bins.auth),
-                    _ => self.start_haproxy(rt, env),
-                };
-                r.map_err(|e| {
-                    let msg = format!("{program} failed to start: {e:#}");
-                    eprintln!("{msg}");
-                    msg
-                })
+        for (name, label, bin, port, signal) in floors {
+            let started = match bin {
+                Err(why) => Err(why.clone()),
+                Ok(bin) => self
+                    .start_floor(rt, env, (name, label), bin, port, signal)
+                    .map_err(|e| failed(name, e)),
             };
             if let Err(why) = started {
-                for name in names {
-                    self.skipped.insert(name.to_string(), why.clone());
-                }
+                self.skipped.insert(name.into(), why);
             }
         }
     }
 
-    /// Starts bench-auth and nginx: targets `nginx` (master + worker) and `nginx-auth`
-    /// (the same nginx, plus the auth service).
-    fn start_nginx(&mut self, rt: &Runtime, env: &Env, auth_bin: &Path) -> Result<()> {
+    /// Starts oauth2-proxy with the dev IdP as its provider (one OS thread for Go code:
+    /// `GOMAXPROCS=1`) and waits for its `/ping`; returns it (its pid joins nginx's for
+    /// `nginx-oauth2`).
+    fn start_oauth2_proxy(
+        &mut self,
+        rt: &Runtime,
+        env: &Env,
+        bin: &Path,
+        oidc: &configs::Oidc,
+    ) -> Result<ProcRef> {
+        let port = self.ports.oauth2;
+        let args = configs::oauth2_proxy_args(port, oidc);
+        let envs = [("GOMAXPROCS".to_string(), "1".to_string())];
+        let mut p = env.spawn(
+            "oauth2-proxy",
+            bin,
+            &args,
+            &envs,
+            "oauth2-proxy.log",
+            "TERM",
+        )?;
+        rt.block_on(wait_ready(&mut p, port, "/ping", &[200]))?;
+        let pid = p.pid;
+        self.procs.push(p);
+        Ok(ProcRef { pid })
+    }
+
+    /// Starts a floor proxy in front of the upstream: target `name`.
+    fn start_floor(
+        &mut self,
+        rt: &Runtime,
+        env: &Env,
+        (name, label): (&str, &str),
+        bin: &Path,
+        port: u16,
+        signal: &'static str,
+    ) -> Result<()> {
+        let args = [
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--upstream".into(),
+            format!("127.0.0.1:{}", self.ports.upstream),
+        ];
+        let mut p = env.spawn(name, bin, &args, &[], &format!("{name}.log"), signal)?;
+        // The upstream's health check, through the proxy.
+        rt.block_on(wait_ready(&mut p, port, "/health", &[200]))?;
+        self.add(name, label, Kind::Peer, port, vec![p.pid]);
+        self.procs.push(p);
+        Ok(())
+    }
+
+    /// Starts bench-auth and nginx: targets `nginx` (master + worker), `nginx-auth`
+    /// (the same nginx, plus the auth service) and, when oauth2-proxy runs (`oauth2`: its
+    /// pid), `nginx-oauth2` (the same nginx, plus oauth2-proxy).
+    fn start_nginx(
+        &mut self,
+        rt: &Runtime,
+        env: &Env,
+        auth_bin: &Path,
+        oauth2: Option<u32>,
+    ) -> Result<()> {
         let ports = self.ports;
         let listen = format!("127.0.0.1:{}", ports.auth);
         let mut auth = env.spawn(
@@ -206,7 +341,11 @@ impl Servers {
         )?;
         rt.block_on(wait_ready(&mut auth, ports.auth, "/auth", &[401]))?;
         let conf = env.work.join("nginx.conf");
-        std::fs::write(&conf, configs::nginx(&env.work, ports, running_as_root()))?;
+        let as_root = running_as_root();
+        std::fs::write(
+            &conf,
+            configs::nginx(&env.work, ports, as_root, oauth2.is_some()),
+        )?;
         let nginx = procs::which("nginx").context("nginx")?;
         let args = [
             "-p".into(),
@@ -223,9 +362,14 @@ impl Servers {
         let mut with_auth = pids.clone();
         with_auth.push(auth.pid);
         self.procs.extend([auth, p]);
-        self.add("nginx", "nginx", Kind::Peer, ports.nginx, pids);
+        self.add("nginx", "nginx", Kind::Peer, ports.nginx, pids.clone());
         let label = "nginx auth_request + bench-auth";
         self.add("nginx-auth", label, Kind::Peer, ports.nginx_auth, with_auth);
+        if let Some(o2) = oauth2 {
+            pids.push(o2);
+            let label = "nginx auth_request + oauth2-proxy";
+            self.add("nginx-oauth2", label, Kind::Peer, ports.nginx_oauth2, pids);
+        }
         Ok(())
     }
 

@@ -72,6 +72,7 @@ pub fn markdown(r: &Report) -> String {
     header(&mut s, r);
     paths(&mut s, r);
     goals(&mut s, r);
+    peers(&mut s, r);
     memory(&mut s, r);
     not_measured(&mut s, r);
     micro(&mut s, r);
@@ -103,10 +104,10 @@ fn header(s: &mut String, r: &Report) {
     ));
     s.push_str(&format!(
         "Load: {}, {} round(s) x {} s per path, paths alternating within each round, after a {} s warm-up per path. Pinning: {}. \
-         Upstream: `bench-upstream` (fixed cost, one thread). Peers: {}; {}; load generator {}. \
+         Upstream: `bench-upstream` (fixed cost, one thread). Peers: {}; {}; {}; load generator {}. \
          Gateway: `{}` with `server.threads = {}`, `RUST_LOG={}`. Proxy CPU is user + system time from `/proc/<pid>/stat` \
-         per completed request (nginx: master + worker; nginx auth_request: nginx + `bench-auth`).\n\n",
-        st.loadgen, st.rounds, st.duration_s, st.warmup_s, st.pinning, m.nginx, m.haproxy, m.wrk,
+         per completed request (nginx: master + worker; nginx auth_request: nginx + `bench-auth`, or nginx + oauth2-proxy).\n\n",
+        st.loadgen, st.rounds, st.duration_s, st.warmup_s, st.pinning, m.nginx, m.haproxy, st.oauth2_proxy, m.wrk,
         st.gateway_binary, st.gateway_threads, st.gateway_log
     ));
 }
@@ -143,6 +144,56 @@ fn goals(s: &mut String, r: &Report) {
     s.push_str("\n## Targets (issue 6)\n\n| target | measured | result |\n|---|---|---|\n");
     for g in &r.goals {
         s.push_str(&format!("| {} | {} | {} |\n", g.goal, g.measured, g.status));
+    }
+}
+
+/// "Peers, floors and ceiling (issue 19)": each comparison, both sides and the ratio.
+fn peers(s: &mut String, r: &Report) {
+    if r.peers.is_empty() {
+        return;
+    }
+    s.push_str("\n## Peers, floors and ceiling (issue 19)\n\n");
+    if r.peers.iter().all(|c| c.not_measured.is_some()) {
+        s.push_str("None measured: the peers did not run (see \"Not measured\").\n");
+        return;
+    }
+    s.push_str("Each line compares two paths of this run (path vs reference; ratios are path / reference). \
+        Proxy CPU counts every process of the proxy (nginx auth_request + oauth2-proxy: nginx master, worker and oauth2-proxy).\n\n");
+    s.push_str(
+        "| comparison | req/s | ratio | CPU/req | ratio | p99 | ratio | issue 19 target |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for c in &r.peers {
+        let what = format!("{}: `{}` vs `{}`", c.what, c.path, c.reference);
+        if let Some(why) = &c.not_measured {
+            let target = c.target.as_deref().unwrap_or("");
+            s.push_str(&format!(
+                "| {what} | not measured: {why} | | | | | | {target} |\n"
+            ));
+            continue;
+        }
+        let pair = |a: Option<f64>, b: Option<f64>, f: &dyn Fn(f64) -> String| match (a, b) {
+            (Some(a), Some(b)) => format!("{} vs {}", f(a), f(b)),
+            (Some(a), None) => format!("{} vs -", f(a)),
+            (None, Some(b)) => format!("- vs {}", f(b)),
+            (None, None) => "-".into(),
+        };
+        let target = match (&c.target, &c.status) {
+            (Some(t), Some(st)) => format!("{t}: **{st}**"),
+            (Some(t), None) => t.clone(),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "| {what} | {} | {} | {} | {} | {} | {} | {target} |\n",
+            pair(c.rps, c.reference_rps, &|v| format!("{v:.0}")),
+            f_ratio(c.rps_ratio()),
+            pair(c.cpu_us_per_req, c.reference_cpu_us_per_req, &|v| format!(
+                "{v:.1} µs"
+            )),
+            f_ratio(c.cpu_ratio()),
+            pair(c.p99_ms, c.reference_p99_ms, &f_ms),
+            f_ratio(c.p99_ratio()),
+        ));
     }
 }
 

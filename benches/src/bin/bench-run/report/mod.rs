@@ -3,6 +3,7 @@
 //!
 //! - [`paths`]: aggregating rounds into per-path results and their ratios to nginx;
 //! - [`goals`]: checking issue 6's targets;
+//! - [`peers`]: issue 19's comparisons with the peers, the floors and the ceiling;
 //! - [`markdown`]: the Markdown rendering;
 //! - [`machine`]: what it ran on, and the criterion results.
 
@@ -10,6 +11,7 @@ mod goals;
 mod machine;
 mod markdown;
 mod paths;
+mod peers;
 
 pub use machine::{criterion, machine};
 pub use markdown::markdown;
@@ -86,6 +88,54 @@ pub struct Memory {
     pub error: Option<String>,
 }
 
+/// One of issue 19's comparisons: a path against a reference path of the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// What is compared, in words.
+    pub what: String,
+    /// The path's id.
+    pub path: String,
+    /// The reference path's id.
+    pub reference: String,
+    pub rps: Option<f64>,
+    pub reference_rps: Option<f64>,
+    /// Proxy CPU per request, µs (`None` for the direct path).
+    pub cpu_us_per_req: Option<f64>,
+    pub reference_cpu_us_per_req: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub reference_p99_ms: Option<f64>,
+    /// Issue 19's target on it, in words, if it has one.
+    pub target: Option<String>,
+    /// `pass` or `fail` when it has a target and was measured.
+    pub status: Option<String>,
+    /// Why it was not measured.
+    pub not_measured: Option<String>,
+}
+
+impl Comparison {
+    fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+        match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        }
+    }
+
+    /// req/s ratio: > 1 is faster than the reference.
+    pub fn rps_ratio(&self) -> Option<f64> {
+        Self::ratio(self.rps, self.reference_rps)
+    }
+
+    /// CPU per request ratio: < 1 is cheaper than the reference.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        Self::ratio(self.cpu_us_per_req, self.reference_cpu_us_per_req)
+    }
+
+    /// p99 ratio: < 1 is better than the reference.
+    pub fn p99_ratio(&self) -> Option<f64> {
+        Self::ratio(self.p99_ms, self.reference_p99_ms)
+    }
+}
+
 /// How the run was set up.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -99,6 +149,8 @@ pub struct Settings {
     pub gateway_threads: usize,
     pub gateway_log: String,
     pub variants: Vec<String>,
+    /// oauth2-proxy's version (`--version`), or why there is none.
+    pub oauth2_proxy: String,
     pub notes: Vec<String>,
     pub elapsed_s: f64,
 }
@@ -145,6 +197,8 @@ pub struct Report {
     pub settings: Settings,
     pub paths: Vec<PathResult>,
     pub goals: Vec<Goal>,
+    /// Issue 19's comparisons.
+    pub peers: Vec<Comparison>,
     pub memory: Vec<Memory>,
     pub micro: Vec<Micro>,
 }
@@ -159,11 +213,13 @@ impl Report {
         micro: Vec<Micro>,
     ) -> Report {
         let goals = goals::goals(&paths, &memory);
+        let peers = peers::comparisons(&paths);
         Report {
             machine,
             settings,
             paths,
             goals,
+            peers,
             memory,
             micro,
         }
