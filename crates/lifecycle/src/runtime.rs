@@ -103,10 +103,12 @@ pub enum RuntimeError {
         /// Human-readable explanation.
         message: String,
     },
-    /// The request cannot be served by this engine (bad port, unsupported option).
+    /// The request cannot be served by this engine (bad port, unsupported option, a
+    /// namespace or permission the engine refuses). The message is shown to the client.
     #[error("{message}")]
     Invalid {
-        /// Status to answer with (400 or 404).
+        /// Status to answer with (400, 403, 404, 429; 500 for a misconfigured engine
+        /// identity; 501 for an operation the engine cannot do).
         status: u16,
         /// Upstream-style code.
         code: &'static str,

@@ -10,6 +10,8 @@ pub const FORBIDDEN: &str = "KUBERNETES::FORBIDDEN";
 pub const NAMESPACE_NOT_FOUND: &str = "KUBERNETES::NAMESPACE_NOT_FOUND";
 /// The namespace is not one this backend may create sandboxes in.
 pub const NAMESPACE_NOT_ALLOWED: &str = "KUBERNETES::NAMESPACE_NOT_ALLOWED";
+/// The ServiceAccount the sandbox pod names does not exist.
+pub const SERVICE_ACCOUNT_NOT_FOUND: &str = "KUBERNETES::SERVICE_ACCOUNT_NOT_FOUND";
 /// A ResourceQuota of the namespace refused the pod.
 pub const QUOTA_EXCEEDED: &str = "KUBERNETES::QUOTA_EXCEEDED";
 /// The API server rejected the pod as invalid.

@@ -137,27 +137,34 @@ impl KubernetesConfig {
             .max(self.sandbox_create_timeout_seconds + self.api_timeout_secs())
     }
 
-    /// Names of upstream keys present that this driver ignores (without the section).
+    /// Dotted names (`kubernetes.read_burst`) of upstream keys present that this driver
+    /// ignores.
     pub fn ignored_keys(&self) -> Vec<&'static str> {
         [
-            ("read_burst", self._read_burst.is_some()),
-            ("write_burst", self._write_burst.is_some()),
-            ("execd_init_resources", self._execd_init_resources.is_some()),
+            ("kubernetes.read_burst", self._read_burst.is_some()),
+            ("kubernetes.write_burst", self._write_burst.is_some()),
             (
-                "batchsandbox_template_file",
+                "kubernetes.execd_init_resources",
+                self._execd_init_resources.is_some(),
+            ),
+            (
+                "kubernetes.batchsandbox_template_file",
                 self._batchsandbox_template_file.is_some(),
             ),
             (
-                "sandbox_create_poll_interval_seconds",
+                "kubernetes.sandbox_create_poll_interval_seconds",
                 self._poll_interval.is_some(),
             ),
-            ("informer_enabled", self._informer_enabled.is_some()),
             (
-                "informer_resync_seconds",
+                "kubernetes.informer_enabled",
+                self._informer_enabled.is_some(),
+            ),
+            (
+                "kubernetes.informer_resync_seconds",
                 self._informer_resync_seconds.is_some(),
             ),
             (
-                "informer_watch_timeout_seconds",
+                "kubernetes.informer_watch_timeout_seconds",
                 self._informer_watch_timeout_seconds.is_some(),
             ),
         ]
@@ -265,7 +272,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.namespace.as_deref(), Some("sbx"));
         assert_eq!(c.read_qps, Some(5.0));
-        assert_eq!(c.ignored_keys(), vec!["read_burst", "informer_enabled"]);
+        assert_eq!(
+            c.ignored_keys(),
+            vec!["kubernetes.read_burst", "kubernetes.informer_enabled"]
+        );
         let e = serde_json::from_str::<KubernetesConfig>(r#"{"bogus":1}"#).unwrap_err();
         assert!(e.to_string().contains("bogus"));
     }

@@ -4,6 +4,8 @@
 //!   (503 `KUBERNETES::UNAVAILABLE`);
 //! - 403 from RBAC → 500 `KUBERNETES::FORBIDDEN` naming the verb, resource and namespace
 //!   the backend's identity lacks;
+//! - 403 from admission: a missing pod ServiceAccount → 400
+//!   `KUBERNETES::SERVICE_ACCOUNT_NOT_FOUND`, anything else → 400 `KUBERNETES::INVALID_POD`;
 //! - 403 "exceeded quota" → 429 `KUBERNETES::QUOTA_EXCEEDED` with the API server's reason;
 //! - 404 for the namespace → 400 `KUBERNETES::NAMESPACE_NOT_FOUND` naming it;
 //! - any other 404 → `NotFound`;
@@ -44,6 +46,12 @@ pub fn is_unreachable(e: &kube::Error) -> bool {
     }
 }
 
+/// Whether a 403 message is the RBAC authorizer's (`... cannot create resource "pods" ...`)
+/// rather than an admission plugin's.
+fn is_rbac(msg: &str) -> bool {
+    msg.contains(" cannot ") && msg.contains("resource")
+}
+
 /// The error for API server answer `e` to `call`.
 pub fn map(e: kube::Error, call: Call<'_>) -> RuntimeError {
     if is_unreachable(&e) {
@@ -72,6 +80,19 @@ pub fn map(e: kube::Error, call: Call<'_>) -> RuntimeError {
             status: 400,
             code: codes::QUOTA_EXCEEDED,
             message: format!("A ResourceQuota of namespace '{ns}' refuses the sandbox: {msg}"),
+        },
+        403 if msg.contains("error looking up service account") => RuntimeError::Invalid {
+            status: 400,
+            code: codes::SERVICE_ACCOUNT_NOT_FOUND,
+            message: format!(
+                "The sandbox pod's ServiceAccount does not exist in namespace '{ns}': create it, \
+                 or set kubernetes.service_account. API server: {msg}"
+            ),
+        },
+        403 if !is_rbac(&msg) => RuntimeError::Invalid {
+            status: 400,
+            code: codes::INVALID_POD,
+            message: format!("An admission check in namespace '{ns}' rejects the sandbox pod: {msg}"),
         },
         403 => {
             let message = format!(
@@ -226,6 +247,38 @@ mod tests {
         };
         assert_eq!(code, codes::NAMESPACE_NOT_FOUND);
         assert!(message.contains("'team-x'"));
+        let e = map(api(403, "Forbidden", "pods \"x\" is forbidden: error looking up service account a/default: serviceaccount \"default\" not found", "pods"), CALL);
+        assert!(
+            matches!(
+                e,
+                RuntimeError::Invalid {
+                    status: 400,
+                    code: codes::SERVICE_ACCOUNT_NOT_FOUND,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = map(
+            api(
+                403,
+                "Forbidden",
+                "pods \"x\" is forbidden: violates PodSecurity",
+                "pods",
+            ),
+            CALL,
+        );
+        assert!(
+            matches!(
+                e,
+                RuntimeError::Invalid {
+                    status: 400,
+                    code: codes::INVALID_POD,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let e = map(api(409, "AlreadyExists", "exists", "pods"), CALL);
         assert!(matches!(e, RuntimeError::Conflict { .. }));
         let e = map(
