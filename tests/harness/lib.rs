@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 pub mod docker;
 pub mod gateway;
+pub mod k8s;
+pub mod kubelet;
 pub mod upstream;
 
 /// The `DOCKER_HOST` of the test engine; panics with a clear message when unset.
@@ -90,8 +92,10 @@ pub struct Backend {
     pub config_path: PathBuf,
     /// Its log file (stderr).
     pub log_path: PathBuf,
-    /// Its `docker.instance` (labels its containers).
+    /// Its `docker.instance` / `kubernetes.instance` (labels its containers or pods).
     pub instance: String,
+    /// Whether it drives Docker (else Kubernetes).
+    docker: bool,
     dir: PathBuf,
 }
 
@@ -106,6 +110,12 @@ pub struct BackendOptions {
     pub docker_host: Option<String>,
     /// Seconds between reconciliations.
     pub reconcile_seconds: u64,
+    /// The body of a `[kubernetes]` section: when set, the backend runs with
+    /// `runtime.type = "kubernetes"` and needs no Docker engine.
+    pub kubernetes: Option<String>,
+    /// The instance label to use (a fresh one when unset), e.g. to start a second
+    /// backend that adopts the first one's sandboxes.
+    pub instance: Option<String>,
 }
 
 impl Default for BackendOptions {
@@ -115,6 +125,8 @@ impl Default for BackendOptions {
             sections: String::new(),
             docker_host: None,
             reconcile_seconds: 2,
+            kubernetes: None,
+            instance: None,
         }
     }
 }
@@ -125,16 +137,22 @@ impl Backend {
         let dir = std::env::temp_dir().join(format!("gatehouse-tests-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
-        let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let instance = opts
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("e2e-{}", uuid::Uuid::new_v4().simple()));
         let port = free_port();
+        let runtime = match &opts.kubernetes {
+            Some(k) => format!("[runtime]\ntype = \"kubernetes\"\n\n[kubernetes]\ninstance = \"{instance}\"\n{k}\n"),
+            None => format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n"),
+        };
         let config = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\
-             [runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n\n\
+             {runtime}\n\
              [store]\npath = \"{store}\"\n\n[expiry]\nreconcile_interval_seconds = {rec}\nretry_seconds = 1\n{sections}\n",
             server_extra = opts.server_extra,
             store = dir.join("backend.db").display(),
             rec = opts.reconcile_seconds,
-            instance = instance,
             sections = opts.sections,
         );
         let config_path = dir.join("backend.toml");
@@ -146,24 +164,34 @@ impl Backend {
             config_path,
             log_path: dir.join("backend.log"),
             instance,
+            docker: opts.kubernetes.is_none(),
             dir,
         };
-        b.spawn(opts.docker_host.unwrap_or_else(docker_host))
-            .await?;
+        let host = match b.docker {
+            true => Some(opts.docker_host.unwrap_or_else(docker_host)),
+            false => None,
+        };
+        b.spawn(host).await?;
         Ok(b)
     }
 
-    async fn spawn(&mut self, docker_host: String) -> Result<()> {
+    async fn spawn(&mut self, docker_host: Option<String>) -> Result<()> {
         let bin = bin_dir().join("gatehouse-backend");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if let Some(h) = docker_host {
+            cmd.env("DOCKER_HOST", h);
+        }
+        let child = cmd
             .arg("--config")
             .arg(&self.config_path)
-            .env("DOCKER_HOST", docker_host)
-            .env("RUST_LOG", "info,gatehouse_backend=debug")
+            .env(
+                "RUST_LOG",
+                "info,gatehouse_backend=debug,gatehouse_runtime_kubernetes=debug",
+            )
             .env_remove("GATEHOUSE_BACKEND_API_KEY")
             .stdout(Stdio::null())
             .stderr(log)
@@ -211,8 +239,11 @@ impl Backend {
     /// Starts the process again on the same port, config and store.
     pub async fn restart(&mut self, docker_host: Option<String>) -> Result<()> {
         self.stop();
-        self.spawn(docker_host.unwrap_or_else(docker_host_default))
-            .await
+        let host = match self.docker {
+            true => Some(docker_host.unwrap_or_else(docker_host_default)),
+            false => None,
+        };
+        self.spawn(host).await
     }
 
     /// The log written so far.

@@ -1,0 +1,622 @@
+//! `gatehouse-backend` with `runtime.type = "kubernetes"` against a real kube-apiserver
+//! (`make test` starts one; `dev/kubernetes/`). No kubelet runs there: the test kubelet
+//! (`harness/kubelet.rs`) binds the pods, reports their status and serves their ports on
+//! 127.0.0.0/8, so endpoints and the server proxy reach a real socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gatehouse_tests::k8s::Cluster;
+use gatehouse_tests::kubelet::TestKubelet;
+use gatehouse_tests::{wait_for, Backend, BackendOptions};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::Api;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A namespace of its own, a backend in kubernetes mode on it, and a test kubelet.
+struct Setup {
+    cluster: Cluster,
+    ns: String,
+    b: Backend,
+    _kubelet: TestKubelet,
+}
+
+fn short() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// The `[kubernetes]` body every test uses, plus `extra`.
+fn kube_section(cluster: &Cluster, ns: &str, extra: &str) -> String {
+    format!(
+        "kubeconfig_path = \"{}\"\nnamespace = \"{ns}\"\nservice_account = \"sandbox\"\n\
+         sandbox_create_timeout_seconds = 20\napi_timeout = 5\n{extra}\n",
+        cluster.kubeconfig.display()
+    )
+}
+
+async fn setup_on(cluster: Cluster, extra: &str) -> Setup {
+    let ns = format!("gh-{}", short());
+    cluster.namespace(&ns).await.unwrap();
+    let b = Backend::start(BackendOptions {
+        kubernetes: Some(kube_section(&cluster, &ns, extra)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let kubelet = TestKubelet::start(
+        cluster.client.clone(),
+        &b.instance,
+        &format!("node-{}", b.instance),
+    )
+    .await
+    .unwrap();
+    Setup {
+        cluster,
+        ns,
+        b,
+        _kubelet: kubelet,
+    }
+}
+
+async fn setup(extra: &str) -> Setup {
+    setup_on(Cluster::shared().await.unwrap(), extra).await
+}
+
+fn body(image: &str, timeout: Option<i64>, metadata: Value) -> Value {
+    json!({
+        "image": {"uri": image},
+        "entrypoint": ["/bin/serve", "--port", "8080"],
+        "timeout": timeout,
+        "resourceLimits": {"cpu": "250m", "memory": "64Mi"},
+        "env": {"GREETING": "hi"},
+        "metadata": metadata,
+    })
+}
+
+async fn post(b: &Backend, path: &str, body: &Value) -> (u16, Value) {
+    let r = b.client().post(b.at(path)).json(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(b: &Backend, path: &str) -> (u16, Value) {
+    let r = b.client().get(b.at(path)).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn create(b: &Backend, body: Value) -> Value {
+    let (s, v) = post(b, "/v1/sandboxes", &body).await;
+    assert_eq!(s, 202, "create answered {v}\nbackend log:\n{}", b.log());
+    v
+}
+
+async fn delete(b: &Backend, id: &str) -> u16 {
+    b.client()
+        .delete(b.at(&format!("/v1/sandboxes/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn pods(s: &Setup, ns: &str) -> Api<Pod> {
+    Api::namespaced(s.cluster.client.clone(), ns)
+}
+
+async fn pod_gone(api: &Api<Pod>, name: &str) {
+    wait_for(
+        &format!("pod {name} gone"),
+        Duration::from_secs(20),
+        || async { matches!(api.get_opt(name).await, Ok(None)).then_some(()) },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn lifecycle_create_list_get_renew_delete() {
+    let s = setup("").await;
+    let b = &s.b;
+    let suite = short();
+    let created = create(
+        b,
+        body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"suite": suite, "project": "apollo"}),
+        ),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"]["state"], "Running", "{created}");
+    assert_eq!(created["status"]["reason"], "POD_RUNNING");
+
+    // The pod as the API server holds it: labels, annotations, hardening, resources.
+    let pod = pods(&s, &s.ns).get(&format!("sandbox-{id}")).await.unwrap();
+    let labels = pod.metadata.labels.clone().unwrap();
+    assert_eq!(labels["opensandbox.io/id"], id);
+    assert_eq!(labels["opensandbox.io/managed-by"], "gatehouse-backend");
+    assert_eq!(labels["opensandbox.io/instance"], b.instance);
+    assert_eq!(labels["project"], "apollo");
+    let ann = pod.metadata.annotations.clone().unwrap();
+    assert_eq!(
+        ann["opensandbox.io/expires-at"],
+        created["expiresAt"].as_str().unwrap()
+    );
+    let spec = pod.spec.clone().unwrap();
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(spec.service_account_name.as_deref(), Some("sandbox"));
+    assert_eq!(
+        spec.security_context
+            .unwrap()
+            .seccomp_profile
+            .unwrap()
+            .type_,
+        "RuntimeDefault"
+    );
+    let c = &spec.containers[0];
+    assert_eq!(
+        c.command.clone().unwrap(),
+        vec!["/bin/serve", "--port", "8080"]
+    );
+    let sc = c.security_context.clone().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.capabilities.unwrap().drop.unwrap(), vec!["ALL"]);
+    let limits = c.resources.clone().unwrap().limits.unwrap();
+    assert_eq!(limits["cpu"].0, "250m");
+    assert_eq!(c.env.clone().unwrap()[0].value.as_deref(), Some("hi"));
+
+    // Get, list with label (metadata) and state filters.
+    let (st, got) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!((st, &got["status"]["state"]), (200, &json!("Running")));
+    let second = create(
+        b,
+        body(
+            "gatehouse/busybox:latest",
+            None,
+            json!({"suite": suite, "project": "gemini"}),
+        ),
+    )
+    .await;
+    let id2 = second["id"].as_str().unwrap().to_string();
+    let (_, v) = get(b, &format!("/v1/sandboxes?metadata=suite%3D{suite}")).await;
+    assert_eq!(v["pagination"]["totalItems"], 2, "{v}");
+    let (_, v) = get(
+        b,
+        &format!("/v1/sandboxes?metadata=suite%3D{suite}%26project%3Dgemini&state=running"),
+    )
+    .await;
+    assert_eq!(v["pagination"]["totalItems"], 1, "{v}");
+    assert_eq!(v["items"][0]["id"], id2);
+    let (_, v) = get(
+        b,
+        &format!("/v1/sandboxes?metadata=suite%3D{suite}&state=paused"),
+    )
+    .await;
+    assert_eq!(v["pagination"]["totalItems"], 0);
+
+    // Renew.
+    let at = chrono::Utc::now() + chrono::Duration::hours(3);
+    let (st, v) = post(
+        b,
+        &format!("/v1/sandboxes/{id}/renew-expiration"),
+        &json!({"expiresAt": at.to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, got) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(got["expiresAt"], v["expiresAt"]);
+
+    // Pause and resume: not supported on Kubernetes.
+    for op in ["pause", "resume"] {
+        let (st, v) = post(b, &format!("/v1/sandboxes/{id}/{op}"), &json!({})).await;
+        assert_eq!(st, 501, "{v}");
+        assert_eq!(v["code"], "SANDBOX::API_NOT_SUPPORTED");
+    }
+
+    // Delete: gone from the API, 404 after, the pod removed.
+    for sid in [&id, &id2] {
+        assert_eq!(delete(b, sid).await, 204);
+        let (st, _) = get(b, &format!("/v1/sandboxes/{sid}")).await;
+        assert_eq!(st, 404);
+        assert_eq!(delete(b, sid).await, 404);
+        pod_gone(&pods(&s, &s.ns), &format!("sandbox-{sid}")).await;
+    }
+}
+
+#[tokio::test]
+async fn endpoint_and_server_proxy_reach_the_pod_port() {
+    let s = setup("").await;
+    let b = &s.b;
+    let created = create(b, body("gatehouse/busybox:latest", Some(600), json!({}))).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let pod = pods(&s, &s.ns).get(&format!("sandbox-{id}")).await.unwrap();
+    let ip = pod.status.unwrap().pod_ip.unwrap();
+    assert!(ip.starts_with("127."), "{ip}");
+
+    let (st, ep) = get(b, &format!("/v1/sandboxes/{id}/endpoints/8080")).await;
+    assert_eq!(st, 200, "{ep}");
+    assert_eq!(ep["endpoint"], format!("{ip}:8080"));
+    let text = reqwest::get(format!("http://{ip}:8080/direct"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, format!("pod=sandbox-{id} port=8080 path=/direct"));
+
+    // The server proxy streams to the pod port, both mounts.
+    for prefix in ["", "/v1"] {
+        let r = b
+            .client()
+            .get(b.at(&format!("{prefix}/sandboxes/{id}/proxy/44772/ping?x=1")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.text().await.unwrap(),
+            format!("pod=sandbox-{id} port=44772 path=/ping?x=1")
+        );
+    }
+
+    // A WebSocket-style upgrade through the proxy is echoed by the pod.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = b.url.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "GET /sandboxes/{id}/proxy/8080/ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOPEN-SANDBOX-API-KEY: {}\r\n\r\n",
+        b.api_key
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = sock.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    sock.write_all(b"hello over the upgrade").await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 22 {
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(&got[..], b"hello over the upgrade");
+    assert_eq!(delete(b, &id).await, 204);
+}
+
+#[tokio::test]
+async fn failures_are_reported_with_reasons() {
+    let s = setup("").await;
+    let b = &s.b;
+    // An image that never pulls: Failed with the reason, the kubelet's message kept.
+    let v = create(
+        b,
+        body("registry.invalid/unpullable:1", Some(600), json!({})),
+    )
+    .await;
+    assert_eq!(v["status"]["state"], "Failed", "{v}");
+    assert_eq!(v["status"]["reason"], "IMAGE_PULL_FAILED");
+    let msg = v["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("ErrImagePull") && msg.contains("registry.invalid/unpullable:1"),
+        "{msg}"
+    );
+    let id = v["id"].as_str().unwrap().to_string();
+    let (_, got) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(got["status"]["reason"], "IMAGE_PULL_FAILED");
+    let (st, ep) = get(b, &format!("/v1/sandboxes/{id}/endpoints/8080")).await;
+    assert_eq!(st, 409, "{ep}");
+    assert_eq!(ep["code"], "KUBERNETES::SANDBOX_NOT_RUNNING");
+
+    // A container that exits with code 3.
+    let v = create(b, body("gatehouse/exit-3:latest", Some(600), json!({}))).await;
+    assert_eq!(v["status"]["state"], "Failed", "{v}");
+    assert_eq!(v["status"]["reason"], "CONTAINER_EXITED_ERROR");
+    assert_eq!(
+        v["status"]["message"],
+        "Sandbox container exited with code 3."
+    );
+    let v = create(b, body("gatehouse/exit-0:latest", Some(600), json!({}))).await;
+    assert_eq!(v["status"]["state"], "Terminated", "{v}");
+}
+
+#[tokio::test]
+async fn a_pod_deleted_behind_the_backends_back_disappears_and_a_new_backend_adopts() {
+    let s = setup("").await;
+    let b = &s.b;
+    let v = create(
+        b,
+        body("gatehouse/busybox:latest", Some(600), json!({"k": "v"})),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let keep = create(
+        b,
+        body("gatehouse/busybox:latest", Some(600), json!({"k": "kept"})),
+    )
+    .await;
+    let keep_id = keep["id"].as_str().unwrap().to_string();
+    pods(&s, &s.ns)
+        .delete(
+            &format!("sandbox-{id}"),
+            &DeleteParams::default().grace_period(0),
+        )
+        .await
+        .unwrap();
+    wait_for("the backend to notice", Duration::from_secs(15), || async {
+        (get(b, &format!("/v1/sandboxes/{id}")).await.0 == 404).then_some(())
+    })
+    .await
+    .unwrap();
+    let (_, v) = get(b, "/v1/sandboxes?metadata=k%3Dv").await;
+    assert_eq!(v["pagination"]["totalItems"], 0, "{v}");
+
+    // A second backend of the same instance with an empty store adopts what it finds.
+    let b2 = Backend::start(BackendOptions {
+        kubernetes: Some(kube_section(&s.cluster, &s.ns, "")),
+        instance: Some(b.instance.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let v = wait_for("the adoption", Duration::from_secs(15), || async {
+        let (st, v) = get(&b2, &format!("/v1/sandboxes/{keep_id}")).await;
+        (st == 200).then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["metadata"], json!({"k": "kept"}));
+    assert_eq!(v["expiresAt"], keep["expiresAt"]);
+    assert_eq!(v["status"]["state"], "Running");
+    assert_eq!(delete(&b2, &keep_id).await, 204);
+    pod_gone(&pods(&s, &s.ns), &format!("sandbox-{keep_id}")).await;
+}
+
+#[tokio::test]
+async fn the_apiserver_stopped_and_restarted_mid_watch() {
+    let cluster = Cluster::private().await.unwrap();
+    let s = setup_on(cluster, "").await;
+    let b = &s.b;
+    let v = create(
+        b,
+        body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"phase": "before"}),
+        ),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["status"]["state"], "Running");
+
+    let argv = s.cluster.stop_apiserver().unwrap();
+    // Reads are served from the last observed state; writes answer 503.
+    let (st, got) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(
+        (st, &got["status"]["state"]),
+        (200, &json!("Running")),
+        "{got}"
+    );
+    let (st, _) = get(b, "/v1/sandboxes?metadata=phase%3Dbefore").await;
+    assert_eq!(st, 200);
+    let (st, err) = post(
+        b,
+        "/v1/sandboxes",
+        &body("gatehouse/busybox:latest", Some(600), json!({})),
+    )
+    .await;
+    assert_eq!(st, 503, "{err}");
+    assert_eq!(err["code"], "KUBERNETES::UNAVAILABLE");
+    // A reconciliation round passes without dropping anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (st, _) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(st, 200, "nothing is dropped during an outage");
+
+    s.cluster.start_apiserver(&argv).await.unwrap();
+    // The watch resumes: a pod deleted now is noticed, and creates work again.
+    let v = wait_for("creates to work again", Duration::from_secs(40), || async {
+        let (st, v) = post(
+            b,
+            "/v1/sandboxes",
+            &body(
+                "gatehouse/busybox:latest",
+                Some(600),
+                json!({"phase": "after"}),
+            ),
+        )
+        .await;
+        (st == 202).then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["status"]["state"], "Running", "{v}");
+    pods(&s, &s.ns)
+        .delete(
+            &format!("sandbox-{id}"),
+            &DeleteParams::default().grace_period(0),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the resumed watch to see the deletion",
+        Duration::from_secs(20),
+        || async { (get(b, &format!("/v1/sandboxes/{id}")).await.0 == 404).then_some(()) },
+    )
+    .await
+    .unwrap();
+    assert!(b.log().contains("kubernetes pod watch lost"), "{}", b.log());
+}
+
+#[tokio::test]
+async fn a_missing_permission_is_named() {
+    let cluster = Cluster::shared().await.unwrap();
+    let ns = format!("gh-{}", short());
+    cluster.namespace(&ns).await.unwrap();
+    // The backend's own ServiceAccount may read pods but not create them.
+    cluster.service_account(&ns, "backend").await.unwrap();
+    cluster
+        .grant_pods(&ns, "backend", &["get", "list", "watch"])
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("gh-rbac-{}", short()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = cluster.kubeconfig_for(&ns, "backend", &dir).await.unwrap();
+    let section = format!(
+        "kubeconfig_path = \"{}\"\nnamespace = \"{ns}\"\nservice_account = \"sandbox\"\napi_timeout = 5\n",
+        kubeconfig.display()
+    );
+    let b = Backend::start(BackendOptions {
+        kubernetes: Some(section),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (st, v) = post(
+        &b,
+        "/v1/sandboxes",
+        &body("gatehouse/busybox:latest", Some(600), json!({})),
+    )
+    .await;
+    assert_eq!(st, 500, "{v}");
+    assert_eq!(v["code"], "KUBERNETES::FORBIDDEN");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("'create'") && msg.contains("'pods'") && msg.contains(&format!("'{ns}'")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("system:serviceaccount:{ns}:backend")),
+        "{msg}"
+    );
+    // Reads it may do still work.
+    let (st, _) = get(&b, "/v1/sandboxes").await;
+    assert_eq!(st, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_missing_namespace_and_a_full_quota_say_so() {
+    let s = setup("").await;
+    // A full ResourceQuota (no quota controller runs, so its status is set here).
+    let quotas: Api<ResourceQuota> = Api::namespaced(s.cluster.client.clone(), &s.ns);
+    let q = ResourceQuota {
+        metadata: ObjectMeta {
+            name: Some("pods".into()),
+            ..Default::default()
+        },
+        spec: Some(serde_json::from_value(json!({"hard": {"pods": "1"}})).unwrap()),
+        ..Default::default()
+    };
+    quotas.create(&PostParams::default(), &q).await.unwrap();
+    quotas
+        .patch_status(
+            "pods",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"hard": {"pods": "1"}, "used": {"pods": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let (st, v) = wait_for("the quota to apply", Duration::from_secs(10), || async {
+        let (st, v) = post(
+            &s.b,
+            "/v1/sandboxes",
+            &body("gatehouse/busybox:latest", Some(600), json!({})),
+        )
+        .await;
+        (st != 202).then_some((st, v))
+    })
+    .await
+    .unwrap();
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["code"], "KUBERNETES::QUOTA_EXCEEDED");
+    assert!(
+        v["message"].as_str().unwrap().contains("exceeded quota"),
+        "{v}"
+    );
+
+    // A namespace that does not exist.
+    let missing = format!("gh-missing-{}", short());
+    let b = Backend::start(BackendOptions {
+        kubernetes: Some(kube_section(&s.cluster, &missing, "")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (st, v) = post(
+        &b,
+        "/v1/sandboxes",
+        &body("gatehouse/busybox:latest", Some(600), json!({})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["code"], "KUBERNETES::NAMESPACE_NOT_FOUND");
+    assert!(v["message"].as_str().unwrap().contains(&missing), "{v}");
+}
+
+#[tokio::test]
+async fn two_teams_in_two_namespaces() {
+    let cluster = Cluster::shared().await.unwrap();
+    let tag = short();
+    let (red, blue) = (format!("t{tag}-red"), format!("t{tag}-blue"));
+    for ns in [&red, &blue] {
+        cluster.namespace(ns).await.unwrap();
+    }
+    let extra = format!(
+        "namespace_template = \"t{tag}-{{team}}\"\nnamespace_allowlist = [\"{red}\", \"{blue}\"]"
+    );
+    let s = setup_on(cluster, &extra).await;
+    let b = &s.b;
+    let r = create(
+        b,
+        body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"access.team": "red"}),
+        ),
+    )
+    .await;
+    let bl = create(
+        b,
+        body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"access.team": "blue"}),
+        ),
+    )
+    .await;
+    let plain = create(b, body("gatehouse/busybox:latest", Some(600), json!({}))).await;
+    for (v, ns) in [(&r, &red), (&bl, &blue), (&plain, &s.ns)] {
+        assert_eq!(v["status"]["state"], "Running", "{v}");
+        let id = v["id"].as_str().unwrap();
+        pods(&s, ns).get(&format!("sandbox-{id}")).await.unwrap();
+    }
+    // Each team's list (the gateway adds this filter) holds its own sandbox only.
+    let (_, v) = get(b, "/v1/sandboxes?metadata=access.team%3Dred").await;
+    assert_eq!(v["pagination"]["totalItems"], 1, "{v}");
+    assert_eq!(v["items"][0]["id"], r["id"]);
+    let blue_pods = pods(&s, &blue).list(&ListParams::default()).await.unwrap();
+    assert_eq!(blue_pods.items.len(), 1);
+    // A team whose namespace is not allowed: refused, no pod anywhere.
+    let (st, v) = post(
+        b,
+        "/v1/sandboxes",
+        &body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"access.team": "green"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["code"], "KUBERNETES::NAMESPACE_NOT_ALLOWED");
+    let all: Api<Pod> = Api::all(s.cluster.client.clone());
+    let ours = all
+        .list(&ListParams::default().labels(&format!("opensandbox.io/instance={}", b.instance)))
+        .await
+        .unwrap();
+    assert_eq!(ours.items.len(), 3);
+}

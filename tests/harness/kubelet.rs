@@ -1,0 +1,264 @@
+//! A test kubelet for the real kube-apiserver: no kubelet runs there, so this plays one
+//! for the pods a backend creates.
+//!
+//! For each pod of the given instance it creates (once) a Node, binds the pod to it via
+//! `pods/binding`, and patches `pods/status` the way a kubelet would:
+//! - image containing `unpullable` → `Pending`, container waiting `ErrImagePull`;
+//! - image containing `exit-N` → container terminated with exit code N (`Failed`, or
+//!   `Succeeded` for 0);
+//! - anything else → `Running` with a `podIP` from 127.0.0.0/8, after it actually serves
+//!   every declared container port on that address: a small HTTP responder that answers
+//!   `pod=<name> port=<port> path=<path>` and echoes raw bytes after an `Upgrade`
+//!   (WebSocket-style) handshake.
+//!
+//! A pod being deleted (`deletionTimestamp`) has its responders stopped and is then
+//! removed with `gracePeriodSeconds=0`, as a kubelet confirms a container stopped.
+
+use anyhow::Result;
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Next loopback address to hand out in this process.
+static NEXT_IP: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh 127.x.y.z address, distinct across test processes (by pid) and calls.
+fn next_ip() -> Ipv4Addr {
+    let n = NEXT_IP.fetch_add(1, Ordering::Relaxed);
+    let p = std::process::id() % 200;
+    Ipv4Addr::new(127, 20 + p as u8, (n / 250) as u8, (n % 250) as u8 + 2)
+}
+
+/// A running test kubelet; stops (with its responders) when dropped.
+pub struct TestKubelet {
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestKubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestKubelet {
+    /// Plays kubelet for every pod labelled `opensandbox.io/instance=<instance>`, in any
+    /// namespace, on Node `node`.
+    pub async fn start(client: Client, instance: &str, node: &str) -> Result<Self> {
+        let nodes: Api<Node> = Api::all(client.clone());
+        let n = Node {
+            metadata: ObjectMeta {
+                name: Some(node.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if let Err(e) = nodes.create(&PostParams::default(), &n).await {
+            if !matches!(&e, kube::Error::Api(s) if s.code == 409) {
+                return Err(e.into());
+            }
+        }
+        let selector = format!("opensandbox.io/instance={instance}");
+        let task = tokio::spawn(run(client, selector, node.to_string()));
+        Ok(Self { task })
+    }
+}
+
+/// What the kubelet did with one pod.
+struct Handled {
+    responders: Vec<JoinHandle<()>>,
+}
+
+async fn run(client: Client, selector: String, node: String) {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut handled: HashMap<String, Handled> = HashMap::new();
+    let stream = watcher(pods, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(ev) = stream.next().await {
+        let Ok(pod) = ev else { continue };
+        let (Some(name), Some(ns), Some(uid)) = (
+            pod.metadata.name.clone(),
+            pod.metadata.namespace.clone(),
+            pod.metadata.uid.clone(),
+        ) else {
+            continue;
+        };
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        if pod.metadata.deletion_timestamp.is_some() {
+            if let Some(h) = handled.remove(&uid) {
+                h.responders.iter().for_each(JoinHandle::abort);
+            }
+            let _ = api
+                .delete(&name, &DeleteParams::default().grace_period(0))
+                .await;
+            continue;
+        }
+        if handled.contains_key(&uid) {
+            continue;
+        }
+        match start_pod(&api, &pod, &name, &node).await {
+            Ok(responders) => {
+                handled.insert(uid, Handled { responders });
+            }
+            Err(e) => eprintln!("test kubelet: pod {ns}/{name}: {e:#}"),
+        }
+    }
+}
+
+/// Binds the pod and reports its status; returns the responders serving its ports.
+async fn start_pod(
+    api: &Api<Pod>,
+    pod: &Pod,
+    name: &str,
+    node: &str,
+) -> Result<Vec<JoinHandle<()>>> {
+    let bound = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty());
+    if !bound {
+        let binding = json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        let _: serde_json::Value = api
+            .create_subresource("binding", name, &PostParams::default(), &binding)
+            .await?;
+    }
+    let container = pod.spec.as_ref().and_then(|s| s.containers.first());
+    let image = container.and_then(|c| c.image.clone()).unwrap_or_default();
+    let ports: Vec<u16> = container
+        .and_then(|c| c.ports.clone())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let cs = |state: serde_json::Value, ready: bool| {
+        json!([{"name": "sandbox", "image": image, "imageID": "", "ready": ready,
+                "restartCount": 0, "state": state}])
+    };
+    let mut responders = Vec::new();
+    let status = if image.contains("unpullable") {
+        json!({"phase": "Pending", "containerStatuses": cs(json!({"waiting": {
+            "reason": "ErrImagePull",
+            "message": format!("failed to pull image \"{image}\": pull access denied, repository does not exist")}}), false)})
+    } else if let Some(code) = exit_code(&image) {
+        json!({"phase": if code == 0 {"Succeeded"} else {"Failed"},
+               "startTime": now,
+               "containerStatuses": cs(json!({"terminated": {
+                   "exitCode": code, "reason": if code == 0 {"Completed"} else {"Error"},
+                   "startedAt": now, "finishedAt": now}}), false)})
+    } else {
+        let ip = next_ip();
+        for port in ports {
+            let listener = TcpListener::bind((ip, port)).await?;
+            responders.push(tokio::spawn(serve(listener, name.to_string(), port)));
+        }
+        json!({"phase": "Running", "podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}],
+               "hostIP": "127.0.0.1", "startTime": now,
+               "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now},
+                              {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
+               "containerStatuses": cs(json!({"running": {"startedAt": now}}), true)})
+    };
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(responders)
+}
+
+/// `N` from an image name containing `exit-N`.
+fn exit_code(image: &str) -> Option<i32> {
+    let rest = &image[image.find("exit-")? + 5..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Serves one port of a pod.
+async fn serve(listener: TcpListener, pod: String, port: u16) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(answer(stream, pod.clone(), port));
+    }
+}
+
+/// One connection: an HTTP/1.1 request answered with who answered, or an upgrade after
+/// which every byte is echoed.
+async fn answer(mut s: TcpStream, pod: String, port: u16) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("/")
+        .to_string();
+    let upgrade = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("upgrade:"));
+    if upgrade {
+        let _ = s
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .await;
+        let rest = buf[head_end..].to_vec();
+        if !rest.is_empty() && s.write_all(&rest).await.is_err() {
+            return;
+        }
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if s.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    let body = format!("pod={pod} port={port} path={path}");
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_from_image_names() {
+        assert_eq!(exit_code("gatehouse/exit-3:latest"), Some(3));
+        assert_eq!(exit_code("exit-0"), Some(0));
+        assert_eq!(exit_code("busybox"), None);
+    }
+}
