@@ -6,7 +6,9 @@
 //! - `DOCKER_HOST`: the private engine (required; a test fails without it);
 //! - `GATEHOUSE_TEST_IMAGE`: the busybox sandbox image;
 //! - `GATEHOUSE_PYTHON`: the venv's python with the OpenSandbox SDK;
-//! - `GATEHOUSE_SCRIPTS`: the repository's `dev/scripts/` folder.
+//! - `GATEHOUSE_SCRIPTS`: the repository's `dev/scripts/` folder;
+//! - `KUBECONFIG`, `GATEHOUSE_KUBE_SERVER`, `GATEHOUSE_KUBE_CA_FILE`: the kube-apiserver
+//!   `dev/kubernetes/cluster.sh` started (required by the Kubernetes tests, see [`k8s`]).
 
 #![allow(
     clippy::panic,
