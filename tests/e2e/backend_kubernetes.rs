@@ -4,9 +4,10 @@
 //! 127.0.0.0/8, so endpoints and the server proxy reach a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_tests::gateway::Gateway;
 use gatehouse_tests::k8s::Cluster;
 use gatehouse_tests::kubelet::TestKubelet;
-use gatehouse_tests::{wait_for, Backend, BackendOptions};
+use gatehouse_tests::{repo_root, wait_for, Backend, BackendOptions};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::Api;
@@ -619,4 +620,171 @@ async fn two_teams_in_two_namespaces() {
         .await
         .unwrap();
     assert_eq!(ours.items.len(), 3);
+}
+
+/// The real Python SDK: `Sandbox.create` (endpoint resolution and the execd ping answered by
+/// the pod's responder), then list, get, endpoint and kill; directly and through the
+/// gateway with the backend's own key.
+#[tokio::test]
+async fn python_sdk_creates_lists_gets_and_kills() {
+    let python = std::env::var("GATEHOUSE_PYTHON")
+        .expect("GATEHOUSE_PYTHON is not set: run through `make test`, which builds the SDK venv");
+    let s = setup("").await;
+    let b = &s.b;
+    let gw = Gateway::start(&b.url, &b.api_key, "").await.unwrap();
+    for url in [&b.url, &gw.url] {
+        let token = short();
+        let domain = url.trim_start_matches("http://").to_string();
+        let out = tokio::process::Command::new(&python)
+            .arg(repo_root().join("tests/python/sdk_lifecycle.py"))
+            .args([&domain, &b.api_key, "gatehouse/busybox:latest", &token])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "SDK script failed: {stdout}\n{}\nbackend log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            b.log()
+        );
+        let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+        let id = seen["id"].as_str().unwrap().to_string();
+        assert_eq!(seen["listed_ids"], json!([id]), "{seen}");
+        assert!(
+            seen["state"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("running"),
+            "{seen}"
+        );
+        assert_eq!(seen["metadata"], json!({"suite": token}));
+        assert!(
+            seen["endpoint"].as_str().unwrap().starts_with("127."),
+            "{seen}"
+        );
+        let after = seen["after_kill"].as_str().unwrap();
+        assert!(
+            after.contains("404") || after.to_lowercase().contains("not found"),
+            "{seen}"
+        );
+        pod_gone(&pods(&s, &s.ns), &format!("sandbox-{id}")).await;
+    }
+}
+
+fn trusted_user(name: &str, team: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("X-OpenSandbox-User", name.parse().unwrap());
+    h.insert("X-OpenSandbox-Team", team.parse().unwrap());
+    h.insert("X-OpenSandbox-Roles", "operator".parse().unwrap());
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
+/// Through the gateway: each team's sandboxes land in the team's own namespace (from the
+/// `access.team` token the gateway injects), and each team sees and reaches only its own.
+#[tokio::test]
+async fn through_the_gateway_each_team_gets_its_own_namespace() {
+    let cluster = Cluster::shared().await.unwrap();
+    let tag = short();
+    let template = format!("t{tag}-{{team}}");
+    let ns_of = |team: &str| {
+        let md = std::collections::BTreeMap::from([(
+            "access.team".to_string(),
+            gatehouse_scope::token::canonical(team),
+        )]);
+        gatehouse_runtime_kubernetes::namespace::resolve(&template, &md).unwrap()
+    };
+    let (ns_a, ns_b) = (ns_of("team-a"), ns_of("team-b"));
+    for ns in [&ns_a, &ns_b] {
+        cluster.namespace(ns).await.unwrap();
+    }
+    let extra = format!(
+        "namespace_template = \"{template}\"\nnamespace_allowlist = [\"{ns_a}\", \"{ns_b}\"]"
+    );
+    let s = setup_on(cluster, &extra).await;
+    let gw = Gateway::start(
+        &s.b.url,
+        &s.b.api_key,
+        "[auth]\nmode = \"api_key_and_user\"\n\n[auth.trusted_header]\ntrusted_proxies = [\"127.0.0.2/32\"]\n",
+    )
+    .await
+    .unwrap();
+    let (alice, carol) = (
+        trusted_user("alice", "team-a"),
+        trusted_user("carol", "team-b"),
+    );
+    let mut ids = Vec::new();
+    for (who, ns) in [(&alice, &ns_a), (&carol, &ns_b)] {
+        let r = who
+            .post(gw.at("/v1/sandboxes"))
+            .json(&body("gatehouse/busybox:latest", Some(600), json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"]["state"], "Running", "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        pods(&s, ns).get(&format!("sandbox-{id}")).await.unwrap();
+        ids.push(id);
+    }
+    let (a_id, c_id) = (&ids[0], &ids[1]);
+    // Each sees only its own, and reaches only its own pod.
+    let v: Value = alice
+        .get(gw.at("/v1/sandboxes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(seen, vec![a_id.as_str()], "{v}");
+    let r = carol
+        .get(gw.at(&format!("/v1/sandboxes/{a_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = carol
+        .get(gw.at(&format!("/v1/sandboxes/{a_id}/proxy/8080/x")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = carol
+        .get(gw.at(&format!("/v1/sandboxes/{c_id}/proxy/8080/x")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("pod=sandbox-{c_id} port=8080 path=/x")
+    );
+    let r = alice
+        .delete(gw.at(&format!("/v1/sandboxes/{c_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    for (who, id, ns) in [(&alice, a_id, &ns_a), (&carol, c_id, &ns_b)] {
+        let r = who
+            .delete(gw.at(&format!("/v1/sandboxes/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        pod_gone(&pods(&s, ns), &format!("sandbox-{id}")).await;
+    }
 }
