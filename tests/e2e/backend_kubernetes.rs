@@ -788,3 +788,179 @@ async fn through_the_gateway_each_team_gets_its_own_namespace() {
         pod_gone(&pods(&s, ns), &format!("sandbox-{id}")).await;
     }
 }
+
+/// Plural resource name of a manifest kind.
+fn plural(kind: &str) -> &'static str {
+    match kind {
+        "Namespace" => "namespaces",
+        "ServiceAccount" => "serviceaccounts",
+        "Role" => "roles",
+        "RoleBinding" => "rolebindings",
+        "ConfigMap" => "configmaps",
+        "Deployment" => "deployments",
+        "Service" => "services",
+        other => panic!("deploy/kubernetes has a kind this test does not know: {other}"),
+    }
+}
+
+/// Whether `user` may `verb` `resource` (`sub` subresource) in `ns`, per the API server.
+async fn can(
+    cluster: &Cluster,
+    user: &str,
+    verb: &str,
+    resource: &str,
+    sub: &str,
+    ns: &str,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.into()),
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                subresource: (!sub.is_empty()).then(|| sub.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<SubjectAccessReview>::all(cluster.client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .is_some_and(|s| s.allowed)
+}
+
+/// `deploy/kubernetes/`: every manifest is accepted by the real API server (server-side
+/// apply with `dryRun=All`; namespaces and RBAC applied for real), the backend's
+/// ServiceAccount can do exactly what the driver needs, and `backend.toml` passes the
+/// backend's own validation.
+#[tokio::test]
+async fn deploy_manifests_pass_a_server_side_dry_run() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let cluster = Cluster::shared().await.unwrap();
+    let dir = repo_root().join("deploy/kubernetes");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    // Namespaces and RBAC first: they are applied for real, the rest only dry-run.
+    files.sort_by_key(|p| {
+        let n = p.file_name().unwrap().to_string_lossy().to_string();
+        (!n.starts_with("namespaces"), !n.starts_with("rbac"), n)
+    });
+    let mut kinds = Vec::new();
+    let mut backend_toml = None;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+        let real = file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("namespaces")
+            || file
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("rbac");
+        for doc in docs {
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            let (group, version) = match doc["apiVersion"].as_str().unwrap().split_once('/') {
+                Some((g, v)) => (g.to_string(), v.to_string()),
+                None => (
+                    String::new(),
+                    doc["apiVersion"].as_str().unwrap().to_string(),
+                ),
+            };
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(&group, &version, &kind),
+                plural(&kind),
+            );
+            let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+                Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
+                None => Api::all_with(cluster.client.clone(), &ar),
+            };
+            let mut pp = PatchParams::apply("gatehouse-tests").force();
+            pp.dry_run = !real;
+            let applied = api.patch(&name, &pp, &Patch::Apply(&doc)).await;
+            assert!(
+                applied.is_ok(),
+                "{} {kind}/{name}: {:?}",
+                file.display(),
+                applied.err()
+            );
+            if kind == "ConfigMap" && name == "gatehouse-backend" {
+                backend_toml = doc["data"]["backend.toml"].as_str().map(str::to_owned);
+            }
+            kinds.push(kind);
+        }
+    }
+    for k in [
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} in deploy/kubernetes");
+    }
+
+    // Least privilege, as the API server's authorizer sees it.
+    let sa = "system:serviceaccount:gatehouse:gatehouse-backend";
+    for verb in ["get", "list", "watch", "create", "delete"] {
+        assert!(
+            can(&cluster, sa, verb, "pods", "", "gatehouse-sandboxes").await,
+            "{verb} pods"
+        );
+    }
+    for (verb, res, sub, ns) in [
+        ("update", "pods", "", "gatehouse-sandboxes"),
+        ("create", "pods", "exec", "gatehouse-sandboxes"),
+        ("get", "secrets", "", "gatehouse-sandboxes"),
+        ("create", "pods", "", "gatehouse"),
+        ("get", "secrets", "", "gatehouse"),
+        ("create", "pods", "", "default"),
+    ] {
+        assert!(
+            !can(&cluster, sa, verb, res, sub, ns).await,
+            "{verb} {res}/{sub} in {ns} must be denied"
+        );
+    }
+    assert!(
+        !can(
+            &cluster,
+            "system:serviceaccount:gatehouse:gatehouse-gateway",
+            "list",
+            "pods",
+            "",
+            "gatehouse-sandboxes"
+        )
+        .await
+    );
+
+    // The backend's ConfigMap is a valid backend configuration for the Kubernetes runtime.
+    let cfg = gatehouse_backend::config::Config::parse(
+        &backend_toml.expect("backend.toml in the ConfigMap"),
+    )
+    .unwrap();
+    cfg.validate().unwrap();
+    assert_eq!(
+        cfg.runtime.kind,
+        gatehouse_backend::config::RuntimeType::Kubernetes
+    );
+    assert_eq!(
+        cfg.kubernetes.namespace.as_deref(),
+        Some("gatehouse-sandboxes")
+    );
+}
