@@ -964,3 +964,61 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
         Some("gatehouse-sandboxes")
     );
 }
+
+/// Placement through `extensions`: a RuntimeClass, node-selector entries and tolerations
+/// the configuration allows reach the pod; anything else is refused before a pod exists.
+#[tokio::test]
+async fn placement_extensions_only_within_what_is_allowed() {
+    use k8s_openapi::api::node::v1::RuntimeClass;
+    let s = setup(
+        "allowed_runtime_classes = [\"gvisor\"]\nallowed_node_selector_keys = [\"pool\"]\nallowed_toleration_keys = [\"sandbox\"]",
+    )
+    .await;
+    let rc: Api<RuntimeClass> = Api::all(s.cluster.client.clone());
+    let gvisor = RuntimeClass {
+        metadata: ObjectMeta {
+            name: Some("gvisor".into()),
+            ..Default::default()
+        },
+        handler: "runsc".into(),
+        ..Default::default()
+    };
+    if let Err(e) = rc.create(&PostParams::default(), &gvisor).await {
+        assert!(matches!(&e, kube::Error::Api(s) if s.code == 409), "{e}");
+    }
+    let mut ok = body("gatehouse/busybox:latest", Some(600), json!({}));
+    ok["extensions"] = json!({
+        "kubernetes.runtimeClassName": "gvisor",
+        "kubernetes.nodeSelector": "{\"pool\":\"sandboxes\"}",
+        "kubernetes.tolerations": "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]",
+    });
+    let v = create(&s.b, ok).await;
+    let id = v["id"].as_str().unwrap();
+    let spec = pods(&s, &s.ns)
+        .get(&format!("sandbox-{id}"))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(spec.runtime_class_name.as_deref(), Some("gvisor"));
+    assert_eq!(spec.node_selector.unwrap()["pool"], "sandboxes");
+    assert_eq!(spec.tolerations.unwrap()[0].key.as_deref(), Some("sandbox"));
+
+    for (key, value) in [
+        ("kubernetes.runtimeClassName", "kata"),
+        (
+            "kubernetes.nodeSelector",
+            "{\"kubernetes.io/hostname\":\"n1\"}",
+        ),
+        ("kubernetes.tolerations", "[{\"operator\":\"Exists\"}]"),
+        ("kubernetes.hostNetwork", "true"),
+    ] {
+        let mut bad = body("gatehouse/busybox:latest", Some(600), json!({}));
+        bad["extensions"] = json!({ key: value });
+        let (st, v) = post(&s.b, "/v1/sandboxes", &bad).await;
+        assert_eq!(st, 400, "{key}: {v}");
+        assert_eq!(v["code"], "KUBERNETES::PLACEMENT_NOT_ALLOWED", "{v}");
+    }
+    let all = pods(&s, &s.ns).list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 1, "no pod for a refused placement");
+}

@@ -35,6 +35,9 @@ pub struct SandboxSpec {
     pub created_at: DateTime<Utc>,
     /// Platform constraint.
     pub platform: Option<PlatformSpec>,
+    /// The request's `extensions` (opaque to the API; a driver reads its own prefixed
+    /// keys, e.g. `kubernetes.runtimeClassName`, and refuses another driver's).
+    pub extensions: StringMap,
 }
 
 /// What a runtime observes of one sandbox.

@@ -12,6 +12,8 @@ pub const NAMESPACE_NOT_FOUND: &str = "KUBERNETES::NAMESPACE_NOT_FOUND";
 pub const NAMESPACE_NOT_ALLOWED: &str = "KUBERNETES::NAMESPACE_NOT_ALLOWED";
 /// The ServiceAccount the sandbox pod names does not exist.
 pub const SERVICE_ACCOUNT_NOT_FOUND: &str = "KUBERNETES::SERVICE_ACCOUNT_NOT_FOUND";
+/// The request's `kubernetes.*` extensions ask for a placement the backend does not allow.
+pub const PLACEMENT_NOT_ALLOWED: &str = "KUBERNETES::PLACEMENT_NOT_ALLOWED";
 /// A ResourceQuota of the namespace refused the pod.
 pub const QUOTA_EXCEEDED: &str = "KUBERNETES::QUOTA_EXCEEDED";
 /// The API server rejected the pod as invalid.

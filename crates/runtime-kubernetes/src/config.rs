@@ -58,6 +58,14 @@ pub struct KubernetesConfig {
     /// Extension: the namespaces (besides `namespace`) sandboxes may be created in; a
     /// templated namespace outside this list is refused.
     pub namespace_allowlist: Vec<String>,
+    /// Extension: RuntimeClass of every sandbox pod unless the request picks an allowed one.
+    pub runtime_class_name: Option<String>,
+    /// Extension: RuntimeClasses a create may pick (`extensions["kubernetes.runtimeClassName"]`).
+    pub allowed_runtime_classes: Vec<String>,
+    /// Extension: node-selector keys a create may set (`extensions["kubernetes.nodeSelector"]`).
+    pub allowed_node_selector_keys: Vec<String>,
+    /// Extension: taint keys a create may tolerate (`extensions["kubernetes.tolerations"]`).
+    pub allowed_toleration_keys: Vec<String>,
     /// Upstream key `read_burst`: accepted, ignored.
     #[serde(rename = "read_burst")]
     pub _read_burst: Option<IgnoredAny>,
@@ -101,6 +109,10 @@ impl Default for KubernetesConfig {
             instance: "default".into(),
             namespace_template: None,
             namespace_allowlist: Vec::new(),
+            runtime_class_name: None,
+            allowed_runtime_classes: Vec::new(),
+            allowed_node_selector_keys: Vec::new(),
+            allowed_toleration_keys: Vec::new(),
             _read_burst: None,
             _write_burst: None,
             _execd_init_resources: None,
@@ -237,6 +249,25 @@ impl KubernetesConfig {
             return Err(format!(
                 "namespace_allowlist entry \"{ns}\" must be a DNS-1123 label"
             ));
+        }
+        if self
+            .runtime_class_name
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err("runtime_class_name must not be empty when set".into());
+        }
+        for (name, list) in [
+            ("allowed_runtime_classes", &self.allowed_runtime_classes),
+            (
+                "allowed_node_selector_keys",
+                &self.allowed_node_selector_keys,
+            ),
+            ("allowed_toleration_keys", &self.allowed_toleration_keys),
+        ] {
+            if list.iter().any(|v| v.trim().is_empty()) {
+                return Err(format!("{name} must not contain an empty entry"));
+            }
         }
         if let Some(t) = &self.namespace_template {
             crate::namespace::check_template(t).map_err(|e| format!("namespace_template {e}"))?;

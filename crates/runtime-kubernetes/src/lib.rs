@@ -9,6 +9,8 @@
 //! - [`config`]: the `[kubernetes]` configuration section ([`KubernetesConfig`]);
 //! - [`labels`]: labels and annotations written on pods;
 //! - [`namespace`]: per-tenant namespaces from `namespace_template`, within an allowlist;
+//! - [`placement`]: RuntimeClass, node selector and tolerations from `extensions`, within
+//!   what the configuration allows;
 //! - [`pod`]: the hardened Pod of a sandbox;
 //! - [`state`]: pod phase, conditions and container states to lifecycle states;
 //! - [`errors`]: API server answers to errors that say what to fix;
@@ -25,6 +27,7 @@ pub mod labels;
 mod limiter;
 pub mod namespace;
 mod ops;
+pub mod placement;
 pub mod pod;
 pub mod state;
 mod watch;

@@ -5,6 +5,7 @@ use crate::codes::{self, DELETE_FAILED, QUERY_FAILED, START_FAILED};
 use crate::driver::{Inner, RUNTIME};
 use crate::errors::{self, Call};
 use crate::labels;
+use crate::placement;
 use crate::pod::{self, pod_name};
 use crate::state::observe;
 use gatehouse_lifecycle::runtime::Discovered;
@@ -90,8 +91,16 @@ pub(crate) async fn create(inner: &Inner, spec: &SandboxSpec) -> Result<Observed
                 .into(),
         });
     }
+    let placement =
+        placement::from_extensions(&inner.cfg, &spec.extensions).map_err(|message| {
+            RuntimeError::Invalid {
+                status: 400,
+                code: codes::PLACEMENT_NOT_ALLOWED,
+                message,
+            }
+        })?;
     let ns = inner.namespace_for(spec)?;
-    let body = pod::build(&inner.cfg, spec, &name, &ns);
+    let body = pod::build(&inner.cfg, spec, &placement, &name, &ns);
     let mut changed = inner.watches.subscribe();
     inner.writes.acquire().await;
     let call = Call {

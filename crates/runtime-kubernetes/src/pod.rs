@@ -4,6 +4,7 @@
 
 use crate::config::KubernetesConfig;
 use crate::labels;
+use crate::placement::Placement;
 use gatehouse_lifecycle::SandboxSpec;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, Pod, PodSecurityContext, PodSpec,
@@ -29,8 +30,14 @@ fn cpu(nano: i64) -> Quantity {
     Quantity(format!("{}m", (nano + 999_999) / 1_000_000))
 }
 
-/// The pod of `spec` in `namespace`.
-pub fn build(cfg: &KubernetesConfig, spec: &SandboxSpec, name: &str, namespace: &str) -> Pod {
+/// The pod of `spec` in `namespace`, placed as `placement` says.
+pub fn build(
+    cfg: &KubernetesConfig,
+    spec: &SandboxSpec,
+    placement: &Placement,
+    name: &str,
+    namespace: &str,
+) -> Pod {
     let mut res = BTreeMap::new();
     if let Some(n) = spec.resources.nano_cpus {
         res.insert("cpu".to_string(), cpu(n));
@@ -81,12 +88,11 @@ pub fn build(cfg: &KubernetesConfig, spec: &SandboxSpec, name: &str, namespace: 
         }),
         ..Default::default()
     };
-    let node_selector = spec.platform.as_ref().map(|p| {
-        BTreeMap::from([
-            ("kubernetes.io/os".to_string(), p.os.clone()),
-            ("kubernetes.io/arch".to_string(), p.arch.clone()),
-        ])
-    });
+    let mut node_selector = placement.node_selector.clone();
+    if let Some(p) = &spec.platform {
+        node_selector.insert("kubernetes.io/os".to_string(), p.os.clone());
+        node_selector.insert("kubernetes.io/arch".to_string(), p.arch.clone());
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -101,7 +107,9 @@ pub fn build(cfg: &KubernetesConfig, spec: &SandboxSpec, name: &str, namespace: 
             service_account_name: cfg.service_account.clone(),
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
-            node_selector,
+            node_selector: (!node_selector.is_empty()).then_some(node_selector),
+            runtime_class_name: placement.runtime_class_name.clone(),
+            tolerations: (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone()),
             security_context: Some(PodSecurityContext {
                 seccomp_profile: Some(SeccompProfile {
                     type_: "RuntimeDefault".into(),
@@ -139,6 +147,7 @@ mod tests {
                 os: "linux".into(),
                 arch: "amd64".into(),
             }),
+            extensions: Default::default(),
         }
     }
 
@@ -149,7 +158,12 @@ mod tests {
             image_pull_policy: Some("IfNotPresent".into()),
             ..Default::default()
         };
-        let p = build(&cfg, &spec(), "sandbox-abc", "ns1");
+        let placement = Placement {
+            runtime_class_name: Some("gvisor".into()),
+            node_selector: BTreeMap::from([("pool".to_string(), "a".to_string())]),
+            tolerations: Vec::new(),
+        };
+        let p = build(&cfg, &spec(), &placement, "sandbox-abc", "ns1");
         assert_eq!(p.metadata.namespace.as_deref(), Some("ns1"));
         assert_eq!(p.metadata.labels.as_ref().unwrap()[labels::ID], "abc");
         let s = p.spec.unwrap();
@@ -160,7 +174,12 @@ mod tests {
             s.security_context.unwrap().seccomp_profile.unwrap().type_,
             "RuntimeDefault"
         );
-        assert_eq!(s.node_selector.unwrap()["kubernetes.io/arch"], "amd64");
+        assert_eq!(s.runtime_class_name.as_deref(), Some("gvisor"));
+        let sel = s.node_selector.unwrap();
+        assert_eq!(
+            (sel["kubernetes.io/arch"].as_str(), sel["pool"].as_str()),
+            ("amd64", "a")
+        );
         let c = &s.containers[0];
         assert_eq!(c.command, Some(vec!["sleep".to_string(), "60".to_string()]));
         assert_eq!(c.args, None);
