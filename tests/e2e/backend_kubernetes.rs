@@ -28,18 +28,27 @@ fn short() -> String {
 
 /// The `[kubernetes]` body every test uses, plus `extra`.
 fn kube_section(cluster: &Cluster, ns: &str, extra: &str) -> String {
+    let create_timeout = match extra.contains("sandbox_create_timeout_seconds") {
+        true => "",
+        false => "sandbox_create_timeout_seconds = 20\n",
+    };
     format!(
         "kubeconfig_path = \"{}\"\nnamespace = \"{ns}\"\nservice_account = \"sandbox\"\n\
-         sandbox_create_timeout_seconds = 20\napi_timeout = 5\n{extra}\n",
+         {create_timeout}api_timeout = 5\n{extra}\n",
         cluster.kubeconfig.display()
     )
 }
 
 async fn setup_on(cluster: Cluster, extra: &str) -> Setup {
+    setup_full(cluster, extra, "").await
+}
+
+async fn setup_full(cluster: Cluster, extra: &str, server_extra: &str) -> Setup {
     let ns = format!("gh-{}", short());
     cluster.namespace(&ns).await.unwrap();
     let b = Backend::start(BackendOptions {
         kubernetes: Some(kube_section(&cluster, &ns, extra)),
+        server_extra: server_extra.into(),
         ..Default::default()
     })
     .await
@@ -61,6 +70,10 @@ async fn setup_on(cluster: Cluster, extra: &str) -> Setup {
 
 async fn setup(extra: &str) -> Setup {
     setup_on(Cluster::shared().await.unwrap(), extra).await
+}
+
+async fn setup_with(extra: &str, server_extra: &str) -> Setup {
+    setup_full(Cluster::shared().await.unwrap(), extra, server_extra).await
 }
 
 fn body(image: &str, timeout: Option<i64>, metadata: Value) -> Value {
@@ -323,6 +336,67 @@ async fn failures_are_reported_with_reasons() {
     );
     let v = create(b, body("gatehouse/exit-0:latest", Some(600), json!({}))).await;
     assert_eq!(v["status"]["state"], "Terminated", "{v}");
+
+    // OOMKilled, CrashLoopBackOff, Evicted: Failed with their reasons.
+    for (image, reason, says) in [
+        ("gatehouse/oom:1", "OOM_KILLED", "memory limit"),
+        (
+            "gatehouse/crashloop:1",
+            "CRASH_LOOP_BACK_OFF",
+            "last exit code 1",
+        ),
+        ("gatehouse/evicted:1", "EVICTED", "low on resource"),
+    ] {
+        let v = create(b, body(image, Some(600), json!({}))).await;
+        assert_eq!(
+            (&v["status"]["state"], &v["status"]["reason"]),
+            (&json!("Failed"), &json!(reason)),
+            "{v}"
+        );
+        assert!(
+            v["status"]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unschedulable_pod_stays_pending_with_the_schedulers_reason_and_expiry_removes_it() {
+    let s = setup_with(
+        "sandbox_create_timeout_seconds = 2",
+        "min_sandbox_timeout_seconds = 1",
+    )
+    .await;
+    let b = &s.b;
+    let v = create(b, body("gatehouse/unschedulable:1", Some(600), json!({}))).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = wait_for(
+        "the scheduler's reason",
+        Duration::from_secs(10),
+        || async {
+            let (_, v) = get(b, &format!("/v1/sandboxes/{id}")).await;
+            (v["status"]["reason"] == "POD_UNSCHEDULABLE").then_some(v)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["status"]["state"], "Pending");
+    assert!(
+        v["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("0/1 nodes are available"),
+        "{v}"
+    );
+    assert_eq!(delete(b, &id).await, 204);
+
+    // TTL expiry through the backend's scheduler deletes the pod.
+    let v = create(b, body("gatehouse/busybox:latest", Some(2), json!({}))).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["status"]["state"], "Running", "{v}");
+    pod_gone(&pods(&s, &s.ns), &format!("sandbox-{id}")).await;
+    let (st, _) = get(b, &format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(st, 404);
 }
 
 #[tokio::test]

@@ -6,6 +6,9 @@
 //! - image containing `unpullable` → `Pending`, container waiting `ErrImagePull`;
 //! - image containing `exit-N` → container terminated with exit code N (`Failed`, or
 //!   `Succeeded` for 0);
+//! - `oom` → terminated `OOMKilled` (137); `crashloop` → waiting `CrashLoopBackOff` after an
+//!   exit 1; `evicted` → phase `Failed`, reason `Evicted`; `unschedulable` → never bound,
+//!   `PodScheduled=False` with reason `Unschedulable` (as the scheduler reports it);
 //! - anything else → `Running` with a `podIP` from 127.0.0.0/8, after it actually serves
 //!   every declared container port on that address: a small HTTP responder that answers
 //!   `pod=<name> port=<port> path=<path>` and echoes raw bytes after an `Upgrade`
@@ -127,6 +130,25 @@ async fn start_pod(
         .as_ref()
         .and_then(|s| s.node_name.as_deref())
         .is_some_and(|n| !n.is_empty());
+    let image_name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    if image_name.contains("unschedulable") {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "lastTransitionTime": now,
+            "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}]});
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+        return Ok(Vec::new());
+    }
     if !bound {
         let binding = json!({
             "apiVersion": "v1", "kind": "Binding",
@@ -155,6 +177,21 @@ async fn start_pod(
         json!({"phase": "Pending", "containerStatuses": cs(json!({"waiting": {
             "reason": "ErrImagePull",
             "message": format!("failed to pull image \"{image}\": pull access denied, repository does not exist")}}), false)})
+    } else if image.contains("oom") {
+        json!({"phase": "Failed", "startTime": now, "containerStatuses": cs(json!({"terminated": {
+            "exitCode": 137, "reason": "OOMKilled", "startedAt": now, "finishedAt": now}}), false)})
+    } else if image.contains("crashloop") {
+        let mut c = cs(
+            json!({"waiting": {"reason": "CrashLoopBackOff",
+            "message": "back-off 40s restarting failed container=sandbox"}}),
+            false,
+        );
+        c[0]["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now, "finishedAt": now}});
+        c[0]["restartCount"] = json!(3);
+        json!({"phase": "Running", "startTime": now, "containerStatuses": c})
+    } else if image.contains("evicted") {
+        json!({"phase": "Failed", "reason": "Evicted", "startTime": now,
+               "message": "The node was low on resource: memory."})
     } else if let Some(code) = exit_code(&image) {
         json!({"phase": if code == 0 {"Succeeded"} else {"Failed"},
                "startTime": now,
