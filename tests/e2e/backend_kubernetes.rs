@@ -911,13 +911,44 @@ async fn can(
         .is_some_and(|s| s.allowed)
 }
 
+/// Applies every object of one manifest file with server-side apply (`dryRun=All` when
+/// `dry_run`); returns the objects.
+async fn apply_manifest(cluster: &Cluster, file: &std::path::Path, dry_run: bool) -> Vec<Value> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let text = std::fs::read_to_string(file).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+    for doc in &docs {
+        let kind = doc["kind"].as_str().unwrap();
+        let api_version = doc["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            plural(kind),
+        );
+        let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
+            None => Api::all_with(cluster.client.clone(), &ar),
+        };
+        let mut pp = PatchParams::apply("gatehouse-tests").force();
+        pp.dry_run = dry_run;
+        let applied = api.patch(name, &pp, &Patch::Apply(doc)).await;
+        assert!(
+            applied.is_ok(),
+            "{} {kind}/{name}: {:?}",
+            file.display(),
+            applied.err()
+        );
+    }
+    docs
+}
+
 /// `deploy/kubernetes/`: every manifest is accepted by the real API server (server-side
 /// apply with `dryRun=All`; namespaces and RBAC applied for real), the backend's
 /// ServiceAccount can do exactly what the driver needs, and `backend.toml` passes the
 /// backend's own validation.
 #[tokio::test]
 async fn deploy_manifests_pass_a_server_side_dry_run() {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
     let cluster = Cluster::shared().await.unwrap();
     let dir = repo_root().join("deploy/kubernetes");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -933,46 +964,11 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
     let mut kinds = Vec::new();
     let mut backend_toml = None;
     for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
-        let real = file
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("namespaces")
-            || file
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("rbac");
-        for doc in docs {
+        let n = file.file_name().unwrap().to_string_lossy().to_string();
+        let real = n.starts_with("namespaces") || n.starts_with("rbac");
+        for doc in apply_manifest(&cluster, file, !real).await {
             let kind = doc["kind"].as_str().unwrap().to_string();
-            let (group, version) = match doc["apiVersion"].as_str().unwrap().split_once('/') {
-                Some((g, v)) => (g.to_string(), v.to_string()),
-                None => (
-                    String::new(),
-                    doc["apiVersion"].as_str().unwrap().to_string(),
-                ),
-            };
-            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
-            let ar = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(&group, &version, &kind),
-                plural(&kind),
-            );
-            let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
-                Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
-                None => Api::all_with(cluster.client.clone(), &ar),
-            };
-            let mut pp = PatchParams::apply("gatehouse-tests").force();
-            pp.dry_run = !real;
-            let applied = api.patch(&name, &pp, &Patch::Apply(&doc)).await;
-            assert!(
-                applied.is_ok(),
-                "{} {kind}/{name}: {:?}",
-                file.display(),
-                applied.err()
-            );
-            if kind == "ConfigMap" && name == "gatehouse-backend" {
+            if kind == "ConfigMap" && doc["metadata"]["name"] == "gatehouse-backend" {
                 backend_toml = doc["data"]["backend.toml"].as_str().map(str::to_owned);
             }
             kinds.push(kind);
@@ -1095,4 +1091,76 @@ async fn placement_extensions_only_within_what_is_allowed() {
     }
     let all = pods(&s, &s.ns).list(&ListParams::default()).await.unwrap();
     assert_eq!(all.items.len(), 1, "no pod for a refused placement");
+}
+
+/// The backend running as `deploy/kubernetes/`'s ServiceAccount (a TokenRequest token for
+/// `gatehouse/gatehouse-backend`, bound only to the manifests' Role) drives the whole
+/// lifecycle in `gatehouse-sandboxes`: that Role is enough, and the pods pass the
+/// namespace's PodSecurity `baseline` enforcement.
+#[tokio::test]
+async fn the_deploy_role_is_enough_for_the_whole_lifecycle() {
+    let cluster = Cluster::shared().await.unwrap();
+    let dir = repo_root().join("deploy/kubernetes");
+    for f in ["namespaces.yaml", "rbac.yaml"] {
+        apply_manifest(&cluster, &dir.join(f), false).await;
+    }
+    let tmp = std::env::temp_dir().join(format!("gh-deploy-{}", short()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let kubeconfig = cluster
+        .kubeconfig_for("gatehouse", "gatehouse-backend", &tmp)
+        .await
+        .unwrap();
+    let b = Backend::start(BackendOptions {
+        kubernetes: Some(format!(
+            "kubeconfig_path = \"{}\"\nnamespace = \"gatehouse-sandboxes\"\nservice_account = \"sandbox\"\n\
+             sandbox_create_timeout_seconds = 20\napi_timeout = 5\n",
+            kubeconfig.display()
+        )),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let _kubelet = TestKubelet::start(
+        cluster.client.clone(),
+        &b.instance,
+        &format!("node-{}", b.instance),
+    )
+    .await
+    .unwrap();
+    let suite = short();
+    let v = create(
+        &b,
+        body(
+            "gatehouse/busybox:latest",
+            Some(600),
+            json!({"suite": suite}),
+        ),
+    )
+    .await;
+    assert_eq!(v["status"]["state"], "Running", "{v}\n{}", b.log());
+    let id = v["id"].as_str().unwrap().to_string();
+    let (_, l) = get(&b, &format!("/v1/sandboxes?metadata=suite%3D{suite}")).await;
+    assert_eq!(l["pagination"]["totalItems"], 1, "{l}");
+    let (st, ep) = get(&b, &format!("/v1/sandboxes/{id}/endpoints/8080")).await;
+    assert_eq!(st, 200, "{ep}");
+    let r = b
+        .client()
+        .get(b.at(&format!("/v1/sandboxes/{id}/proxy/8080/hello")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("pod=sandbox-{id} port=8080 path=/hello")
+    );
+    assert_eq!(delete(&b, &id).await, 204);
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), "gatehouse-sandboxes");
+    pod_gone(&api, &format!("sandbox-{id}")).await;
+    assert!(!b.log().contains("RBAC forbids"), "{}", b.log());
+    assert!(
+        b.log().contains("kubernetes pod watch in sync"),
+        "{}",
+        b.log()
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
