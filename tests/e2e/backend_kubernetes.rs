@@ -6,7 +6,7 @@
 
 use gatehouse_tests::gateway::Gateway;
 use gatehouse_tests::k8s::Cluster;
-use gatehouse_tests::kubelet::TestKubelet;
+use gatehouse_tests::kubelet::{frame, read_frame, ws_accept, TestKubelet};
 use gatehouse_tests::{repo_root, wait_for, Backend, BackendOptions};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -274,7 +274,7 @@ async fn endpoint_and_server_proxy_reach_the_pod_port() {
         );
     }
 
-    // A WebSocket-style upgrade through the proxy is echoed by the pod.
+    // A WebSocket through the proxy: the pod's handshake and frames come back intact.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = b.url.trim_start_matches("http://").to_string();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -284,21 +284,40 @@ async fn endpoint_and_server_proxy_reach_the_pod_port() {
         b.api_key
     );
     sock.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = sock.read(&mut buf).await.unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    let head_end = loop {
+        let n = sock.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    sock.write_all(b"hello over the upgrade").await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 22 {
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+    let accept = ws_accept("dGhlIHNhbXBsZSBub25jZQ==");
+    assert!(
+        head.lines().any(|l| l.to_ascii_lowercase()
+            == format!("sec-websocket-accept: {}", accept.to_ascii_lowercase())),
+        "{head}"
+    );
+    let mut pending = buf[head_end..].to_vec();
+    for (op, msg) in [
+        (0x1u8, b"hello over a websocket".to_vec()),
+        (0x2, vec![9u8; 100_000]),
+    ] {
+        sock.write_all(&frame(op, &msg, Some([9, 8, 7, 6])))
             .await
-            .unwrap()
             .unwrap();
-        assert!(n > 0, "connection closed");
-        got.extend_from_slice(&buf[..n]);
+        let (got_op, got) =
+            tokio::time::timeout(Duration::from_secs(5), read_frame(&mut sock, &mut pending))
+                .await
+                .unwrap()
+                .expect("an echoed frame");
+        assert_eq!((got_op, got.len()), (op, msg.len()));
+        assert_eq!(got, msg);
     }
-    assert_eq!(&got[..], b"hello over the upgrade");
     assert_eq!(delete(b, &id).await, 204);
 }
 

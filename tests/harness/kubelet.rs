@@ -11,8 +11,8 @@
 //!   `PodScheduled=False` with reason `Unschedulable` (as the scheduler reports it);
 //! - anything else → `Running` with a `podIP` from 127.0.0.0/8, after it actually serves
 //!   every declared container port on that address: a small HTTP responder that answers
-//!   `pod=<name> port=<port> path=<path>` and echoes raw bytes after an `Upgrade`
-//!   (WebSocket-style) handshake.
+//!   `pod=<name> port=<port> path=<path>`, and a WebSocket endpoint (RFC 6455 handshake
+//!   with `Sec-WebSocket-Accept`) that echoes every text or binary frame.
 //!
 //! A pod being deleted (`deletionTimestamp`) has its responders stopped and is then
 //! removed with `gracePeriodSeconds=0`, as a kubelet confirms a container stopped.
@@ -257,27 +257,21 @@ async fn answer(mut s: TcpStream, pod: String, port: u16) {
         .and_then(|l| l.split(' ').nth(1))
         .unwrap_or("/")
         .to_string();
-    let upgrade = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("upgrade:"));
-    if upgrade {
-        let _ = s
-            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-            .await;
-        let rest = buf[head_end..].to_vec();
-        if !rest.is_empty() && s.write_all(&rest).await.is_err() {
-            return;
+    let key = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_string())
+    });
+    if let Some(key) = key {
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            ws_accept(&key)
+        );
+        if s.write_all(resp.as_bytes()).await.is_ok() {
+            echo_frames(s, buf[head_end..].to_vec()).await;
         }
-        loop {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if s.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        return;
     }
     let body = format!("pod={pod} port={port} path={path}");
     let resp = format!(
@@ -288,9 +282,122 @@ async fn answer(mut s: TcpStream, pod: String, port: u16) {
     let _ = s.shutdown().await;
 }
 
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2).
+pub fn ws_accept(key: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    data_encoding::BASE64.encode(&h.finalize())
+}
+
+/// Reads one frame from `s` (after `pending` bytes already read): `(opcode, payload)`,
+/// unmasked. `None` at end of stream.
+pub async fn read_frame(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some((op, payload, used)) = parse_frame(pending) {
+            pending.drain(..used);
+            return Some((op, payload));
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// One complete frame at the start of `b`: `(opcode, unmasked payload, bytes used)`.
+fn parse_frame(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    if b.len() < 2 {
+        return None;
+    }
+    let op = b[0] & 0x0f;
+    let masked = b[1] & 0x80 != 0;
+    let (len, mut at) = match b[1] & 0x7f {
+        126 => (usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?])), 4),
+        127 => (
+            usize::try_from(u64::from_be_bytes(b.get(2..10)?.try_into().ok()?)).ok()?,
+            10,
+        ),
+        n => (usize::from(n), 2),
+    };
+    let mask = if masked {
+        let m = b.get(at..at + 4)?.to_vec();
+        at += 4;
+        Some(m)
+    } else {
+        None
+    };
+    let data = b.get(at..at + len)?;
+    let payload = match mask {
+        Some(m) => data.iter().enumerate().map(|(i, x)| x ^ m[i % 4]).collect(),
+        None => data.to_vec(),
+    };
+    Some((op, payload, at + len))
+}
+
+/// A frame with `opcode` and `payload`, masked with `mask` when given (clients must mask).
+pub fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    let bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(bit | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            f.push(bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(m) => {
+            f.extend_from_slice(&m);
+            f.extend(payload.iter().enumerate().map(|(i, x)| x ^ m[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// Echoes text and binary frames, answers pings, closes on close.
+async fn echo_frames(mut s: TcpStream, mut pending: Vec<u8>) {
+    while let Some((op, payload)) = read_frame(&mut s, &mut pending).await {
+        let reply = match op {
+            0x1 | 0x2 => frame(op, &payload, None),
+            0x9 => frame(0xA, &payload, None),
+            0x8 => {
+                let _ = s.write_all(&frame(0x8, &payload, None)).await;
+                return;
+            }
+            _ => continue,
+        };
+        if s.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_accept_and_frames() {
+        // The example of RFC 6455 §1.3.
+        assert_eq!(
+            ws_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let f = frame(0x1, b"hello", Some([1, 2, 3, 4]));
+        assert_eq!(parse_frame(&f), Some((0x1, b"hello".to_vec(), f.len())));
+        let big = vec![7u8; 70_000];
+        let f = frame(0x2, &big, None);
+        assert_eq!(parse_frame(&f).map(|(_, p, _)| p.len()), Some(70_000));
+        assert_eq!(parse_frame(&f[..100]), None);
+    }
 
     #[test]
     fn exit_codes_from_image_names() {
