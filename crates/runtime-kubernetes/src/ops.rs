@@ -108,12 +108,26 @@ pub(crate) async fn create(inner: &Inner, spec: &SandboxSpec) -> Result<Observed
         namespace: &ns,
         code: START_FAILED,
     };
-    let created = request(
+    let created = match request(
         inner,
         call,
         pods(inner, &ns).create(&PostParams::default(), &body),
     )
-    .await?;
+    .await
+    {
+        Ok(p) => p,
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            // The API server may have created the pod before the answer was lost: remove
+            // it (best effort; a pod left anyway is adopted, and expires, on reconcile).
+            let api = pods(inner, &ns);
+            let dp = DeleteParams::default();
+            if let Ok(Ok(_)) = tokio::time::timeout(inner.timeout, api.delete(&name, &dp)).await {
+                tracing::warn!(namespace = %ns, pod = %name, "removed a pod whose create answer was lost");
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(namespace = %ns, pod = %name, "sandbox pod created");
     let mut last = observe(&spec.id, &created);
     let deadline =
