@@ -7,8 +7,9 @@ up:            ## run the whole system in the foreground
 test:          ## install what the tests need, lint, build once, run every test
 	dev/scripts/test.sh
 
-down:          ## stop the private Docker engine `make up` may have started
+down:          ## stop the private Docker engine and the local Kubernetes cluster `make up` may have started
 	GATEHOUSE_STATE_DIR=$(CURDIR)/.state dev/scripts/docker-engine.sh stop gatehouse-dev
+	dev/kubernetes/cluster.sh stop $(CURDIR)/.state/kube
 
 lint:
 	cargo fmt --all --check

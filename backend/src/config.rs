@@ -11,13 +11,16 @@
 //! | `server.api_key` | `GATEHOUSE_BACKEND_API_KEY` | | none (refuses to start) |
 //! | insecure mode | `OPENSANDBOX_INSECURE_SERVER=YES` | `--insecure-no-api-key` | off |
 //! | `store.path` | | | `~/.gatehouse/backend.db` |
+//! | `runtime.type` | | | `docker` (or `kubernetes`) |
 //! | `docker.docker_host` | `DOCKER_HOST` | | `unix:///var/run/docker.sock` |
+//! | `kubernetes.kubeconfig_path` | `KUBECONFIG` (when unset) | | in-cluster |
 //!
 //! Unknown keys are rejected with the key's name. Keys the upstream server knows but this
 //! backend has no use for (`[log]`, `[proxy]`, `runtime.execd_image`, ...) are accepted and
 //! logged as ignored, so an upstream file loads unchanged.
 
 use gatehouse_runtime_docker::DockerConfig;
+use gatehouse_runtime_kubernetes::KubernetesConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// `[docker]`: the Docker driver.
     pub docker: DockerConfig,
+    /// `[kubernetes]`: the Kubernetes driver.
+    pub kubernetes: KubernetesConfig,
     /// `[store]`: where sandbox state persists.
     pub store: StoreConfig,
     /// `[expiry]`: the expiry scheduler and reconciler.
@@ -54,8 +59,6 @@ pub struct Config {
     _otel: Option<toml::Value>,
     #[serde(rename = "secure_runtime")]
     _secure_runtime: Option<toml::Value>,
-    #[serde(rename = "kubernetes")]
-    _kubernetes: Option<toml::Value>,
     #[serde(rename = "agent_sandbox")]
     _agent_sandbox: Option<toml::Value>,
     #[serde(rename = "tenants")]
@@ -129,7 +132,7 @@ pub enum RuntimeType {
     /// A Docker engine.
     #[default]
     Docker,
-    /// A Kubernetes cluster (a later release).
+    /// A Kubernetes cluster: one Pod per sandbox (`[kubernetes]`).
     Kubernetes,
 }
 
@@ -137,7 +140,7 @@ pub enum RuntimeType {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// `docker` (or `kubernetes`, not yet available).
+    /// `docker` (default) or `kubernetes`.
     #[serde(rename = "type")]
     pub kind: RuntimeType,
     #[serde(rename = "execd_image")]
@@ -261,7 +264,6 @@ impl Config {
             ("renew_intent", i._renew_intent.is_some()),
             ("otel", i._otel.is_some()),
             ("secure_runtime", i._secure_runtime.is_some()),
-            ("kubernetes", i._kubernetes.is_some()),
             ("agent_sandbox", i._agent_sandbox.is_some()),
             ("tenants", i._tenants.is_some()),
             ("runtime.execd_image", self.runtime._execd_image.is_some()),
@@ -283,6 +285,7 @@ impl Config {
         ]
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
+        .chain(self.kubernetes.ignored_keys())
         .collect()
     }
 
@@ -320,12 +323,6 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
-        if self.runtime.kind == RuntimeType::Kubernetes {
-            return invalid(
-                "runtime.type",
-                "\"kubernetes\" is not available in this release; use \"docker\"",
-            );
-        }
         if self.store.kind != "sqlite" {
             return invalid("store.type", "only \"sqlite\" is supported");
         }
@@ -338,6 +335,11 @@ impl Config {
         self.docker
             .validate()
             .map_err(|message| ConfigError::invalid("docker", message))?;
+        self.kubernetes.validate().map_err(|message| {
+            // The driver's message starts with the key it is about.
+            let key = message.split([' ', ',']).next().unwrap_or_default();
+            ConfigError::invalid(format!("kubernetes.{key}"), message)
+        })?;
         Ok(())
     }
 }
@@ -401,6 +403,31 @@ resolve_internal = false
         });
         assert_eq!(cfg.server.port, 3000);
         assert_eq!(cfg.server.api_key.as_deref(), Some("env"));
+    }
+
+    #[test]
+    fn kubernetes_section_loads_and_validates_with_dotted_keys() {
+        let text = r#"
+[runtime]
+type = "kubernetes"
+
+[kubernetes]
+kubeconfig_path = "/etc/kube/config"
+namespace = "sandboxes"
+workload_provider = "pod"
+sandbox_create_timeout_seconds = 30
+informer_enabled = true
+"#;
+        let cfg = Config::parse(text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.runtime.kind, RuntimeType::Kubernetes);
+        assert_eq!(cfg.kubernetes.namespace.as_deref(), Some("sandboxes"));
+        assert!(cfg.ignored_keys().contains(&"kubernetes.informer_enabled"));
+        let cfg = Config::parse("[kubernetes]\nworkload_provider = \"batchsandbox\"\n").unwrap();
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("kubernetes.workload_provider"), "{e}");
+        let e = Config::parse("[kubernetes]\nnamespaces = \"x\"\n").unwrap_err();
+        assert!(e.contains("namespaces"), "{e}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// OpenSandbox lifecycle server driving a Docker engine (`runtime.type = "docker"`).
+/// OpenSandbox lifecycle server driving a Docker engine (`runtime.type = "docker"`, the
+/// default) or a Kubernetes cluster, one Pod per sandbox (`runtime.type = "kubernetes"`,
+/// configured in `[kubernetes]`; pause and resume are not supported there).
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse-backend", version, about)]
 struct Args {
@@ -56,7 +58,10 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    gatehouse_telemetry::init(args.log_format, "info,sqlx=warn,hyper=warn,bollard=warn")?;
+    gatehouse_telemetry::init(
+        args.log_format,
+        "info,sqlx=warn,hyper=warn,bollard=warn,kube_client=warn,kube_runtime=warn",
+    )?;
 
     let env = Overrides {
         api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY")

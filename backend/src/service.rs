@@ -198,6 +198,7 @@ impl Service {
             expires_at,
             created_at,
             platform,
+            extensions: req.extensions.clone().unwrap_or_default(),
         };
         let obs = self.runtime.create(&spec).await?;
         let mut rec = Record {

@@ -1,33 +1,87 @@
 #!/usr/bin/env bash
-# `make up`: run the whole system in the foreground. For now: the lifecycle backend on
-# http://127.0.0.1:8090 against a Docker engine.
+# `make up`: run the whole system in the foreground: the lifecycle backend on
+# http://127.0.0.1:8090, the gateway on http://127.0.0.1:8080, the dev IdP on :9000.
 #
-# Engine: DOCKER_HOST if it answers, else the default socket; when neither answers and we
-# are root on Debian, a private engine is started the way the tests start theirs.
+# GATEHOUSE_RUNTIME=docker (default). Engine: DOCKER_HOST if it answers, else the default
+# socket; when neither answers and we are root on Debian, a private engine is started the
+# way the tests start theirs.
+#
+# GATEHOUSE_RUNTIME=kubernetes. Cluster: KUBECONFIG if set (sandboxes go to its current
+# namespace, or GATEHOUSE_KUBE_NAMESPACE; pods run as GATEHOUSE_KUBE_SERVICE_ACCOUNT, else
+# the namespace's default). Without KUBECONFIG, the local API-server-only test cluster
+# (dev/kubernetes/, state in .state/kube, stopped by `make down`) with the DEV-ONLY test
+# kubelet, which runs no containers but reports pods Running and answers HTTP on their ports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .state
+runtime=${GATEHOUSE_RUNTIME:-docker}
+backend_config=config/backend.toml
+kubelet_needed=""
 
-if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
-  echo "using the Docker engine at $DOCKER_HOST"
-elif [ -z "${DOCKER_HOST:-}" ] && [ -S /var/run/docker.sock ] && DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; then
-  export DOCKER_HOST=unix:///var/run/docker.sock
-  echo "using the Docker engine at $DOCKER_HOST"
-elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
-  dev/scripts/install-deps.sh
-  export GATEHOUSE_STATE_DIR=$PWD/.state
-  DOCKER_HOST=$(dev/scripts/docker-engine.sh start gatehouse-dev)
-  export DOCKER_HOST
-  echo "started a private Docker engine at $DOCKER_HOST (stop it with: make down)"
-else
-  echo "No Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}." >&2
-  command -v docker >/dev/null || echo "  - the docker CLI is missing (Debian: apt-get install docker.io)" >&2
-  command -v dockerd >/dev/null || echo "  - no engine is installed (Debian: apt-get install docker.io)" >&2
-  echo "  Start one (systemctl start docker) or set DOCKER_HOST, or run make up as root on Debian" >&2
-  echo "  to let it start a private engine." >&2
-  exit 1
-fi
-dev/scripts/test-image.sh gatehouse/busybox:latest >/dev/null
+start_docker() {
+  if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
+    echo "using the Docker engine at $DOCKER_HOST"
+  elif [ -z "${DOCKER_HOST:-}" ] && [ -S /var/run/docker.sock ] && DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; then
+    export DOCKER_HOST=unix:///var/run/docker.sock
+    echo "using the Docker engine at $DOCKER_HOST"
+  elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+    dev/scripts/install-deps.sh
+    export GATEHOUSE_STATE_DIR=$PWD/.state
+    DOCKER_HOST=$(dev/scripts/docker-engine.sh start gatehouse-dev)
+    export DOCKER_HOST
+    echo "started a private Docker engine at $DOCKER_HOST (stop it with: make down)"
+  else
+    echo "No Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}." >&2
+    command -v docker >/dev/null || echo "  - the docker CLI is missing (Debian: apt-get install docker.io)" >&2
+    command -v dockerd >/dev/null || echo "  - no engine is installed (Debian: apt-get install docker.io)" >&2
+    echo "  Start one (systemctl start docker) or set DOCKER_HOST, or run make up as root on Debian" >&2
+    echo "  to let it start a private engine." >&2
+    exit 1
+  fi
+  dev/scripts/test-image.sh gatehouse/busybox:latest >/dev/null
+}
+
+start_kubernetes() {
+  local kubeconfig ns sa
+  if [ -n "${KUBECONFIG:-}" ]; then
+    kubeconfig=$KUBECONFIG
+    echo "using the Kubernetes cluster of KUBECONFIG=$kubeconfig"
+    ns=${GATEHOUSE_KUBE_NAMESPACE:-}
+    sa=${GATEHOUSE_KUBE_SERVICE_ACCOUNT:-}
+  else
+    if [ -f .state/kube/env ] && (. .state/kube/env && curl -fsS -o /dev/null --max-time 2 --cacert "$GATEHOUSE_KUBE_CA_FILE" \
+      -H "Authorization: Bearer $GATEHOUSE_KUBE_TOKEN" "$GATEHOUSE_KUBE_SERVER/readyz"); then
+      echo "using the local test cluster in .state/kube"
+    else
+      dev/kubernetes/cluster.sh stop .state/kube >/dev/null 2>&1 || true
+      dev/kubernetes/cluster.sh start .state/kube
+      echo "started a local kube-apiserver + etcd in .state/kube (stop it with: make down)"
+    fi
+    # shellcheck disable=SC1091
+    . .state/kube/env
+    kubeconfig=$KUBECONFIG
+    ns=default sa=sandbox
+    # No controller-manager creates ServiceAccounts here: make the one the pods name.
+    curl -sS -o /dev/null --cacert "$GATEHOUSE_KUBE_CA_FILE" -H "Authorization: Bearer $GATEHOUSE_KUBE_TOKEN" \
+      -H 'content-type: application/json' -d '{"metadata":{"name":"sandbox"}}' \
+      "$GATEHOUSE_KUBE_SERVER/api/v1/namespaces/default/serviceaccounts"
+    kubelet_needed=$kubeconfig
+  fi
+  backend_config=.state/backend-kubernetes.toml
+  {
+    printf '[server]\nhost = "127.0.0.1"\nport = 8090\nmax_sandbox_timeout_seconds = 86400\nmin_sandbox_timeout_seconds = 60\n\n'
+    printf '[runtime]\ntype = "kubernetes"\n\n[kubernetes]\nkubeconfig_path = "%s"\n' "$kubeconfig"
+    [ -n "$ns" ] && printf 'namespace = "%s"\n' "$ns"
+    [ -n "$sa" ] && printf 'service_account = "%s"\n' "$sa"
+    printf '\n[store]\ntype = "sqlite"\npath = ".state/backend-kubernetes.db"\n'
+  } >"$backend_config"
+}
+
+case "$runtime" in
+  docker) start_docker ;;
+  kubernetes) start_kubernetes ;;
+  *) echo "GATEHOUSE_RUNTIME must be docker or kubernetes, not '$runtime'" >&2; exit 1 ;;
+esac
 
 command -v node >/dev/null && command -v npm >/dev/null || { echo "Node.js and npm are needed for the console and the dev IdP (Debian: apt-get install nodejs npm)" >&2; exit 1; }
 [ -d dev/idp/node_modules ] || (cd dev/idp && npm ci --no-audit --no-fund)
@@ -36,6 +90,7 @@ if [ -f console/package.json ]; then
   (cd console && npm run build >/dev/null)
 fi
 cargo build --release -p gatehouse-backend -p gatehouse
+[ -n "$kubelet_needed" ] && cargo build -q -p gatehouse-tests --bin gatehouse-test-kubelet
 key=${GATEHOUSE_DEMO_API_KEY:-}
 generated=""
 if [ -z "$key" ]; then
@@ -53,9 +108,14 @@ export IDP_JWKS_FILE=$PWD/.state/idp-jwks.json
 node dev/idp/server.mjs > .state/idp.log 2>&1 &
 idp=$!
 
-target/release/gatehouse-backend --config config/backend.toml > .state/backend.log 2>&1 &
+target/release/gatehouse-backend --config "$backend_config" > .state/backend.log 2>&1 &
 backend=$!
-trap 'kill $backend $idp 2>/dev/null' EXIT INT TERM
+kubelet=""
+if [ -n "$kubelet_needed" ]; then
+  target/debug/gatehouse-test-kubelet "$kubelet_needed" > .state/kubelet.log 2>&1 &
+  kubelet=$!
+fi
+trap 'kill $backend $idp $kubelet 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 100); do
   (exec 3<>/dev/tcp/127.0.0.1/8090) 2>/dev/null && break
   kill -0 $backend 2>/dev/null || { echo "the backend failed to start:" >&2; tail -20 .state/backend.log >&2; exit 1; }
@@ -65,6 +125,7 @@ done
 cat <<TXT
 
   Gatehouse      http://127.0.0.1:8080   (gateway; backend on 127.0.0.1:8090, log .state/backend.log)
+  Runtime        $runtime
   Console        http://127.0.0.1:8080/console/
   Automation key $key$generated
 

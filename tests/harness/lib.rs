@@ -6,7 +6,9 @@
 //! - `DOCKER_HOST`: the private engine (required; a test fails without it);
 //! - `GATEHOUSE_TEST_IMAGE`: the busybox sandbox image;
 //! - `GATEHOUSE_PYTHON`: the venv's python with the OpenSandbox SDK;
-//! - `GATEHOUSE_SCRIPTS`: the repository's `dev/scripts/` folder.
+//! - `GATEHOUSE_SCRIPTS`: the repository's `dev/scripts/` folder;
+//! - `KUBECONFIG`, `GATEHOUSE_KUBE_SERVER`, `GATEHOUSE_KUBE_CA_FILE`: the kube-apiserver
+//!   `dev/kubernetes/cluster.sh` started (required by the Kubernetes tests, see [`k8s`]).
 
 #![allow(
     clippy::panic,
@@ -23,6 +25,8 @@ pub mod docker;
 pub mod flow;
 pub mod gateway;
 pub mod idp;
+pub mod k8s;
+pub mod kubelet;
 pub mod login;
 pub mod npm;
 pub mod principals;
@@ -100,9 +104,12 @@ pub struct Backend {
     pub config_path: PathBuf,
     /// Its log file (stderr).
     pub log_path: PathBuf,
-    /// Its `docker.instance` (labels its containers).
+    /// Its `docker.instance` / `kubernetes.instance` (labels its containers or pods).
     pub instance: String,
+    /// The engine it drives (empty when it drives Kubernetes).
     docker_host: String,
+    /// Whether it drives Docker (else Kubernetes).
+    docker: bool,
     dir: PathBuf,
 }
 
@@ -117,6 +124,12 @@ pub struct BackendOptions {
     pub docker_host: Option<String>,
     /// Seconds between reconciliations.
     pub reconcile_seconds: u64,
+    /// The body of a `[kubernetes]` section: when set, the backend runs with
+    /// `runtime.type = "kubernetes"` and needs no Docker engine.
+    pub kubernetes: Option<String>,
+    /// The instance label to use (a fresh one when unset), e.g. to start a second
+    /// backend that adopts the first one's sandboxes.
+    pub instance: Option<String>,
 }
 
 impl Default for BackendOptions {
@@ -126,6 +139,8 @@ impl Default for BackendOptions {
             sections: String::new(),
             docker_host: None,
             reconcile_seconds: 2,
+            kubernetes: None,
+            instance: None,
         }
     }
 }
@@ -136,16 +151,22 @@ impl Backend {
         let dir = std::env::temp_dir().join(format!("gatehouse-tests-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
-        let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let instance = opts
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("e2e-{}", uuid::Uuid::new_v4().simple()));
         let port = free_port();
+        let runtime = match &opts.kubernetes {
+            Some(k) => format!("[runtime]\ntype = \"kubernetes\"\n\n[kubernetes]\ninstance = \"{instance}\"\n{k}\n"),
+            None => format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n"),
+        };
         let config = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\
-             [runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n\n\
+             {runtime}\n\
              [store]\npath = \"{store}\"\n\n[expiry]\nreconcile_interval_seconds = {rec}\nretry_seconds = 1\n{sections}\n",
             server_extra = opts.server_extra,
             store = dir.join("backend.db").display(),
             rec = opts.reconcile_seconds,
-            instance = instance,
             sections = opts.sections,
         );
         let config_path = dir.join("backend.toml");
@@ -158,24 +179,32 @@ impl Backend {
             log_path: dir.join("backend.log"),
             instance,
             docker_host: String::new(),
+            docker: opts.kubernetes.is_none(),
             dir,
         };
-        b.spawn(opts.docker_host.unwrap_or_else(docker_host))
-            .await?;
+        let host = match b.docker {
+            true => Some(opts.docker_host.unwrap_or_else(docker_host)),
+            false => None,
+        };
+        b.spawn(host).await?;
         Ok(b)
     }
 
-    async fn spawn(&mut self, docker_host: String) -> Result<()> {
-        self.docker_host.clone_from(&docker_host);
+    async fn spawn(&mut self, docker_host: Option<String>) -> Result<()> {
+        self.docker_host = docker_host.clone().unwrap_or_default();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)?;
+        let env: Vec<(&str, &str)> = match &docker_host {
+            Some(h) => vec![("DOCKER_HOST", h.as_str())],
+            None => Vec::new(),
+        };
         let child = process::spawn_binary(
             "gatehouse-backend",
             &self.config_path,
-            "info,gatehouse_backend=debug",
-            &[("DOCKER_HOST", &docker_host)],
+            "info,gatehouse_backend=debug,gatehouse_runtime_kubernetes=debug",
+            &env,
             "GATEHOUSE_BACKEND_API_KEY",
             log,
         )?;
@@ -208,8 +237,11 @@ impl Backend {
     /// Starts the process again on the same port, config and store.
     pub async fn restart(&mut self, docker_host: Option<String>) -> Result<()> {
         self.stop();
-        self.spawn(docker_host.unwrap_or_else(docker_host_default))
-            .await
+        let host = match self.docker {
+            true => Some(docker_host.unwrap_or_else(docker_host_default)),
+            false => None,
+        };
+        self.spawn(host).await
     }
 
     /// The log written so far.
@@ -244,6 +276,10 @@ impl Drop for Backend {
     /// do not outlive it) and its directory.
     fn drop(&mut self) {
         self.stop();
+        if !self.docker {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        }
         let filter = format!("label=opensandbox.io/instance={}", self.instance);
         if let Ok(ids) = docker::docker_at(&self.docker_host, &["ps", "-aq", "--filter", &filter]) {
             let mut args = vec!["rm", "-f"];

@@ -2,8 +2,8 @@
 //!
 //! [`build`] reads `runtime.type` and returns the one driver the service uses, wrapped in
 //! [`Traced`] so every call, whatever the engine, gets a span and a deadline. Adding an
-//! engine means a new arm here and a crate beside `gatehouse-runtime-docker`; nothing
-//! else in the backend names an engine.
+//! engine means a new arm here and a crate beside `gatehouse-runtime-docker` and
+//! `gatehouse-runtime-kubernetes`; nothing else in the backend names an engine.
 
 mod traced;
 
@@ -44,7 +44,17 @@ pub async fn build(cfg: &Config) -> Result<Arc<dyn Runtime>, RuntimeSetupError> 
             let deadline = Duration::from_secs(cfg.docker.api_timeout_secs()) + CALL_SLACK;
             Ok(Arc::new(Traced::new(docker, deadline)))
         }
-        RuntimeType::Kubernetes => Err(RuntimeSetupError::Unavailable("kubernetes")),
+        RuntimeType::Kubernetes => {
+            let kube = gatehouse_runtime_kubernetes::KubernetesRuntime::connect(&cfg.kubernetes)
+                .await
+                .map_err(|source| RuntimeSetupError::Driver {
+                    runtime: "kubernetes",
+                    source,
+                })?;
+            // A create waits for the pod to run, so the deadline covers that wait.
+            let deadline = Duration::from_secs(cfg.kubernetes.call_timeout_secs()) + CALL_SLACK;
+            Ok(Arc::new(Traced::new(kube, deadline)))
+        }
     }
 }
 

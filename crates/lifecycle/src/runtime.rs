@@ -35,6 +35,9 @@ pub struct SandboxSpec {
     pub created_at: DateTime<Utc>,
     /// Platform constraint.
     pub platform: Option<PlatformSpec>,
+    /// The request's `extensions` (opaque to the API; a driver reads its own prefixed
+    /// keys, e.g. `kubernetes.runtimeClassName`, and refuses another driver's).
+    pub extensions: StringMap,
 }
 
 /// What a runtime observes of one sandbox.
@@ -103,10 +106,12 @@ pub enum RuntimeError {
         /// Human-readable explanation.
         message: String,
     },
-    /// The request cannot be served by this engine (bad port, unsupported option).
+    /// The request cannot be served by this engine (bad port, unsupported option, a
+    /// namespace or permission the engine refuses). The message is shown to the client.
     #[error("{message}")]
     Invalid {
-        /// Status to answer with (400 or 404).
+        /// Status to answer with (400, 403, 404, 429; 500 for a misconfigured engine
+        /// identity; 501 for an operation the engine cannot do).
         status: u16,
         /// Upstream-style code.
         code: &'static str,

@@ -25,6 +25,19 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
             message: format!("Sandbox id '{}' cannot name a Docker container.", spec.id),
         });
     };
+    if let Some(k) = spec
+        .extensions
+        .keys()
+        .find(|k| k.starts_with("kubernetes."))
+    {
+        return Err(RuntimeError::Invalid {
+            status: 400,
+            code: codes::API_NOT_SUPPORTED,
+            message: format!(
+                "Extension '{k}' needs the Kubernetes runtime; this backend drives Docker."
+            ),
+        });
+    }
     if spec.entrypoint.first().is_none_or(|c| c.trim().is_empty()) {
         return Err(RuntimeError::Invalid {
             status: 400,
@@ -304,6 +317,7 @@ mod tests {
             expires_at: None,
             created_at: gatehouse_lifecycle::time::now(),
             platform: None,
+            extensions: Default::default(),
         }
     }
 
@@ -341,6 +355,20 @@ mod tests {
         assert_eq!(b8080[0].host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(b8080[0].host_port.as_deref(), Some(""));
         assert!(hc.cap_drop.unwrap().contains(&"SYS_ADMIN".to_string()));
+    }
+
+    #[tokio::test]
+    async fn kubernetes_extensions_are_refused() {
+        let mut s = spec();
+        s.extensions
+            .insert("kubernetes.runtimeClassName".into(), "gvisor".into());
+        let e = create(Arc::new(inner(DockerConfig::default())), s)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RuntimeError::Invalid { status: 400, message, .. } if message.contains("kubernetes.runtimeClassName")),
+            "{e:?}"
+        );
     }
 
     #[test]
