@@ -12,6 +12,7 @@
 //! | insecure mode | `OPENSANDBOX_INSECURE_SERVER=YES` | `--insecure-no-api-key` | off |
 //! | `store.path` | | | `~/.gatehouse/backend.db` |
 //! | `docker.docker_host` | `DOCKER_HOST` | | `unix:///var/run/docker.sock` |
+//! | `runtime.execd_binary` | `GATEHOUSE_EXECD_BINARY` | | none (no in-sandbox agent) |
 //!
 //! Unknown keys are rejected with the key's name. Keys the upstream server knows but this
 //! backend has no use for (`[log]`, `[proxy]`, `runtime.execd_image`, ...) are accepted and
@@ -140,6 +141,14 @@ pub struct RuntimeConfig {
     /// `docker` (or `kubernetes`, not yet available).
     #[serde(rename = "type")]
     pub kind: RuntimeType,
+    /// Host path of the static `gatehouse-execd` binary (`agent/build-static.sh`). When
+    /// set, every sandbox runs it as its entrypoint (PID 1), wrapping the requested
+    /// entrypoint, so the OpenSandbox SDK's execd API works. Upstream's counterpart is
+    /// `execd_image`. Env `GATEHOUSE_EXECD_BINARY`.
+    pub execd_binary: Option<PathBuf>,
+    /// Host directory of the per-sandbox agent directories (token hand-over); defaults to
+    /// `execd/` beside the store file.
+    pub execd_state_dir: Option<PathBuf>,
     #[serde(rename = "execd_image")]
     _execd_image: Option<toml::Value>,
     #[serde(rename = "execd_run_as_init")]
@@ -202,6 +211,8 @@ pub struct Overrides {
     pub api_key: Option<String>,
     /// `DOCKER_HOST`.
     pub docker_host: Option<String>,
+    /// `GATEHOUSE_EXECD_BINARY`.
+    pub execd_binary: Option<PathBuf>,
 }
 
 impl Config {
@@ -232,6 +243,9 @@ impl Config {
         if let Some(k) = o.api_key {
             self.server.api_key = Some(k);
         }
+        if let Some(b) = o.execd_binary {
+            self.runtime.execd_binary = Some(b);
+        }
         if let Some(d) = o.docker_host {
             if self.docker.docker_host.is_none() {
                 self.docker.docker_host = Some(d);
@@ -246,6 +260,27 @@ impl Config {
             .endpoint_host
             .as_deref()
             .or(self.docker.host_ip.as_deref())
+    }
+
+    /// How the in-sandbox agent is delivered, when `runtime.execd_binary` is set: absolute
+    /// paths for the binary and the per-sandbox directories.
+    pub fn execd_delivery(&self) -> Option<gatehouse_runtime_docker::ExecdDelivery> {
+        let binary = self.runtime.execd_binary.as_ref()?;
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let state_dir = match &self.runtime.execd_state_dir {
+            Some(d) => abs(d),
+            None => abs(&self
+                .store
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join("execd")),
+        };
+        Some(gatehouse_runtime_docker::ExecdDelivery {
+            binary: abs(binary),
+            state_dir,
+        })
     }
 
     /// Names of upstream keys present in the file that this backend ignores.
@@ -325,6 +360,14 @@ impl Config {
                 "runtime.type",
                 "\"kubernetes\" is not available in this release; use \"docker\"",
             );
+        }
+        if self
+            .runtime
+            .execd_binary
+            .as_ref()
+            .is_some_and(|b| b.as_os_str().is_empty())
+        {
+            return invalid("runtime.execd_binary", "must not be empty when set");
         }
         if self.store.kind != "sqlite" {
             return invalid("store.type", "only \"sqlite\" is supported");

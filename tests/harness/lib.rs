@@ -92,6 +92,8 @@ pub struct Backend {
     pub log_path: PathBuf,
     /// Its `docker.instance` (labels its containers).
     pub instance: String,
+    /// The agent binary its sandboxes run, if any.
+    pub execd: Option<PathBuf>,
     dir: PathBuf,
 }
 
@@ -106,6 +108,9 @@ pub struct BackendOptions {
     pub docker_host: Option<String>,
     /// Seconds between reconciliations.
     pub reconcile_seconds: u64,
+    /// Run every sandbox with the in-sandbox agent (`GATEHOUSE_EXECD_BINARY`, which
+    /// `make test` sets to `agent/build-static.sh`'s output). Off: exactly the entrypoint.
+    pub execd: bool,
 }
 
 impl Default for BackendOptions {
@@ -115,6 +120,7 @@ impl Default for BackendOptions {
             sections: String::new(),
             docker_host: None,
             reconcile_seconds: 2,
+            execd: false,
         }
     }
 }
@@ -139,7 +145,9 @@ impl Backend {
         );
         let config_path = dir.join("backend.toml");
         std::fs::write(&config_path, config)?;
+        let execd = opts.execd.then(execd_binary).transpose()?;
         let mut b = Self {
+            execd,
             child: None,
             url: format!("http://127.0.0.1:{port}"),
             api_key,
@@ -159,7 +167,12 @@ impl Backend {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        match &self.execd {
+            Some(p) => cmd.env("GATEHOUSE_EXECD_BINARY", p),
+            None => cmd.env_remove("GATEHOUSE_EXECD_BINARY"),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config_path)
             .env("DOCKER_HOST", docker_host)
@@ -236,6 +249,25 @@ impl Backend {
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
+}
+
+/// The static agent binary (`GATEHOUSE_EXECD_BINARY`, set by `make test`).
+pub fn execd_binary() -> Result<PathBuf> {
+    let p = std::env::var_os("GATEHOUSE_EXECD_BINARY")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+            "GATEHOUSE_EXECD_BINARY is not set: run through `make test`, or set it to the path \
+             `agent/build-static.sh` prints"
+        )
+        })?;
+    let p = PathBuf::from(p);
+    anyhow::ensure!(
+        p.is_file(),
+        "GATEHOUSE_EXECD_BINARY {} is not a file",
+        p.display()
+    );
+    Ok(p)
 }
 
 fn docker_host_default() -> String {

@@ -96,6 +96,7 @@ mod tests {
             expires_at: expires.then(|| created + chrono::Duration::hours(1)),
             created_at: created,
             platform: None,
+            execd_token: None,
         }
     }
 

@@ -104,6 +104,7 @@ fn spec(ctx: &Ctx, id: &str, entrypoint: &[&str]) -> SandboxSpec {
         expires_at: Some(now + chrono::Duration::hours(1)),
         created_at: now,
         platform: None,
+        execd_token: None,
     }
 }
 
