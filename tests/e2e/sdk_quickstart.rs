@@ -145,6 +145,23 @@ async fn sdk_quickstart_through_the_gateway_with_the_backend_key() {
     let domain = gw.url.trim_start_matches("http://").to_string();
     let seen = quickstart(&domain, &b.api_key, "direct").await;
     check_quickstart(&seen);
+    assert_eq!(
+        seen["execd_headers"],
+        json!(["X-EXECD-ACCESS-TOKEN"]),
+        "{seen}"
+    );
+    // Server-proxy mode: the gateway points the endpoints at itself; the backend's proxy
+    // adds the token.
+    let seen = quickstart(&domain, &b.api_key, "server-proxy").await;
+    check_quickstart(&seen);
+    assert_eq!(seen["execd_headers"], json!([]), "{seen}");
+    assert!(
+        seen["execd_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&domain),
+        "{seen}"
+    );
     assert!(!gw.audit_raw().contains(&b.api_key));
 }
 
