@@ -447,6 +447,33 @@ resolve_internal = false
     }
 
     #[test]
+    fn execd_binary_from_file_or_env_and_default_state_dir() {
+        let mut cfg = Config::parse("[store]\npath = \"/var/lib/gh/backend.db\"\n").unwrap();
+        assert!(cfg.execd_delivery().is_none());
+        cfg.apply(Overrides {
+            execd_binary: Some("/opt/execd".into()),
+            ..Default::default()
+        });
+        let d = cfg.execd_delivery().unwrap();
+        assert_eq!(d.binary, PathBuf::from("/opt/execd"));
+        assert_eq!(d.state_dir, PathBuf::from("/var/lib/gh/execd"));
+        let cfg =
+            Config::parse("[runtime]\nexecd_binary = \"/a/execd\"\nexecd_state_dir = \"/b\"\n")
+                .unwrap();
+        let d = cfg.execd_delivery().unwrap();
+        assert_eq!(
+            (d.binary, d.state_dir),
+            (PathBuf::from("/a/execd"), PathBuf::from("/b"))
+        );
+        let cfg = Config::parse("[runtime]\nexecd_binary = \"\"\n").unwrap();
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("runtime.execd_binary"));
+    }
+
+    #[test]
     fn validate_names_the_key() {
         let cfg = Config::parse("[server]\nmax_sandbox_timeout_seconds = 10\n").unwrap();
         let e = cfg.validate().unwrap_err().to_string();

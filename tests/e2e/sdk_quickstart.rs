@@ -412,6 +412,35 @@ async fn agent_delivery_failure_reason_diagnostics_and_any_port() {
         .unwrap();
     assert_eq!(r.status(), 200, "its directory is mounted");
 
+    // The token is nowhere but the store: not in the container's configuration (env,
+    // labels, command), not in the backend's log; the binary is mounted read-only.
+    let inspect = gatehouse_tests::docker::docker(&["inspect", &format!("sandbox-{id}")]).unwrap();
+    assert!(
+        !inspect.contains(&token),
+        "the token leaked into docker inspect"
+    );
+    let v: Value = serde_json::from_str(&inspect).unwrap();
+    let mounts = v[0]["Mounts"].as_array().unwrap();
+    let agent = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/opt/gatehouse/execd")
+        .unwrap();
+    assert_eq!(agent["RW"], false, "{agent}");
+    let run_dir = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/run/gatehouse")
+        .unwrap();
+    let host_dir = PathBuf::from(run_dir["Source"].as_str().unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&host_dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(
+        !b.log().contains(&token),
+        "the token leaked into the backend's log"
+    );
+
     // An upload larger than the agent accepts is refused with 413 before it is read.
     let r = raw_oversized_upload(execd["endpoint"].as_str().unwrap(), &token).await;
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
@@ -425,6 +454,10 @@ async fn agent_delivery_failure_reason_diagnostics_and_any_port() {
         204
     );
     assert!(containers_of(&id).unwrap().is_empty());
+    assert!(
+        !host_dir.exists(),
+        "the token directory is removed with the sandbox"
+    );
 }
 
 /// Sends the headers of a 2 GiB multipart upload and returns the status line.
