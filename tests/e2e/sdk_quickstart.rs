@@ -476,3 +476,72 @@ async fn raw_oversized_upload(addr: &str, token: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&buf[..n]).to_string()
 }
+
+/// An image that runs as a non-root (numeric) user: the agent runs as that user, reads
+/// its token (the directory is chowned to it) and runs commands as it.
+#[tokio::test]
+async fn agent_in_an_image_with_a_non_root_user() {
+    let b = backend().await;
+    let c = b.client();
+    let dir = std::env::temp_dir().join(format!("gatehouse-uid-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {}\nUSER 1000\n", test_image()),
+    )
+    .unwrap();
+    let tag = "gatehouse/busybox-uid1000:latest";
+    gatehouse_tests::docker::docker(&["build", "-q", "-t", tag, dir.to_str().unwrap()]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let id = create(
+        &b,
+        json!({"image": {"uri": tag}, "entrypoint": ["sleep", "3600"], "timeout": 600}),
+    )
+    .await;
+    let ep: Value = c
+        .get(b.at(&format!("/v1/sandboxes/{id}/endpoints/44772")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let base = format!("http://{}", ep["endpoint"].as_str().unwrap());
+    let token = ep["headers"]["X-EXECD-ACCESS-TOKEN"].as_str().unwrap();
+    let plain = reqwest::Client::new();
+    let mut out = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = plain
+            .post(format!("{base}/command"))
+            .header("X-EXECD-ACCESS-TOKEN", token)
+            .json(&json!({"command": "id -u"}))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                out = r.text().await.unwrap();
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(out.contains("\"1000\""), "{out}");
+    let s: Value = c
+        .get(b.at(&format!("/v1/sandboxes/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"]["state"], "Running", "{s}");
+    assert_eq!(
+        c.delete(b.at(&format!("/v1/sandboxes/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+}

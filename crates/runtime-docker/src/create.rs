@@ -43,7 +43,8 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
                 detail: "the in-sandbox agent is configured but the create carries no token".into(),
             });
         };
-        if let Err(e) = d.write_token(&spec.id, token) {
+        let owner = image_owner(&inner, &docker, &spec.image).await;
+        if let Err(e) = d.write_token(&spec.id, token, owner) {
             d.remove(&spec.id);
             return Err(RuntimeError::Failed {
                 code: START_FAILED,
@@ -216,6 +217,30 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
         exposed_ports: publish.then_some(port_keys),
         host_config: Some(host_config),
         ..Default::default()
+    }
+}
+
+/// The non-root uid the image runs as, so the agent (running as that user) can read its
+/// token; `None` for root, or when it cannot be told (logged).
+async fn image_owner(inner: &Inner, docker: &Docker, image: &str) -> Option<u32> {
+    let user = match timed(inner.limit(), docker.inspect_image(image.trim())).await {
+        Ok(i) => i.config.and_then(|c| c.user).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(image, error = %e, "cannot read the image's user; the token stays root-owned");
+            return None;
+        }
+    };
+    match execd::image_uid(&user) {
+        Ok(uid) => uid,
+        Err(name) => {
+            tracing::warn!(
+                image,
+                user = %name,
+                "the image runs as a named user; the agent token stays root-owned, so the \
+                 agent can read it only if that user is root (use a numeric USER)"
+            );
+            None
+        }
     }
 }
 

@@ -91,7 +91,15 @@ impl ExecdDelivery {
 
     /// Creates the sandbox's directory (0700) with its token file (0600) and an empty
     /// `envs` file.
-    pub fn write_token(&self, id: &str, token: &str) -> std::io::Result<PathBuf> {
+    ///
+    /// `owner` is the uid the image runs as, when it is not root: the agent runs as that
+    /// user and must read the token, so the directory and the file are chowned to it.
+    pub fn write_token(
+        &self,
+        id: &str,
+        token: &str,
+        owner: Option<u32>,
+    ) -> std::io::Result<PathBuf> {
         let dir = self.sandbox_dir(id);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
@@ -107,6 +115,11 @@ impl ExecdDelivery {
             .create_new(true)
             .mode(0o600)
             .open(dir.join("envs"))?;
+        if let Some(uid) = owner {
+            for p in [dir.join("execd-token"), dir.join("envs"), dir.clone()] {
+                std::os::unix::fs::chown(&p, Some(uid), None)?;
+            }
+        }
         Ok(dir)
     }
 
@@ -138,6 +151,21 @@ impl ExecdDelivery {
     }
 }
 
+/// The uid an image's `User` (`uid`, `uid:gid`, `name`, `name:group`) runs as, when it is
+/// numeric and not root; `Err` with the name when it is a name (it cannot be resolved
+/// without the image's `/etc/passwd`).
+pub fn image_uid(user: &str) -> Result<Option<u32>, String> {
+    let u = user.split(':').next().unwrap_or("").trim();
+    if u.is_empty() || u == "root" {
+        return Ok(None);
+    }
+    match u.parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(uid) => Ok(Some(uid)),
+        Err(_) => Err(u.to_string()),
+    }
+}
+
 /// The agent's last report line in `stderr`, e.g. `gatehouse-execd: entrypoint "app"
 /// exited with code 3`.
 pub fn exit_line(stderr: &str) -> Option<&str> {
@@ -164,7 +192,7 @@ mod tests {
             state_dir: tmp.path().join("state"),
         };
         d.prepare().unwrap();
-        let dir = d.write_token("s1", "secret").unwrap();
+        let dir = d.write_token("s1", "secret", None).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("execd-token")), 0o600);
@@ -193,6 +221,16 @@ mod tests {
             state_dir: "/tmp/x".into(),
         };
         assert!(d.prepare().unwrap_err().contains("absolute"));
+    }
+
+    #[test]
+    fn image_users() {
+        assert_eq!(image_uid(""), Ok(None));
+        assert_eq!(image_uid("root"), Ok(None));
+        assert_eq!(image_uid("0:0"), Ok(None));
+        assert_eq!(image_uid("1000"), Ok(Some(1000)));
+        assert_eq!(image_uid("1000:100"), Ok(Some(1000)));
+        assert_eq!(image_uid("jovyan"), Err("jovyan".to_string()));
     }
 
     #[test]
