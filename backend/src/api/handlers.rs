@@ -229,6 +229,17 @@ pub async fn diagnostics(
     let (supported, limit): (&[&str], usize) = match kind.as_str() {
         "logs" => (&["container", "all"], LOG_LINES),
         "events" => (&["runtime", "all"], EVENT_LINES),
+        // Upstream's DevOps extras, outside the Diagnostics API.
+        "inspect" | "summary" => {
+            return Err(ApiError::new(
+                501,
+                codes::API_NOT_SUPPORTED,
+                format!(
+                "Diagnostics '{kind}' is not supported by this backend; use 'logs' or 'events'."
+            ),
+            )
+            .into())
+        }
         _ => {
             return Err(ApiError::new(
                 404,

@@ -652,4 +652,13 @@ async fn upstream_compat_routes() {
     )
     .await;
     assert_eq!(s, 404);
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/diagnostics/summary"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 501);
+    assert_eq!(v["code"], "SANDBOX::API_NOT_SUPPORTED");
 }
