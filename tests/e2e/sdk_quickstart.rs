@@ -441,6 +441,22 @@ async fn agent_delivery_failure_reason_diagnostics_and_any_port() {
         "the token leaked into the backend's log"
     );
 
+    // Paths that climb out of `/` are the sandbox's own filesystem: the agent serves the
+    // container's files, never the host's.
+    let cid = v[0]["Id"].as_str().unwrap();
+    let r = plain
+        .get(format!("{base}/files/download?path=/../../../etc/hostname"))
+        .header("X-EXECD-ACCESS-TOKEN", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap().trim(),
+        &cid[..12],
+        "the container's hostname"
+    );
+
     // An upload larger than the agent accepts is refused with 413 before it is read.
     let r = raw_oversized_upload(execd["endpoint"].as_str().unwrap(), &token).await;
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
