@@ -14,6 +14,7 @@
 //! | `runtime.type` | | | `docker` (or `kubernetes`) |
 //! | `docker.docker_host` | `DOCKER_HOST` | | `unix:///var/run/docker.sock` |
 //! | `kubernetes.kubeconfig_path` | `KUBECONFIG` (when unset) | | in-cluster |
+//! | `runtime.execd_binary` | `GATEHOUSE_EXECD_BINARY` | | none (no in-sandbox agent) |
 //!
 //! Unknown keys are rejected with the key's name. Keys the upstream server knows but this
 //! backend has no use for (`[log]`, `[proxy]`, `runtime.execd_image`, ...) are accepted and
@@ -143,6 +144,14 @@ pub struct RuntimeConfig {
     /// `docker` (default) or `kubernetes`.
     #[serde(rename = "type")]
     pub kind: RuntimeType,
+    /// Host path of the static `gatehouse-execd` binary (`agent/build-static.sh`). When
+    /// set, every sandbox runs it as its entrypoint (PID 1), wrapping the requested
+    /// entrypoint, so the OpenSandbox SDK's execd API works. Upstream's counterpart is
+    /// `execd_image`. Env `GATEHOUSE_EXECD_BINARY`.
+    pub execd_binary: Option<PathBuf>,
+    /// Host directory of the per-sandbox agent directories (token hand-over); defaults to
+    /// `execd/` beside the store file.
+    pub execd_state_dir: Option<PathBuf>,
     #[serde(rename = "execd_image")]
     _execd_image: Option<toml::Value>,
     #[serde(rename = "execd_run_as_init")]
@@ -205,6 +214,8 @@ pub struct Overrides {
     pub api_key: Option<String>,
     /// `DOCKER_HOST`.
     pub docker_host: Option<String>,
+    /// `GATEHOUSE_EXECD_BINARY`.
+    pub execd_binary: Option<PathBuf>,
 }
 
 impl Config {
@@ -235,6 +246,9 @@ impl Config {
         if let Some(k) = o.api_key {
             self.server.api_key = Some(k);
         }
+        if let Some(b) = o.execd_binary {
+            self.runtime.execd_binary = Some(b);
+        }
         if let Some(d) = o.docker_host {
             if self.docker.docker_host.is_none() {
                 self.docker.docker_host = Some(d);
@@ -249,6 +263,27 @@ impl Config {
             .endpoint_host
             .as_deref()
             .or(self.docker.host_ip.as_deref())
+    }
+
+    /// How the in-sandbox agent is delivered, when `runtime.execd_binary` is set: absolute
+    /// paths for the binary and the per-sandbox directories.
+    pub fn execd_delivery(&self) -> Option<gatehouse_runtime_docker::ExecdDelivery> {
+        let binary = self.runtime.execd_binary.as_ref()?;
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let state_dir = match &self.runtime.execd_state_dir {
+            Some(d) => abs(d),
+            None => abs(&self
+                .store
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join("execd")),
+        };
+        Some(gatehouse_runtime_docker::ExecdDelivery {
+            binary: abs(binary),
+            state_dir,
+        })
     }
 
     /// Names of upstream keys present in the file that this backend ignores.
@@ -322,6 +357,14 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self
+            .runtime
+            .execd_binary
+            .as_ref()
+            .is_some_and(|b| b.as_os_str().is_empty())
+        {
+            return invalid("runtime.execd_binary", "must not be empty when set");
         }
         if self.store.kind != "sqlite" {
             return invalid("store.type", "only \"sqlite\" is supported");
@@ -428,6 +471,33 @@ informer_enabled = true
         assert!(e.contains("kubernetes.workload_provider"), "{e}");
         let e = Config::parse("[kubernetes]\nnamespaces = \"x\"\n").unwrap_err();
         assert!(e.contains("namespaces"), "{e}");
+    }
+
+    #[test]
+    fn execd_binary_from_file_or_env_and_default_state_dir() {
+        let mut cfg = Config::parse("[store]\npath = \"/var/lib/gh/backend.db\"\n").unwrap();
+        assert!(cfg.execd_delivery().is_none());
+        cfg.apply(Overrides {
+            execd_binary: Some("/opt/execd".into()),
+            ..Default::default()
+        });
+        let d = cfg.execd_delivery().unwrap();
+        assert_eq!(d.binary, PathBuf::from("/opt/execd"));
+        assert_eq!(d.state_dir, PathBuf::from("/var/lib/gh/execd"));
+        let cfg =
+            Config::parse("[runtime]\nexecd_binary = \"/a/execd\"\nexecd_state_dir = \"/b\"\n")
+                .unwrap();
+        let d = cfg.execd_delivery().unwrap();
+        assert_eq!(
+            (d.binary, d.state_dir),
+            (PathBuf::from("/a/execd"), PathBuf::from("/b"))
+        );
+        let cfg = Config::parse("[runtime]\nexecd_binary = \"\"\n").unwrap();
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("runtime.execd_binary"));
     }
 
     #[test]

@@ -68,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
             .ok()
             .filter(|k| !k.is_empty()),
         docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
+        execd_binary: std::env::var_os("GATEHOUSE_EXECD_BINARY")
+            .filter(|b| !b.is_empty())
+            .map(PathBuf::from),
         ..Default::default()
     };
     let cli = Overrides {
@@ -98,6 +101,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
     let runtime = runtime::build(&cfg).await?;
+    match cfg.execd_delivery() {
+        Some(d) => tracing::info!(
+            execd_binary = %d.binary.display(),
+            execd_state_dir = %d.state_dir.display(),
+            "sandboxes run the in-sandbox agent (execd) as their entrypoint"
+        ),
+        None => tracing::warn!(
+            "runtime.execd_binary is not set: sandboxes run without the in-sandbox agent, so the \
+             OpenSandbox SDK's Sandbox.create (which needs execd on port 44772) will fail"
+        ),
+    }
     let limits = TimeoutLimits {
         min_seconds: cfg.server.min_sandbox_timeout_seconds,
         max_seconds: cfg.server.max_sandbox_timeout_seconds,

@@ -2,10 +2,11 @@
 //! interface. Handlers are thin; everything a request means happens here.
 
 use crate::error::BackendError;
-use crate::store::{Record, Store};
+use crate::store::{AgentToken, Record, Store};
 use chrono::{DateTime, Utc};
 use gatehouse_lifecycle::query::ListQuery;
 use gatehouse_lifecycle::validate::{self, TimeoutLimits};
+use gatehouse_lifecycle::wire;
 use gatehouse_lifecycle::{
     codes, time, ApiError, CreateSandboxRequest, CreateSandboxResponse, ListSandboxesResponse,
     Observed, RenewResponse, Runtime, RuntimeError, Sandbox, SandboxSpec, SandboxStatus,
@@ -101,9 +102,18 @@ impl Service {
             sandbox.id = id,
             "sandbox vanished from the engine; removing its record"
         );
+        self.forget_leftovers(id).await;
         self.store.delete(id).await?;
         self.expiry_changed.notify_one();
         Ok(ApiError::sandbox_not_found(id).into())
+    }
+
+    /// Lets the runtime clean what it keeps beside a container that vanished (the
+    /// agent's token directory); the delete is idempotent, so a gone container is fine.
+    async fn forget_leftovers(&self, id: &str) {
+        if let Err(e) = self.runtime.delete(id).await {
+            tracing::debug!(sandbox.id = id, error = %e, "cleanup after a vanished sandbox failed");
+        }
     }
 
     /// Refreshes a record's status from the engine. When the engine is unreachable the
@@ -199,6 +209,22 @@ impl Service {
             created_at,
             platform,
             extensions: req.extensions.clone().unwrap_or_default(),
+            execd_token: None,
+        };
+        let token = if self.runtime.execd_enabled() {
+            Some(AgentToken::generate().map_err(|e| {
+                BackendError::from(RuntimeError::Failed {
+                    code: codes::INTERNAL_ERROR,
+                    op: "create",
+                    detail: format!("generating the execd token: {e}"),
+                })
+            })?)
+        } else {
+            None
+        };
+        let spec = SandboxSpec {
+            execd_token: token.as_ref().map(|t| t.expose().to_string()),
+            ..spec
         };
         let obs = self.runtime.create(&spec).await?;
         let mut rec = Record {
@@ -216,6 +242,7 @@ impl Service {
                 message: Some(obs.message.clone()),
                 last_transition_at: Some(created_at),
             },
+            execd_token: token,
         };
         merge(&mut rec, &obs);
         if let Err(e) = self.store.upsert(&rec).await {
@@ -392,14 +419,61 @@ impl Service {
         Ok(self.observe(rec).await?.to_sandbox())
     }
 
-    /// Where this process reaches `port` of a sandbox.
-    pub async fn endpoint(&self, id: &str, port: u16) -> Result<SocketAddr> {
-        self.record(id).await?;
+    /// Where this process reaches `port` of a sandbox: a published port directly (with
+    /// the agent's token for the agent's own ports), any other port through the agent's
+    /// proxy (`<execd>/proxy/<port>`, with the token), as upstream does.
+    pub async fn endpoint(&self, id: &str, port: u16) -> Result<ResolvedEndpoint> {
+        let rec = self.record(id).await?;
+        let agent_port = port == wire::EXECD_PORT || port == wire::EGRESS_PORT;
         match self.runtime.endpoint(id, port).await {
-            Ok(a) => Ok(a),
+            Ok(addr) => Ok(ResolvedEndpoint {
+                addr,
+                prefix: String::new(),
+                token: rec.execd_token.filter(|_| agent_port),
+            }),
             Err(RuntimeError::NotFound(_)) => Err(self.vanished(id).await?),
+            Err(RuntimeError::Invalid { status: 404, .. })
+                if rec.execd_token.is_some() && port != wire::EXECD_PORT =>
+            {
+                let addr = match self.runtime.endpoint(id, wire::EXECD_PORT).await {
+                    Ok(a) => a,
+                    Err(RuntimeError::NotFound(_)) => return Err(self.vanished(id).await?),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(ResolvedEndpoint {
+                    addr,
+                    prefix: format!("/proxy/{port}"),
+                    token: rec.execd_token,
+                })
+            }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `GET /sandboxes/{id}/diagnostics/logs`: the sandbox's own output.
+    pub async fn logs(&self, id: &str, tail: usize) -> Result<String> {
+        self.record(id).await?;
+        match self.runtime.logs(id, tail).await {
+            Err(RuntimeError::NotFound(_)) => Err(self.vanished(id).await?),
+            r => Ok(r?),
+        }
+    }
+
+    /// `GET /sandboxes/{id}/diagnostics/events`: the engine's events and the backend's
+    /// view of the sandbox.
+    pub async fn events(&self, id: &str) -> Result<String> {
+        let rec = self.record(id).await?;
+        let mut out = format!(
+            "{} sandbox created (image {})\n",
+            time::format(&rec.created_at),
+            rec.image
+        );
+        match self.runtime.events(id).await {
+            Ok(text) => out.push_str(&text),
+            Err(RuntimeError::NotFound(_)) => return Err(self.vanished(id).await?),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(out)
     }
 
     /// Brings the store in line with the engine: adopts sandboxes the store does not know,
@@ -435,6 +509,9 @@ impl Service {
                             message: None,
                             last_transition_at: None,
                         },
+                        // The token lives only in the store: an adopted sandbox's agent
+                        // cannot be reached through endpoints any more.
+                        execd_token: None,
                     };
                     merge(&mut rec, &d.observed);
                     self.store.insert_if_absent(&rec).await?;
@@ -445,6 +522,7 @@ impl Service {
         }
         for id in known.into_keys() {
             tracing::warn!(sandbox.id = %id, "container vanished while the backend was away; record removed");
+            self.forget_leftovers(&id).await;
             self.store.delete(&id).await?;
             report.removed += 1;
         }
@@ -456,6 +534,17 @@ impl Service {
     pub async fn engine_ok(&self) -> bool {
         self.runtime.ping().await.is_ok()
     }
+}
+
+/// Where a sandbox port is reached.
+#[derive(Debug, Clone)]
+pub struct ResolvedEndpoint {
+    /// Address this process dials (a published host port).
+    pub addr: SocketAddr,
+    /// Path prefix on `addr`: empty, or `/proxy/<port>` through the agent's proxy.
+    pub prefix: String,
+    /// Token to send in `X-EXECD-ACCESS-TOKEN`, when the endpoint is the agent's.
+    pub token: Option<AgentToken>,
 }
 
 /// What a reconciliation changed.

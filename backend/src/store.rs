@@ -60,6 +60,39 @@ pub struct Record {
     pub expires_at: Option<DateTime<Utc>>,
     /// Last observed status.
     pub status: SandboxStatus,
+    /// Access token of the sandbox's in-sandbox agent (execd); held only here.
+    pub execd_token: Option<AgentToken>,
+}
+
+/// The per-sandbox execd access token. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentToken(String);
+
+impl AgentToken {
+    /// A new random token: 32 bytes from the OS, hex-encoded.
+    pub fn generate() -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut b = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+        Ok(Self(b.iter().map(|x| format!("{x:02x}")).collect()))
+    }
+
+    /// The token's value, for the agent and the `X-EXECD-ACCESS-TOKEN` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for AgentToken {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::fmt::Debug for AgentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentToken(<redacted>)")
+    }
 }
 
 impl Record {
@@ -101,10 +134,15 @@ CREATE TABLE IF NOT EXISTS sandboxes (
     state              TEXT NOT NULL,
     reason             TEXT,
     message            TEXT,
-    last_transition_at TEXT
+    last_transition_at TEXT,
+    execd_token        TEXT
 );
 CREATE INDEX IF NOT EXISTS sandboxes_expires_at ON sandboxes (expires_at) WHERE expires_at IS NOT NULL;
 ";
+
+/// Columns added after the first schema, with their definitions (additive migrations:
+/// an older store gains them on open; its rows get NULL).
+const ADDED_COLUMNS: &[(&str, &str)] = &[("execd_token", "TEXT")];
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -128,11 +166,31 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(5));
+        // Schema and migrations on one connection first, so no pooled connection ever
+        // holds a statement prepared against the old table.
+        {
+            let setup = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
+            sqlx::raw_sql(SCHEMA).execute(&setup).await?;
+            let present: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM pragma_table_info('sandboxes')")
+                    .fetch_all(&setup)
+                    .await?;
+            for (col, def) in ADDED_COLUMNS {
+                if !present.iter().any(|(n,)| n == col) {
+                    sqlx::raw_sql(&format!("ALTER TABLE sandboxes ADD COLUMN {col} {def}"))
+                        .execute(&setup)
+                        .await?;
+                }
+            }
+            setup.close().await;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -149,7 +207,8 @@ impl Store {
     async fn insert(&self, r: &Record, verb: &str) -> Result<(), StoreError> {
         let sql = format!(
             "{verb} INTO sandboxes (id, image, entrypoint, metadata, extensions, platform, created_at, \
-             expires_at, state, reason, message, last_transition_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+             expires_at, state, reason, message, last_transition_at, execd_token) \
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         );
         sqlx::query(&sql)
             .bind(&r.id)
@@ -164,6 +223,7 @@ impl Store {
             .bind(&r.status.reason)
             .bind(&r.status.message)
             .bind(ts(&r.status.last_transition_at))
+            .bind(r.execd_token.as_ref().map(AgentToken::expose))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -295,6 +355,9 @@ fn decode(row: &SqliteRow) -> Result<Record, StoreError> {
             message: row.try_get("message")?,
             last_transition_at: parse_ts("last_transition_at")?,
         },
+        execd_token: row
+            .try_get::<Option<String>, _>("execd_token")?
+            .map(AgentToken::from),
         id: id.clone(),
     })
 }
@@ -320,6 +383,7 @@ mod tests {
                 message: None,
                 last_transition_at: Some(now),
             },
+            execd_token: Some(AgentToken::from("t0ken".to_string())),
         }
     }
 
@@ -352,6 +416,42 @@ mod tests {
         assert_eq!(s.next_expiry().await.unwrap(), a.expires_at);
         assert!(s.delete("a").await.unwrap());
         assert!(!s.delete("a").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_old_store_gains_the_token_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+            let old_schema = SCHEMA.replace(",\n    execd_token        TEXT", "");
+            assert!(!old_schema.contains("execd_token"));
+            sqlx::raw_sql(&old_schema).execute(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO sandboxes (id, image, entrypoint, metadata, created_at, state) \
+                 VALUES ('old', 'img', '[\"sh\"]', '{}', '2026-01-01T00:00:00Z', 'Running')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let s = Store::open(&path).await.unwrap();
+        let old = s.get("old").await.unwrap().unwrap();
+        assert_eq!(old.execd_token, None);
+        let r = rec("new", None);
+        s.upsert(&r).await.unwrap();
+        assert_eq!(s.get("new").await.unwrap().unwrap(), r);
+        assert_eq!(
+            format!("{:?}", r.execd_token),
+            "Some(AgentToken(<redacted>))"
+        );
+        let t = AgentToken::generate().unwrap();
+        assert_eq!(t.expose().len(), 64);
+        assert_ne!(t, AgentToken::generate().unwrap());
     }
 
     #[tokio::test]

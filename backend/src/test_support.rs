@@ -16,6 +16,8 @@ pub struct FakeRuntime {
     pub down: AtomicBool,
     /// Calls to `inspect` never return (a stuck engine).
     pub stall: AtomicBool,
+    /// Sandboxes run the agent; only 8080, 44772 and 18080 are published.
+    pub execd: AtomicBool,
 }
 
 impl FakeRuntime {
@@ -133,6 +135,17 @@ impl Runtime for FakeRuntime {
         if !self.sandboxes.lock().unwrap().contains_key(id) {
             return Err(RuntimeError::NotFound(id.into()));
         }
+        if self.execd.load(Ordering::SeqCst) && ![8080, 44772, 18080].contains(&port) {
+            return Err(RuntimeError::Invalid {
+                status: 404,
+                code: "DOCKER::ENDPOINT_NOT_AVAILABLE",
+                message: format!("Port {port} is not published."),
+            });
+        }
         Ok(SocketAddr::from(([127, 0, 0, 1], 40000 + port % 1000)))
+    }
+
+    fn execd_enabled(&self) -> bool {
+        self.execd.load(Ordering::SeqCst)
     }
 }

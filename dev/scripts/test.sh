@@ -32,6 +32,10 @@ DOCKER_HOST=$(dev/scripts/docker-engine.sh start "$engine")
 export DOCKER_HOST
 dev/scripts/test-image.sh gatehouse/busybox:latest
 
+echo "== the in-sandbox agent (static gatehouse-execd; cargo caches it)"
+GATEHOUSE_EXECD_BINARY=$(agent/build-static.sh)
+export GATEHOUSE_EXECD_BINARY
+
 export GATEHOUSE_TEST_IMAGE=gatehouse/busybox:latest
 export GATEHOUSE_PYTHON=$root/.venv/bin/python
 export GATEHOUSE_SCRIPTS=$root/dev/scripts

@@ -91,6 +91,9 @@ if [ -f console/package.json ]; then
 fi
 cargo build --release -p gatehouse-backend -p gatehouse
 [ -n "$kubelet_needed" ] && cargo build -q -p gatehouse-tests --bin gatehouse-test-kubelet
+# The in-sandbox agent every sandbox runs (the SDK's commands, files, health checks).
+GATEHOUSE_EXECD_BINARY=$(agent/build-static.sh)
+export GATEHOUSE_EXECD_BINARY
 key=${GATEHOUSE_DEMO_API_KEY:-}
 generated=""
 if [ -z "$key" ]; then
@@ -133,8 +136,11 @@ cat <<TXT
   log .state/idp.log) as alice (team-a, operator), bob (team-a, read_only) or
   carol (team-b, operator); any password is accepted.
 
-  The OpenSandbox SDK and CLI work unchanged against the gateway:
+  The OpenSandbox SDK and CLI work unchanged against the gateway (every sandbox runs
+  the in-sandbox agent $GATEHOUSE_EXECD_BINARY):
     export OPEN_SANDBOX_API_KEY=$key OPEN_SANDBOX_DOMAIN=localhost:8080
+    osb sandbox create --image gatehouse/busybox:latest --entrypoint sleep --entrypoint 3600
+  (osb: pip install opensandbox-cli==1.1.1, or .venv/bin/osb once make test has run)
   curl -s -H "OPEN-SANDBOX-API-KEY: $key" http://127.0.0.1:8080/v1/sandboxes
   curl -s -H "OPEN-SANDBOX-API-KEY: $key" -H 'content-type: application/json' \\
        -d '{"image":{"uri":"gatehouse/busybox:latest"},"entrypoint":["httpd","-f","-p","8080","-h","/www"],"timeout":600}' \\

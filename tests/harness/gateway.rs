@@ -57,7 +57,7 @@ impl Gateway {
         let log_path = dir.join("gateway.log");
         let log = std::fs::File::create(&log_path)?;
         let unset = "GATEHOUSE_UPSTREAM_API_KEY";
-        let child = process::spawn_binary("gatehouse", &config_path, "info", &[], unset, log)?;
+        let child = process::spawn_binary("gatehouse", &config_path, "info", &[], &[unset], log)?;
         let gw = Self {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),

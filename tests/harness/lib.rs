@@ -110,6 +110,8 @@ pub struct Backend {
     docker_host: String,
     /// Whether it drives Docker (else Kubernetes).
     docker: bool,
+    /// The agent binary its sandboxes run, if any.
+    pub execd: Option<PathBuf>,
     dir: PathBuf,
 }
 
@@ -130,6 +132,9 @@ pub struct BackendOptions {
     /// The instance label to use (a fresh one when unset), e.g. to start a second
     /// backend that adopts the first one's sandboxes.
     pub instance: Option<String>,
+    /// Run every sandbox with the in-sandbox agent (`GATEHOUSE_EXECD_BINARY`, which
+    /// `make test` sets to `agent/build-static.sh`'s output). Off: exactly the entrypoint.
+    pub execd: bool,
 }
 
 impl Default for BackendOptions {
@@ -141,6 +146,7 @@ impl Default for BackendOptions {
             reconcile_seconds: 2,
             kubernetes: None,
             instance: None,
+            execd: false,
         }
     }
 }
@@ -171,7 +177,9 @@ impl Backend {
         );
         let config_path = dir.join("backend.toml");
         std::fs::write(&config_path, config)?;
+        let execd = opts.execd.then(execd_binary).transpose()?;
         let mut b = Self {
+            execd,
             child: None,
             url: format!("http://127.0.0.1:{port}"),
             api_key,
@@ -196,16 +204,25 @@ impl Backend {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let env: Vec<(&str, &str)> = match &docker_host {
-            Some(h) => vec![("DOCKER_HOST", h.as_str())],
-            None => Vec::new(),
-        };
+        let mut env: Vec<(&str, &str)> = Vec::new();
+        if let Some(h) = &docker_host {
+            env.push(("DOCKER_HOST", h.as_str()));
+        }
+        let execd = self
+            .execd
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let mut unset = vec!["GATEHOUSE_BACKEND_API_KEY"];
+        match &execd {
+            Some(p) => env.push(("GATEHOUSE_EXECD_BINARY", p.as_str())),
+            None => unset.push("GATEHOUSE_EXECD_BINARY"),
+        }
         let child = process::spawn_binary(
             "gatehouse-backend",
             &self.config_path,
             "info,gatehouse_backend=debug,gatehouse_runtime_kubernetes=debug",
             &env,
-            "GATEHOUSE_BACKEND_API_KEY",
+            &unset,
             log,
         )?;
         self.child = Some(child);
@@ -265,6 +282,25 @@ impl Backend {
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
+}
+
+/// The static agent binary (`GATEHOUSE_EXECD_BINARY`, set by `make test`).
+pub fn execd_binary() -> Result<PathBuf> {
+    let p = std::env::var_os("GATEHOUSE_EXECD_BINARY")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+            "GATEHOUSE_EXECD_BINARY is not set: run through `make test`, or set it to the path \
+             `agent/build-static.sh` prints"
+        )
+        })?;
+    let p = PathBuf::from(p);
+    anyhow::ensure!(
+        p.is_file(),
+        "GATEHOUSE_EXECD_BINARY {} is not a file",
+        p.display()
+    );
+    Ok(p)
 }
 
 fn docker_host_default() -> String {

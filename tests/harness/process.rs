@@ -9,22 +9,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts the workspace binary `name` (next to the test executable) with `--config
-/// config`, `RUST_LOG=rust_log`, `env` set and `unset` removed, stderr to `log`.
+/// config`, `RUST_LOG=rust_log`, `env` set and the `unset` variables removed, stderr to
+/// `log`.
 pub fn spawn_binary(
     name: &str,
     config: &Path,
     rust_log: &str,
     env: &[(&str, &str)],
-    unset: &str,
+    unset: &[&str],
     log: std::fs::File,
 ) -> Result<Child> {
     let bin = crate::bin_dir().join(name);
-    Command::new(&bin)
-        .arg("--config")
+    let mut cmd = Command::new(&bin);
+    for name in unset {
+        cmd.env_remove(name);
+    }
+    cmd.arg("--config")
         .arg(config)
         .env("RUST_LOG", rust_log)
         .envs(env.iter().copied())
-        .env_remove(unset)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

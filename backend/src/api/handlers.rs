@@ -109,7 +109,17 @@ pub async fn endpoint(
             _ => {}
         }
     }
-    let addr = st.service.endpoint(&id, port).await?;
+    let resolved = st.service.endpoint(&id, port).await?;
+    let addr = resolved.addr;
+    // Through the server proxy the backend adds the agent's token itself, so the user
+    // never handles it; a direct endpoint carries it for the caller to send.
+    let token_headers = match (&resolved.token, use_proxy) {
+        (Some(t), false) => Some(gatehouse_lifecycle::StringMap::from([(
+            wire::EXECD_TOKEN_HEADER.to_string(),
+            t.expose().to_string(),
+        )])),
+        _ => None,
+    };
     let endpoint = if use_proxy {
         let base = match &st.eip {
             Some(eip) => eip.clone(),
@@ -125,15 +135,158 @@ pub async fn endpoint(
         };
         wire::server_proxy_endpoint(&base, &id, port)
     } else {
-        match &st.endpoint_host {
+        let host = match &st.endpoint_host {
             Some(h) => format!("{h}:{}", addr.port()),
             None => addr.to_string(),
-        }
+        };
+        format!("{host}{}", resolved.prefix)
     };
     Ok(Json(Endpoint {
         endpoint,
-        headers: None,
+        headers: token_headers,
     })
+    .into_response())
+}
+
+/// `GET /version` (no key needed, as upstream): the server's package version.
+pub async fn version() -> Response {
+    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") })).into_response()
+}
+
+/// `POST /v1/metrics/events`: the SDK's client-side metrics; accepted and dropped (204).
+pub async fn metrics_event() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `/pools...`: pools are a Kubernetes feature → 501, as upstream on Docker.
+pub async fn pools_not_supported() -> ApiErrorResponse {
+    ApiErrorResponse(ApiError::new(
+        501,
+        "KUBERNETES::POOL_NOT_SUPPORTED",
+        "Pool management is only available when runtime.type is 'kubernetes'.",
+    ))
+}
+
+/// `GET /snapshots`: this backend takes no snapshots, so the list is empty (as upstream
+/// answers on a server without snapshots), paginated like any list.
+pub async fn list_snapshots(RawQuery(q): RawQuery) -> HandlerResult {
+    let mut page = 1u64;
+    let mut page_size = 20u64;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        let parse = |name: &str, max: u64| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "'{name}' must be an integer between 1 and {max}, got '{v}'."
+                    ))
+                })
+        };
+        match k.as_ref() {
+            "page" => page = parse("page", u64::MAX)?,
+            "pageSize" => page_size = parse("pageSize", 200)?,
+            _ => {}
+        }
+    }
+    Ok(Json(serde_json::json!({
+        "items": [],
+        "pagination": {
+            "page": page,
+            "pageSize": page_size,
+            "totalItems": 0,
+            "totalPages": 0,
+            "hasNextPage": false,
+        }
+    }))
+    .into_response())
+}
+
+/// Lines of diagnostic text returned inline, as upstream's Docker backend.
+const LOG_LINES: usize = 100;
+const EVENT_LINES: usize = 50;
+
+/// Keeps the last `limit` lines; whether any were dropped.
+fn last_lines(text: &str, limit: usize) -> (String, bool) {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.len() <= limit {
+        return (text.to_string(), false);
+    }
+    (lines[lines.len() - limit..].concat(), true)
+}
+
+/// `GET /sandboxes/{id}/diagnostics/{logs|events}[?scope=]`: the sandbox's engine logs
+/// (scopes `container`, `all`) or events (`runtime`, `all`) as the Diagnostics API's
+/// inline descriptor; without `scope`, upstream's deprecated plain text.
+pub async fn diagnostics(
+    AxState(st): AxState<State>,
+    Path((id, kind)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
+    let scope = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    let (supported, limit): (&[&str], usize) = match kind.as_str() {
+        "logs" => (&["container", "all"], LOG_LINES),
+        "events" => (&["runtime", "all"], EVENT_LINES),
+        // Upstream's DevOps extras, outside the Diagnostics API.
+        "inspect" | "summary" => {
+            return Err(ApiError::new(
+                501,
+                codes::API_NOT_SUPPORTED,
+                format!(
+                "Diagnostics '{kind}' is not supported by this backend; use 'logs' or 'events'."
+            ),
+            )
+            .into())
+        }
+        _ => {
+            return Err(ApiError::new(
+                404,
+                codes::ROUTE_NOT_FOUND,
+                format!("Unknown diagnostics kind '{kind}'; use 'logs' or 'events'."),
+            )
+            .into())
+        }
+    };
+    if let Some(s) = &scope {
+        if !supported.contains(&s.as_str()) {
+            return Err(ApiError::bad_request(
+                "DIAGNOSTICS_SCOPE_UNSUPPORTED",
+                format!(
+                    "Unsupported {kind} diagnostics scope '{s}'. Supported scopes: {}.",
+                    supported.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
+    let text = if kind == "logs" {
+        st.service.logs(&id, limit + 1).await?
+    } else {
+        st.service.events(&id).await?
+    };
+    let (content, truncated) = last_lines(&text, limit);
+    let Some(scope) = scope else {
+        return Ok((
+            [
+                (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (http::header::HeaderName::from_static("deprecation"), "true"),
+            ],
+            content,
+        )
+            .into_response());
+    };
+    Ok(Json(serde_json::json!({
+        "sandboxId": id,
+        "kind": kind,
+        "scope": scope,
+        "delivery": "inline",
+        "contentType": "text/plain; charset=utf-8",
+        "contentLength": content.len(),
+        "content": content,
+        "truncated": truncated,
+    }))
     .into_response())
 }
 

@@ -9,7 +9,7 @@ mod server_proxy;
 use crate::error::{error_response, route_not_found};
 use crate::service::Service;
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, patch, post};
 use axum::Router;
 use gatehouse_lifecycle::{codes, ApiError};
@@ -52,14 +52,17 @@ fn lifecycle_routes() -> Router<State> {
         .route("/sandboxes/{id}/renew-expiration", post(handlers::renew))
         .route("/sandboxes/{id}/endpoints/{port}", get(handlers::endpoint))
         .route("/sandboxes/{id}/snapshots", post(handlers::not_supported))
-        .route("/snapshots", get(handlers::not_supported))
+        .route("/snapshots", get(handlers::list_snapshots))
+        .route("/metrics/events", post(handlers::metrics_event))
+        .route("/pools", any(handlers::pools_not_supported))
+        .route("/pools/{name}", any(handlers::pools_not_supported))
         .route(
             "/snapshots/{snapshot_id}",
             get(handlers::not_supported).delete(handlers::not_supported),
         )
         .route(
             "/sandboxes/{id}/diagnostics/{kind}",
-            get(handlers::not_supported),
+            get(handlers::diagnostics),
         )
         .route(
             "/sandboxes/{id}/proxy/{port}",
@@ -72,7 +75,23 @@ fn lifecycle_routes() -> Router<State> {
 }
 
 async fn not_found(req: Request) -> Response {
-    error_response(&route_not_found(req.uri().path()))
+    let path = req.uri().path();
+    // Like upstream (Starlette's redirect_slashes): a trailing slash is redirected to the
+    // path without it, keeping the method and body (307).
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let location = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&location) {
+            let mut r = axum::http::StatusCode::TEMPORARY_REDIRECT.into_response();
+            r.headers_mut().insert(http::header::LOCATION, v);
+            return r;
+        }
+    }
+    error_response(&route_not_found(path))
 }
 
 async fn method_not_allowed(req: Request) -> Response {
@@ -92,6 +111,7 @@ pub fn router(state: State) -> Router {
     let api = lifecycle_routes();
     Router::new()
         .route("/health", get(handlers::health))
+        .route("/version", get(handlers::version))
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(not_found)

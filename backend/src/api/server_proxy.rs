@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderName, Uri};
 use axum::response::{IntoResponse, Response};
-use gatehouse_lifecycle::{codes, ApiError};
+use gatehouse_lifecycle::{codes, wire, ApiError};
 use hyper_util::rt::TokioIo;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded as received.
@@ -66,16 +66,18 @@ async fn forward(
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
-    let addr = match st.service.endpoint(&id, port).await {
-        Ok(a) => a,
+    let resolved = match st.service.endpoint(&id, port).await {
+        Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    let addr = resolved.addr;
     let query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let target: Uri = match format!("http://{addr}/{path}{query}").parse() {
+    let prefix = &resolved.prefix;
+    let target: Uri = match format!("http://{addr}{prefix}/{path}{query}").parse() {
         Ok(u) => u,
         Err(_) => {
             return error_response(&ApiError::invalid("The proxied path is not a valid URI."))
@@ -88,6 +90,19 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(API_KEY_HEADER);
+    // The agent's token is added here, never handed to the user; a client's own value
+    // is not forwarded.
+    parts.headers.remove(wire::EXECD_TOKEN_HEADER);
+    if let Some(t) = &resolved.token {
+        match http::HeaderValue::from_str(t.expose()) {
+            Ok(v) => {
+                parts.headers.insert(wire::EXECD_TOKEN_HEADER, v);
+            }
+            Err(_) => {
+                tracing::error!(sandbox.id = %id, "the agent token is not a valid header value")
+            }
+        }
+    }
     if let Some(u) = &upgrade {
         parts.headers.insert(
             header::CONNECTION,

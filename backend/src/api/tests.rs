@@ -489,7 +489,7 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
     let (s, v) = call(&h.app, "PUT", "/v1/sandboxes", None).await;
     assert_eq!(s, 405);
     assert_error(&v, "SANDBOX::METHOD_NOT_ALLOWED");
-    let (s, v) = call(&h.app, "GET", "/v1/snapshots", None).await;
+    let (s, v) = call(&h.app, "GET", "/v1/snapshots/s1", None).await;
     assert_eq!(s, 501);
     assert_error(&v, "SANDBOX::API_NOT_SUPPORTED");
 }
@@ -506,4 +506,159 @@ async fn request_id_is_propagated_or_generated() {
     let req = http::Request::get("/health").body(Body::empty()).unwrap();
     let resp = h.app.clone().oneshot(req).await.unwrap();
     assert!(uuid::Uuid::parse_str(resp.headers()["x-request-id"].to_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn agent_endpoints_carry_the_token_and_other_ports_go_through_the_agent() {
+    let h = harness().await;
+    h.fake.execd.store(true, Ordering::SeqCst);
+    let (s, created) = call(&h.app, "POST", "/v1/sandboxes", Some(create_body())).await;
+    assert_eq!(s, 202);
+    let id = created["id"].as_str().unwrap();
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/44772"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["endpoint"], "127.0.0.1:40772");
+    let token = v["headers"]["X-EXECD-ACCESS-TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/18080"),
+        None,
+    )
+    .await;
+    assert_eq!(v["endpoint"], "127.0.0.1:40080");
+    assert_eq!(v["headers"]["X-EXECD-ACCESS-TOKEN"], token.as_str());
+    // A published user port: no token.
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/8080"),
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"endpoint": "127.0.0.1:40080"}));
+    // An unpublished port: through the agent's proxy, with the token.
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/9999"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["endpoint"], "127.0.0.1:40772/proxy/9999");
+    assert_eq!(v["headers"]["X-EXECD-ACCESS-TOKEN"], token.as_str());
+    // Server-proxy endpoints never carry the token: the backend adds it itself.
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/endpoints/44772?use_server_proxy=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"endpoint": format!("gw.example:8080/v1/sandboxes/{id}/proxy/44772")})
+    );
+    // Another sandbox gets another token.
+    let (_, other) = call(&h.app, "POST", "/v1/sandboxes", Some(create_body())).await;
+    let oid = other["id"].as_str().unwrap();
+    let (_, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{oid}/endpoints/44772"),
+        None,
+    )
+    .await;
+    assert_ne!(v["headers"]["X-EXECD-ACCESS-TOKEN"], token.as_str());
+    // The token never appears in the sandbox's API view.
+    let (_, v) = call(&h.app, "GET", &format!("/v1/sandboxes/{id}"), None).await;
+    assert!(!v.to_string().contains(&token));
+}
+
+#[tokio::test]
+async fn upstream_compat_routes() {
+    let h = harness().await;
+    let (s, v) = call_raw(&h.app, "GET", "/version", None, None).await;
+    assert_eq!(s, 200);
+    assert!(v["version"].is_string());
+    let (s, _) = call(
+        &h.app,
+        "POST",
+        "/v1/metrics/events",
+        Some(json!({"event": "x"})),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _) = call_raw(&h.app, "POST", "/v1/metrics/events", None, None).await;
+    assert_eq!(s, 401);
+    for path in ["/v1/pools", "/pools", "/v1/pools/p1"] {
+        let (s, v) = call(&h.app, "GET", path, None).await;
+        assert_eq!(s, 501, "{path}");
+        assert_eq!(v["code"], "KUBERNETES::POOL_NOT_SUPPORTED");
+    }
+    let (s, v) = call(&h.app, "GET", "/v1/snapshots?pageSize=5", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["items"], json!([]));
+    assert_eq!(v["pagination"]["pageSize"], 5);
+    assert_eq!(v["pagination"]["totalItems"], 0);
+    let (s, _) = call(&h.app, "GET", "/v1/snapshots?pageSize=0", None).await;
+    assert_eq!(s, 400);
+    // A trailing slash redirects to the path without it, as upstream.
+    let req = http::Request::builder()
+        .uri("/v1/sandboxes/?page=2")
+        .header("OPEN-SANDBOX-API-KEY", KEY)
+        .body(Body::empty())
+        .unwrap();
+    let resp = h.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 307);
+    assert_eq!(resp.headers()["location"], "/v1/sandboxes?page=2");
+    // Diagnostics: the fake has no logs (501), an unknown scope is 400.
+    let (_, created) = call(&h.app, "POST", "/v1/sandboxes", Some(create_body())).await;
+    let id = created["id"].as_str().unwrap();
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/diagnostics/logs?scope=bogus"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["code"], "DIAGNOSTICS_SCOPE_UNSUPPORTED");
+    let (s, _) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/diagnostics/logs?scope=container"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 501);
+    let (s, _) = call(
+        &h.app,
+        "GET",
+        "/v1/sandboxes/nope/diagnostics/logs?scope=container",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, v) = call(
+        &h.app,
+        "GET",
+        &format!("/v1/sandboxes/{id}/diagnostics/summary"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 501);
+    assert_eq!(v["code"], "SANDBOX::API_NOT_SUPPORTED");
 }

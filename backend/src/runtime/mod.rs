@@ -35,12 +35,15 @@ pub enum RuntimeSetupError {
 pub async fn build(cfg: &Config) -> Result<Arc<dyn Runtime>, RuntimeSetupError> {
     match cfg.runtime.kind {
         RuntimeType::Docker => {
-            let docker = gatehouse_runtime_docker::DockerRuntime::connect(&cfg.docker)
-                .await
-                .map_err(|source| RuntimeSetupError::Driver {
-                    runtime: "docker",
-                    source,
-                })?;
+            let docker = gatehouse_runtime_docker::DockerRuntime::connect_with_execd(
+                &cfg.docker,
+                cfg.execd_delivery(),
+            )
+            .await
+            .map_err(|source| RuntimeSetupError::Driver {
+                runtime: "docker",
+                source,
+            })?;
             let deadline = Duration::from_secs(cfg.docker.api_timeout_secs()) + CALL_SLACK;
             Ok(Arc::new(Traced::new(docker, deadline)))
         }

@@ -97,6 +97,18 @@ impl<R: Runtime> Runtime for Traced<R> {
         self.call("endpoint", id, self.inner.endpoint(id, port))
             .await
     }
+
+    fn execd_enabled(&self) -> bool {
+        self.inner.execd_enabled()
+    }
+
+    async fn logs(&self, id: &str, tail: usize) -> Result<String, RuntimeError> {
+        self.call("logs", id, self.inner.logs(id, tail)).await
+    }
+
+    async fn events(&self, id: &str) -> Result<String, RuntimeError> {
+        self.call("events", id, self.inner.events(id)).await
+    }
 }
 
 #[cfg(test)]

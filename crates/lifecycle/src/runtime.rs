@@ -38,6 +38,9 @@ pub struct SandboxSpec {
     /// The request's `extensions` (opaque to the API; a driver reads its own prefixed
     /// keys, e.g. `kubernetes.runtimeClassName`, and refuses another driver's).
     pub extensions: StringMap,
+    /// Access token of the in-sandbox agent (execd), when the runtime delivers one; the
+    /// runtime hands it to the agent and never labels or logs it.
+    pub execd_token: Option<String>,
 }
 
 /// What a runtime observes of one sandbox.
@@ -169,4 +172,31 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The address on which this process reaches `port` of the sandbox.
     async fn endpoint(&self, id: &str, port: u16) -> Result<SocketAddr, RuntimeError>;
+
+    /// Whether every sandbox this runtime creates runs the in-sandbox agent (execd) as
+    /// its entrypoint, so a create must carry [`SandboxSpec::execd_token`].
+    fn execd_enabled(&self) -> bool {
+        false
+    }
+
+    /// The sandbox's own output (stdout and stderr), at most the last `tail` lines, as
+    /// plain text for the diagnostics API.
+    async fn logs(&self, id: &str, tail: usize) -> Result<String, RuntimeError> {
+        let _ = (id, tail);
+        Err(RuntimeError::Invalid {
+            status: 501,
+            code: crate::codes::API_NOT_SUPPORTED,
+            message: "Diagnostic logs are not supported by this runtime.".into(),
+        })
+    }
+
+    /// The engine's events about the sandbox, as plain text for the diagnostics API.
+    async fn events(&self, id: &str) -> Result<String, RuntimeError> {
+        let _ = id;
+        Err(RuntimeError::Invalid {
+            status: 501,
+            code: crate::codes::API_NOT_SUPPORTED,
+            message: "Diagnostic events are not supported by this runtime.".into(),
+        })
+    }
 }

@@ -10,6 +10,15 @@ pub const API_KEY_HEADER: &str = "open-sandbox-api-key";
 /// Header carrying the request id, propagated end to end and echoed in every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Port of the in-sandbox agent's execd API (upstream's).
+pub const EXECD_PORT: u16 = 44772;
+
+/// Port of the egress API (upstream's sidecar; our agent serves its read routes).
+pub const EGRESS_PORT: u16 = 18080;
+
+/// Header carrying the per-sandbox agent token, on both ports (as upstream's execd).
+pub const EXECD_TOKEN_HEADER: &str = "X-EXECD-ACCESS-TOKEN";
+
 /// Longest request id accepted from a client; longer ones are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 

@@ -6,6 +6,7 @@ use crate::codes::{
     ALREADY_EXISTS, ENGINE_UNAVAILABLE, ENTRYPOINT_NOT_EXECUTABLE, IMAGE_PULL_FAILED, START_FAILED,
 };
 use crate::driver::{container_name, Inner};
+use crate::execd::{self, ExecdDelivery};
 use crate::{labels, ops};
 use bollard::auth::DockerCredentials;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, PortMap};
@@ -47,12 +48,47 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
     }
     let docker = inner.client.get().await?;
     ensure_image(&inner, &docker, &spec).await?;
+    if let Some(d) = &inner.execd {
+        let Some(token) = spec.execd_token.as_deref() else {
+            return Err(RuntimeError::Failed {
+                code: START_FAILED,
+                op: "create",
+                detail: "the in-sandbox agent is configured but the create carries no token".into(),
+            });
+        };
+        let owner = image_owner(&inner, &docker, &spec.image).await;
+        if let Err(e) = d.write_token(&spec.id, token, owner) {
+            d.remove(&spec.id);
+            return Err(RuntimeError::Failed {
+                code: START_FAILED,
+                op: "create",
+                detail: format!("writing the sandbox's execd token directory: {e}"),
+            });
+        }
+    }
+    let out = create_container(&inner, &docker, &spec, &name).await;
+    if out.is_err() {
+        if let Some(d) = &inner.execd {
+            d.remove(&spec.id);
+        }
+    }
+    out
+}
+
+/// Creates and starts the container; on error it is removed.
+async fn create_container(
+    inner: &Inner,
+    docker: &Docker,
+    spec: &SandboxSpec,
+    name: &str,
+) -> Result<Observed, RuntimeError> {
+    let name = name.to_string();
 
     let options = CreateContainerOptions {
         name: Some(name.clone()),
-        platform: platform(&spec).unwrap_or_default(),
+        platform: platform(spec).unwrap_or_default(),
     };
-    let body = container_body(&inner, &spec);
+    let body = container_body(inner, spec);
     if let Err(e) = timed(inner.limit(), docker.create_container(Some(options), body)).await {
         return Err(match e.status() {
             // Someone else's container (or an earlier sandbox with this id): not ours to remove.
@@ -68,7 +104,7 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
             _ => {
                 // After a timeout the engine may still have created it.
                 if e.is_unavailable() {
-                    cleanup(&inner, &docker, &name).await;
+                    cleanup(inner, docker, &name).await;
                 }
                 e.into_runtime(START_FAILED, "create")
             }
@@ -76,7 +112,7 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
     }
 
     if let Err(e) = timed(inner.limit(), docker.start_container(&name, None)).await {
-        cleanup(&inner, &docker, &name).await;
+        cleanup(inner, docker, &name).await;
         return Err(match start_failure_is_entrypoint(&e.message()) {
             true => RuntimeError::Invalid {
                 status: 400,
@@ -94,7 +130,7 @@ pub(crate) async fn create(inner: Arc<Inner>, spec: SandboxSpec) -> Result<Obser
         });
     }
 
-    match ops::inspect_with(&inner, &docker, &spec.id, &name).await {
+    match ops::inspect_with(inner, docker, &spec.id, &name).await {
         Ok(Some(observed)) => Ok(observed),
         Ok(None) => Err(RuntimeError::Failed {
             code: START_FAILED,
@@ -136,12 +172,23 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
 
-    let publish = !cfg.is_host_network() && !cfg.exposed_ports.is_empty();
-    let port_keys: Vec<String> = cfg
-        .exposed_ports
-        .iter()
-        .map(|p| format!("{p}/tcp"))
-        .collect();
+    let mut ports = cfg.exposed_ports.clone();
+    if inner.execd.is_some() {
+        for p in [execd::EXECD_PORT, execd::EGRESS_PORT] {
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+    }
+    let publish = !cfg.is_host_network() && !ports.is_empty();
+    let port_keys: Vec<String> = ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let mut env = env;
+    let mut binds = cfg.sandbox_binds.clone();
+    if let Some(d) = &inner.execd {
+        binds.extend(d.binds(&spec.id));
+        env.retain(|e| !e.starts_with("EXECD_ENVS="));
+        env.push(format!("EXECD_ENVS={}", execd::ENVS_FILE));
+    }
     let port_bindings: Option<PortMap> = publish.then(|| {
         port_keys
             .iter()
@@ -163,7 +210,7 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
         pids_limit: cfg.pids_limit,
         nano_cpus: spec.resources.nano_cpus,
         memory: spec.resources.memory_bytes,
-        binds: non_empty(&cfg.sandbox_binds),
+        binds: non_empty(&binds),
         network_mode: Some(cfg.network_mode_value()),
         port_bindings,
         ..Default::default()
@@ -172,14 +219,41 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         // An empty (not absent) Entrypoint clears the image's, so exactly the requested
-        // command runs.
-        entrypoint: Some(Vec::new()),
+        // command runs; with the agent, the agent runs it as its child.
+        entrypoint: Some(match &inner.execd {
+            Some(_) => ExecdDelivery::entrypoint(),
+            None => Vec::new(),
+        }),
         cmd: Some(spec.entrypoint.clone()),
         env: Some(env),
         labels: Some(labels::for_spec(spec, &cfg.instance)),
         exposed_ports: publish.then_some(port_keys),
         host_config: Some(host_config),
         ..Default::default()
+    }
+}
+
+/// The non-root uid the image runs as, so the agent (running as that user) can read its
+/// token; `None` for root, or when it cannot be told (logged).
+async fn image_owner(inner: &Inner, docker: &Docker, image: &str) -> Option<u32> {
+    let user = match timed(inner.limit(), docker.inspect_image(image.trim())).await {
+        Ok(i) => i.config.and_then(|c| c.user).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(image, error = %e, "cannot read the image's user; the token stays root-owned");
+            return None;
+        }
+    };
+    match execd::image_uid(&user) {
+        Ok(uid) => uid,
+        Err(name) => {
+            tracing::warn!(
+                image,
+                user = %name,
+                "the image runs as a named user; the agent token stays root-owned, so the \
+                 agent can read it only if that user is root (use a numeric USER)"
+            );
+            None
+        }
     }
 }
 
@@ -217,9 +291,41 @@ async fn ensure_image(
                 detail: format!("pull: {e}"),
             }
         } else {
-            bad(e.message())
+            let raw = e.message();
+            tracing::warn!(image, error = %raw, "image pull failed");
+            bad(pull_failure(&raw).to_string())
         }
     })
+}
+
+/// What a failed pull means for the user, without the engine's raw text (which names
+/// internal resolvers and addresses); the raw text goes to the log.
+pub(crate) fn pull_failure(raw: &str) -> &'static str {
+    let m = raw.to_ascii_lowercase();
+    let unreachable = [
+        "dial tcp",
+        "lookup ",
+        "no such host",
+        "connection refused",
+        "i/o timeout",
+        "tls handshake timeout",
+        "request canceled",
+        "network is unreachable",
+        "server misbehaving",
+        "temporary failure in name resolution",
+    ];
+    if unreachable.iter().any(|p| m.contains(p)) {
+        return "the image is not present on the engine and no registry is reachable from it \
+                (load the image with `docker load`/`docker import`, or give the engine registry access)";
+    }
+    if m.contains("unauthorized") || m.contains("denied") || m.contains("authentication required") {
+        return "the image is not present on the engine and the registry refused the pull \
+                (check image.auth)";
+    }
+    if m.contains("not found") || m.contains("manifest unknown") || m.contains("does not exist") {
+        return "the image is not present on the engine and the registry does not have it";
+    }
+    "the image is not present on the engine and could not be pulled (details in the server log)"
 }
 
 /// Pulls the image; each progress message must arrive within the API timeout.
@@ -296,6 +402,7 @@ mod tests {
             cfg,
             client: Client::new(Target::Unix("/nonexistent".into()), Duration::from_secs(1)),
             security_opt: vec!["no-new-privileges:true".into()],
+            execd: None,
         }
     }
 
@@ -318,6 +425,7 @@ mod tests {
             created_at: gatehouse_lifecycle::time::now(),
             platform: None,
             extensions: Default::default(),
+            execd_token: None,
         }
     }
 
@@ -382,6 +490,20 @@ mod tests {
         let hc = b.host_config.unwrap();
         assert_eq!(hc.port_bindings, None);
         assert_eq!(hc.network_mode.as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn pull_failures_never_show_the_raw_dial_error() {
+        let raw = "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on 10.0.0.2:53: no such host";
+        let m = pull_failure(raw);
+        assert!(m.contains("no registry is reachable"), "{m}");
+        assert!(!m.contains("10.0.0.2"));
+        assert!(
+            pull_failure("pull access denied for x, repository does not exist").contains("refused")
+        );
+        assert!(pull_failure("manifest for x:1 not found: manifest unknown")
+            .contains("does not have it"));
+        assert!(pull_failure("something else").contains("could not be pulled"));
     }
 
     #[test]

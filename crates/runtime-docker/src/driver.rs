@@ -7,6 +7,7 @@
 use crate::client::{Client, Target, RUNTIME};
 use crate::codes::{INIT_ERROR, START_FAILED};
 use crate::config::DockerConfig;
+use crate::execd::ExecdDelivery;
 use crate::{create, ops};
 use async_trait::async_trait;
 use gatehouse_lifecycle::runtime::Discovered;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     pub client: Client,
     /// `HostConfig.SecurityOpt` of every sandbox.
     pub security_opt: Vec<String>,
+    /// How the in-sandbox agent is delivered; `None` runs exactly the entrypoint.
+    pub execd: Option<ExecdDelivery>,
 }
 
 impl Inner {
@@ -73,6 +76,15 @@ impl DockerRuntime {
     /// version is negotiated again before the next call, so the backend starts while the
     /// engine is down and recovers when it returns.
     pub async fn connect(cfg: &DockerConfig) -> Result<Self, RuntimeError> {
+        Self::connect_with_execd(cfg, None).await
+    }
+
+    /// Like [`DockerRuntime::connect`], with every sandbox running the in-sandbox agent
+    /// delivered as `execd` says (see [`crate::execd`]).
+    pub async fn connect_with_execd(
+        cfg: &DockerConfig,
+        execd: Option<ExecdDelivery>,
+    ) -> Result<Self, RuntimeError> {
         let init = |detail: String| RuntimeError::Failed {
             code: INIT_ERROR,
             op: "connect",
@@ -82,11 +94,15 @@ impl DockerRuntime {
         let host = cfg.resolved_docker_host();
         let target = Target::parse(&host).map_err(init)?;
         let security_opt = security_opts(cfg).map_err(init)?;
+        if let Some(d) = &execd {
+            d.prepare().map_err(init)?;
+        }
         let timeout = Duration::from_secs(cfg.api_timeout_secs());
         let inner = Inner {
             cfg: cfg.clone(),
             client: Client::new(target, timeout),
             security_opt,
+            execd,
         };
         let rt = Self {
             inner: Arc::new(inner),
@@ -217,6 +233,18 @@ impl Runtime for DockerRuntime {
 
     async fn endpoint(&self, id: &str, port: u16) -> Result<SocketAddr, RuntimeError> {
         traced("endpoint", id, ops::endpoint(&self.inner, id, port)).await
+    }
+
+    fn execd_enabled(&self) -> bool {
+        self.inner.execd.is_some()
+    }
+
+    async fn logs(&self, id: &str, tail: usize) -> Result<String, RuntimeError> {
+        traced("logs", id, ops::logs(&self.inner, id, tail)).await
+    }
+
+    async fn events(&self, id: &str) -> Result<String, RuntimeError> {
+        traced("events", id, ops::events(&self.inner, id)).await
     }
 }
 

@@ -97,6 +97,7 @@ mod tests {
             created_at: created,
             platform: None,
             extensions: Default::default(),
+            execd_token: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`config`]: the `[docker]` configuration section ([`DockerConfig`]);
 //! - [`labels`]: labels written on containers and how user metadata is recovered;
 //! - [`state`]: container state to lifecycle state;
+//! - [`execd`]: delivery of the in-sandbox agent (binary mount, token directory);
 //! - [`DockerRuntime`]: the driver (connection and API version negotiation, create,
 //!   inspect, list, delete, pause, resume, endpoint).
 //!
@@ -20,6 +21,7 @@ pub mod codes;
 pub mod config;
 mod create;
 mod driver;
+pub mod execd;
 pub mod labels;
 mod ops;
 pub mod state;
@@ -27,3 +29,4 @@ pub mod state;
 pub use client::{RUNTIME, SAFE_VERSION};
 pub use config::DockerConfig;
 pub use driver::DockerRuntime;
+pub use execd::ExecdDelivery;

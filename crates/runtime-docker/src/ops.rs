@@ -9,7 +9,9 @@ use crate::codes::{
 use crate::driver::{container_name, Inner};
 use crate::{labels, state};
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    EventsOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
@@ -93,9 +95,153 @@ pub(crate) async fn inspect_with(
     id: &str,
     name: &str,
 ) -> Result<Option<Observed>, RuntimeError> {
-    Ok(find(inner, docker, id, name)
-        .await?
-        .map(|c| state::observe(id, c.state.as_ref())))
+    match find(inner, docker, id, name).await? {
+        Some(c) => Ok(Some(observe(inner, docker, id, &c).await)),
+        None => Ok(None),
+    }
+}
+
+/// The observation of container `c`; with the agent, an ended sandbox's message carries
+/// the agent's report line (how the entrypoint ended).
+async fn observe(
+    inner: &Inner,
+    docker: &Docker,
+    id: &str,
+    c: &ContainerInspectResponse,
+) -> Observed {
+    let mut o = state::observe(id, c.state.as_ref());
+    let ended = matches!(
+        o.state,
+        gatehouse_lifecycle::SandboxState::Failed | gatehouse_lifecycle::SandboxState::Terminated
+    );
+    if ended && inner.execd.is_some() {
+        if let Some(name) = container_name(id) {
+            if let Ok(text) = read_logs(inner, docker, &name, false, true, 20).await {
+                if let Some(line) = crate::execd::exit_line(&text) {
+                    o.message = format!("{} {}", o.message, agent_report(line));
+                }
+            }
+        }
+    }
+    o
+}
+
+/// The agent's report line as a sentence: `Entrypoint "app" exited with code 3.`
+fn agent_report(line: &str) -> String {
+    let line = line
+        .strip_prefix(crate::execd::EXIT_LINE_PREFIX)
+        .unwrap_or(line)
+        .trim();
+    let mut chars = line.chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// The last `tail` lines of a container's output, as text.
+async fn read_logs(
+    inner: &Inner,
+    docker: &Docker,
+    name: &str,
+    stdout: bool,
+    stderr: bool,
+    tail: usize,
+) -> Result<String, CallError> {
+    let options = LogsOptions {
+        stdout,
+        stderr,
+        tail: tail.to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut out = String::new();
+    let deadline = Instant::now() + inner.limit();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Err(_) => return Err(CallError::Timeout(inner.limit())),
+            Ok(None) => return Ok(out),
+            Ok(Some(Ok(chunk))) => out.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+            Ok(Some(Err(e))) => return Err(CallError::Api(e)),
+        }
+    }
+}
+
+/// The sandbox's output (stdout and stderr), the last `tail` lines.
+pub(crate) async fn logs(inner: &Inner, id: &str, tail: usize) -> Result<String, RuntimeError> {
+    let (docker, c) = find_required(inner, id).await?;
+    let name = container_ref(&c, id);
+    read_logs(inner, &docker, &name, true, true, tail)
+        .await
+        .map_err(|e| e.into_runtime(QUERY_FAILED, "logs"))
+}
+
+/// The engine's events about the sandbox's container since it was created, one line each,
+/// followed by its current state.
+pub(crate) async fn events(inner: &Inner, id: &str) -> Result<String, RuntimeError> {
+    let (docker, c) = find_required(inner, id).await?;
+    let cid = c.id.clone().unwrap_or_default();
+    let since = c
+        .created
+        .as_deref()
+        .and_then(|t| state::timestamp(Some(t)))
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let options = EventsOptions {
+        since: Some(since.to_string()),
+        // The engine compares with sub-second precision: one second ahead includes every
+        // event up to now (the engine holds the stream open until then).
+        until: Some((Utc::now().timestamp() + 1).to_string()),
+        filters: Some(HashMap::from([(
+            "container".to_string(),
+            vec![cid.clone()],
+        )])),
+    };
+    let mut stream = docker.events(Some(options));
+    let mut out = String::new();
+    let deadline = Instant::now() + inner.limit();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Err(_) => break,
+            Ok(None) => break,
+            Ok(Some(Ok(ev))) => {
+                let when = ev
+                    .time
+                    .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                    .map(|t| gatehouse_lifecycle::time::format(&t))
+                    .unwrap_or_default();
+                let action = ev.action.unwrap_or_default();
+                let mut attrs: Vec<String> = ev
+                    .actor
+                    .and_then(|a| a.attributes)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(k, _)| matches!(k.as_str(), "exitCode" | "signal" | "image"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                attrs.sort();
+                out.push_str(&format!("{when} container {action} {}\n", attrs.join(" ")));
+            }
+            Ok(Some(Err(e))) => {
+                return Err(CallError::Api(e).into_runtime(QUERY_FAILED, "events"));
+            }
+        }
+    }
+    let o = observe(inner, &docker, id, &c).await;
+    out.push_str(&format!(
+        "{} state {} ({}): {}\n",
+        gatehouse_lifecycle::time::format(&Utc::now()),
+        o.state,
+        o.reason,
+        o.message
+    ));
+    Ok(out)
 }
 
 /// Observes sandbox `id`.
@@ -171,7 +317,7 @@ pub(crate) async fn list(inner: &Inner) -> Result<Vec<Discovered>, RuntimeError>
             .unwrap_or(&empty);
         let config = c.config.clone().unwrap_or_default();
         out.push(Discovered {
-            observed: state::observe(&id, c.state.as_ref()),
+            observed: observe(inner, &docker, &id, &c).await,
             image: config.image.unwrap_or_default(),
             entrypoint: config.cmd.unwrap_or_default(),
             metadata: labels::metadata(&cl, il),
@@ -209,10 +355,13 @@ pub(crate) async fn delete(inner: &Inner, id: &str) -> Result<(), RuntimeError> 
         return Ok(());
     };
     let docker = inner.client.get().await?;
-    if find(inner, &docker, id, &name).await?.is_none() {
-        return Ok(());
+    if find(inner, &docker, id, &name).await?.is_some() {
+        remove(inner, &docker, &name).await?;
     }
-    remove(inner, &docker, &name).await
+    if let Some(d) = &inner.execd {
+        d.remove(id);
+    }
+    Ok(())
 }
 
 /// Force-removes container `name` (killing it, paused or not) with its anonymous volumes.
@@ -407,5 +556,24 @@ pub(crate) async fn endpoint(
                 ),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agent_report;
+
+    #[test]
+    fn agent_report_is_a_sentence() {
+        assert_eq!(
+            agent_report("gatehouse-execd: entrypoint \"sh\" exited with code 3"),
+            "Entrypoint \"sh\" exited with code 3."
+        );
+        assert_eq!(
+            agent_report(
+                "gatehouse-execd: cannot start entrypoint \"/x\": No such file (os error 2)"
+            ),
+            "Cannot start entrypoint \"/x\": No such file (os error 2)."
+        );
     }
 }

@@ -105,6 +105,7 @@ fn spec(ctx: &Ctx, id: &str, entrypoint: &[&str]) -> SandboxSpec {
         created_at: now,
         platform: None,
         extensions: Default::default(),
+        execd_token: None,
     }
 }
 

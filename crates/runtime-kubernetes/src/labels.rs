@@ -84,6 +84,7 @@ mod tests {
             created_at: created,
             platform: None,
             extensions: Default::default(),
+            execd_token: None,
         }
     }
 

@@ -148,6 +148,7 @@ mod tests {
                 arch: "amd64".into(),
             }),
             extensions: Default::default(),
+            execd_token: None,
         }
     }
 
