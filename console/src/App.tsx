@@ -64,11 +64,15 @@ export function App({ fetchImpl }: AppProps) {
   const meRef = useRef<Me | null>(null);
   const configRef = useRef<AuthConfig | null>(null);
 
+  const announceTimer = useRef<number | undefined>(undefined);
   const announce = useCallback((message: string) => {
     // Clear first so that the same message twice is announced twice.
     setAnnouncement('');
-    window.setTimeout(() => setAnnouncement(message), 50);
+    window.clearTimeout(announceTimer.current);
+    announceTimer.current = window.setTimeout(() => setAnnouncement(message), 50);
   }, []);
+  // A pending announcement must not fire after the app is gone.
+  useEffect(() => () => window.clearTimeout(announceTimer.current), []);
 
   const api = useMemo(
     () =>
