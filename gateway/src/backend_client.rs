@@ -9,7 +9,7 @@ use gatehouse_lifecycle::StringMap;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use moka::future::Cache;
+use moka::sync::Cache;
 use std::time::Duration;
 
 /// What a lookup found.
@@ -82,7 +82,7 @@ impl BackendClient {
 
     /// The metadata of sandbox `id` (cached), or `Missing`.
     pub async fn sandbox(&self, id: &str, request_id: &str) -> Result<Found, LookupError> {
-        if let Some(md) = self.cache.get(id).await {
+        if let Some(md) = self.cache.get(id) {
             return Ok(Found::Sandbox(md));
         }
         let path = format!("/v1/sandboxes/{id}");
@@ -91,7 +91,7 @@ impl BackendClient {
             200 => {
                 let md = gatehouse_scope::body::sandbox_metadata(&body)
                     .map_err(|e| LookupError(e.to_string()))?;
-                self.cache.insert(id.to_string(), md.clone()).await;
+                self.cache.insert(id.to_string(), md.clone());
                 Ok(Found::Sandbox(md))
             }
             404 => Ok(Found::Missing),
@@ -101,9 +101,10 @@ impl BackendClient {
         }
     }
 
-    /// Forgets a sandbox (after it is deleted).
-    pub async fn forget(&self, id: &str) {
-        self.cache.invalidate(id).await;
+    /// Forgets a sandbox (after it is deleted). Callable from synchronous code: the
+    /// removal is immediate for later lookups.
+    pub fn forget(&self, id: &str) {
+        self.cache.invalidate(id);
     }
 
     /// Whether the backend's `/health` answers 200.

@@ -77,9 +77,16 @@ pub struct ServerSection {
     /// JSON body leave in one `send`.
     pub write_buffer_bytes: usize,
     /// Let idle worker threads steal tasks from busy ones (Tokio's multi-threaded
-    /// scheduler). Off by default: each thread runs its own connections, which is cheaper
-    /// per request.
+    /// scheduler). Off by default: each thread runs its own connections on its own
+    /// current-thread runtime, with its own upstream pool, which is cheaper per request.
     pub work_stealing: bool,
+    /// Time a client has to send a request head, milliseconds; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// Most headers in one request.
+    pub max_headers: usize,
 }
 
 impl Default for ServerSection {
@@ -93,6 +100,9 @@ impl Default for ServerSection {
             read_buffer_bytes: 8 * 1024,
             write_buffer_bytes: 4 * 1024,
             work_stealing: false,
+            header_read_timeout_ms: 30_000,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -113,6 +123,11 @@ pub struct UpstreamSection {
     pub read_timeout_ms: u64,
     /// Timeout of the gateway's own lookups (scope checks, health), milliseconds.
     pub lookup_timeout_ms: u64,
+    /// How long an idle backend connection is kept for reuse, milliseconds; keep it
+    /// below the backend's own keep-alive timeout (uvicorn's default is 5 s).
+    pub idle_timeout_ms: u64,
+    /// Most idle backend connections kept per worker thread.
+    pub max_idle_per_thread: usize,
 }
 
 impl Default for UpstreamSection {
@@ -124,6 +139,8 @@ impl Default for UpstreamSection {
             connect_timeout_ms: 2000,
             read_timeout_ms: 0,
             lookup_timeout_ms: 5000,
+            idle_timeout_ms: 4000,
+            max_idle_per_thread: 64,
         }
     }
 }
@@ -316,6 +333,21 @@ impl GatewayConfig {
                 "server.write_buffer_bytes",
                 "must be at most 1048576 (0 = unbuffered)".into(),
             ));
+        }
+        if self.server.header_read_timeout_ms == 0 {
+            return Err(invalid(
+                "server.header_read_timeout_ms",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(8192..=1024 * 1024).contains(&self.server.max_header_bytes) {
+            return Err(invalid(
+                "server.max_header_bytes",
+                "must be between 8192 and 1048576".into(),
+            ));
+        }
+        if self.server.max_headers == 0 {
+            return Err(invalid("server.max_headers", "must be at least 1".into()));
         }
         self.upstream()?;
         if self.scope.max_body_bytes == 0 || self.scope.max_body_bytes > 64 * 1024 {

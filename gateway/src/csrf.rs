@@ -5,12 +5,12 @@
 use crate::error::GatewayError;
 use crate::state::OidcRuntime;
 use gatehouse_authn::oidc::session::cookie_value;
-use pingora::http::RequestHeader;
+
 use subtle::ConstantTimeEq;
 
 /// Checks a session-authenticated request; safe methods always pass.
 pub async fn check(
-    req: &RequestHeader,
+    req: &http::request::Parts,
     oidc: Option<&OidcRuntime>,
     public_url: Option<&str>,
 ) -> Result<(), GatewayError> {

@@ -1,4 +1,5 @@
-//! The Gatehouse gateway: a reverse proxy that authenticates, authorizes, scopes and
+//! The Gatehouse gateway: a reverse proxy (hyper's HTTP/1.1 inside a Pingora server)
+//! that authenticates, authorizes, scopes and
 //! audits every request to a sandbox lifecycle server.
 //!
 //! ```text
@@ -15,6 +16,7 @@
 //!
 //! - [`config`]: the TOML configuration;
 //! - [`server`]: wiring the configuration into a Pingora server;
+//! - [`http`]: the data path: hyper HTTP/1.1 on Pingora's listeners, the upstream pool;
 //! - [`state`]: the shared state every request sees ([`state::Gateway`]);
 //! - [`pipeline`]: the `ProxyHttp` phases, one module per step;
 //! - [`ctx`]: the typed per-request context;
@@ -29,6 +31,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod http;
 pub mod pipeline;
 pub mod reply;
 pub mod routes;

@@ -1,14 +1,14 @@
 //! [`Reply`]: a response the gateway answers itself (its own routes and every refusal),
-//! built as a value and written by [`send`], the one function that writes such responses.
+//! built as a value and turned into the HTTP response by [`Reply::into_response`], the
+//! one place such responses are made.
 
 use crate::ctx::RequestCtx;
+use crate::http::body::Body;
 use bytes::Bytes;
 use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
 
-/// A complete response: status, headers and body. `Content-Length` and `X-Request-ID`
-/// are added when it is sent.
+/// A complete response: status, headers and body. `X-Request-ID` is added when it is
+/// sent; hyper writes `Content-Length` from the body.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// HTTP status.
@@ -61,26 +61,22 @@ impl Reply {
     }
 }
 
-/// Writes `reply` to the client with the request id, and records its status in `ctx`.
-pub async fn send(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    reply: Reply,
-) -> pingora::Result<()> {
-    let head_only = session.req_header().method == http::Method::HEAD;
-    let mut h = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
-    for (name, value) in reply.headers {
-        h.append_header(name, value)?;
+impl Reply {
+    /// The HTTP response, with `Content-Length` and the request id; records the status.
+    pub fn into_response(self, ctx: &mut RequestCtx) -> http::Response<Body> {
+        ctx.status = Some(self.status);
+        let mut resp = http::Response::new(Body::full(self.body));
+        *resp.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let h = resp.headers_mut();
+        for (name, value) in self.headers {
+            if let Ok(v) = http::HeaderValue::try_from(value) {
+                h.append(name, v);
+            }
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&ctx.request_id) {
+            h.insert(REQUEST_ID_HEADER, v);
+        }
+        resp
     }
-    h.insert_header("content-length", reply.body.len().to_string())?;
-    if !ctx.request_id.is_empty() {
-        h.insert_header(REQUEST_ID_HEADER, &ctx.request_id)?;
-    }
-    ctx.status = Some(reply.status);
-    let empty = head_only || reply.body.is_empty();
-    session.write_response_header(Box::new(h), empty).await?;
-    if !empty {
-        session.write_response_body(Some(reply.body), true).await?;
-    }
-    Ok(())
 }

@@ -1,7 +1,10 @@
-//! Wiring: configuration → authenticators, role table, audit sink → a Pingora server.
+//! Wiring: configuration → authenticators, role table, audit sink → a Pingora server
+//! whose one service serves HTTP with hyper ([`crate::http`]).
 
 use crate::backend_client::BackendClient;
 use crate::config::{AuthMode, GatewayConfig};
+use crate::http::service::{ConnLimits, HttpApp};
+use crate::http::upstream::Upstream;
 use crate::routes::console::Console;
 use crate::state::{Gateway, OidcRuntime};
 use anyhow::Context;
@@ -17,6 +20,7 @@ use gatehouse_scope::ScopeKeys;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
+use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,11 +118,25 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let gateway = Gateway {
         chain,
         policy,
-        upstream_addr: upstream.addr,
-        upstream_key: upstream.api_key.clone(),
-        connect_timeout: Duration::from_millis(cfg.upstream.connect_timeout_ms),
-        read_timeout: (cfg.upstream.read_timeout_ms > 0)
-            .then(|| Duration::from_millis(cfg.upstream.read_timeout_ms)),
+        upstream: Upstream {
+            addr: upstream.addr,
+            connect_timeout: Duration::from_millis(cfg.upstream.connect_timeout_ms),
+            read_timeout: (cfg.upstream.read_timeout_ms > 0)
+                .then(|| Duration::from_millis(cfg.upstream.read_timeout_ms)),
+            idle_timeout: Duration::from_millis(cfg.upstream.idle_timeout_ms),
+            max_idle: cfg.upstream.max_idle_per_thread,
+        },
+        upstream_key: upstream
+            .api_key
+            .as_deref()
+            .map(|k| {
+                http::HeaderValue::from_str(k).map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+            })
+            .transpose()
+            .context("upstream.api_key is not a valid header value")?,
         backend,
         audit,
         keys: ScopeKeys {
@@ -156,7 +174,13 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
+    let limits = ConnLimits {
+        header_read_timeout: Duration::from_millis(cfg.server.header_read_timeout_ms),
+        max_head_bytes: cfg.server.max_header_bytes,
+        max_headers: cfg.server.max_headers,
+    };
+    let app = HttpApp::new(Arc::new(gateway), limits);
+    let mut service = Service::new("gatehouse".to_owned(), app);
     service.add_listener(ListenerConfig::tcp(cfg.server.listen.as_str()).l4_buffer(
         L4BufferSettings::new(cfg.server.read_buffer_bytes, cfg.server.write_buffer_bytes),
     ));

@@ -2,6 +2,7 @@
 //! built once at start-up by [`crate::server`].
 
 use crate::backend_client::BackendClient;
+use crate::http::upstream::Upstream;
 use crate::routes::console::Console;
 use gatehouse_audit::AuditSink;
 use gatehouse_authn::oidc::{OidcLogin, SessionStore};
@@ -10,7 +11,6 @@ use gatehouse_authz::PolicyStore;
 use gatehouse_scope::ScopeKeys;
 use http::HeaderName;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// OIDC login and sessions, shared by the auth routes, the CSRF check and the
 /// authenticators.
@@ -29,14 +29,11 @@ pub struct Gateway {
     pub chain: Chain,
     /// Role table, hot-reloaded.
     pub policy: Arc<PolicyStore>,
-    /// Backend address.
-    pub upstream_addr: std::net::SocketAddr,
-    /// Key added for requests the gateway authenticated itself.
-    pub upstream_key: Option<String>,
-    /// Connect timeout to the backend.
-    pub connect_timeout: Duration,
-    /// Read timeout from the backend (`None`: unbounded, for streams).
-    pub read_timeout: Option<Duration>,
+    /// The backend: address, timeouts, per-thread connection pool.
+    pub upstream: Upstream,
+    /// Key added for requests the gateway authenticated itself (a sensitive header
+    /// value, made once).
+    pub upstream_key: Option<http::HeaderValue>,
     /// The gateway's own backend calls: scope lookups and health.
     pub backend: BackendClient,
     /// Audit sink.

@@ -4,7 +4,7 @@
 
 use crate::ctx::{RequestCtx, ResponseRewrite};
 use crate::error::GatewayError;
-use crate::reply::{self, Reply};
+use crate::reply::Reply;
 use crate::routes::{self, OwnRoute};
 use crate::state::Gateway;
 use gatehouse_authn::{AuthMethod, PrincipalKind, RequestView};
@@ -12,7 +12,7 @@ use gatehouse_authz::{
     normalize, Action, Denial, Mount, NormalizedPath, Permit, RoleTable, Target,
 };
 use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
-use pingora::proxy::Session;
+use crate::http::inbound::Inbound;
 
 /// What `request_filter` decided.
 pub enum Admitted {
@@ -26,50 +26,46 @@ impl Gateway {
     /// The request pipeline up to forwarding. Errors are denials.
     pub(crate) async fn admit(
         &self,
-        session: &mut Session,
+        req: &mut Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<Admitted, GatewayError> {
-        let path = self.normalize(session, ctx)?;
-        let own = OwnRoute::resolve(&session.req_header().method, &path.path);
+        let path = self.normalize(req, ctx)?;
+        let own = OwnRoute::resolve(req.method(), &path.path);
         if let Some(route) = own.filter(|r| !r.needs_caller()) {
-            return Ok(self.serve_own(route, session, ctx).await);
+            return Ok(self.serve_own(route, req, ctx).await);
         }
-        self.authenticate(session, ctx).await?;
+        self.authenticate(req, ctx).await?;
         let table = self.policy.current();
         self.resolve_role(&table, ctx);
-        self.check_csrf(session, ctx).await?;
+        self.check_csrf(req, ctx).await?;
         if let Some(route) = own {
-            return Ok(self.serve_own(route, session, ctx).await);
+            return Ok(self.serve_own(route, req, ctx).await);
         }
-        let Some(permit) = self.authorize(&table, session, ctx, &path)? else {
+        let Some(permit) = self.authorize(&table, req, ctx, &path)? else {
             return Ok(Admitted::Forward);
         };
-        self.plan_rewrite(session, ctx, &permit);
-        let scoped = self.apply_scope(session, ctx, &permit).await;
+        self.plan_rewrite(req, ctx, &permit);
+        let scoped = self.apply_scope(req, ctx, &permit).await;
         ctx.permit = Some(permit);
         scoped.map(|()| Admitted::Forward)
     }
 
     /// Request id, client address and the request's span: the first step of every request.
-    pub(crate) fn begin(&self, session: &Session, ctx: &mut RequestCtx) {
-        let req = session.req_header();
+    pub(crate) fn begin(&self, req: &Inbound, ctx: &mut RequestCtx) {
         ctx.request_id = gatehouse_lifecycle::wire::request_id(
-            req.headers.get(REQUEST_ID_HEADER).map(|v| v.as_bytes()),
+            req.headers().get(REQUEST_ID_HEADER).map(|v| v.as_bytes()),
         );
         ctx.span = tracing::info_span!("request", request.id = %ctx.request_id);
-        ctx.peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
+        ctx.peer = req.peer;
     }
 
     /// One canonical spelling of the path, or 400.
     fn normalize(
         &self,
-        session: &Session,
+        req: &Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<NormalizedPath, GatewayError> {
-        let np = normalize(session.req_header().uri.path())
+        let np = normalize(req.parts.uri.path())
             .map_err(|e| GatewayError::bad_path(e.to_string()))?;
         ctx.path.clone_from(&np.path);
         ctx.mount = if np.mount == Mount::V1 { "/v1" } else { "" };
@@ -81,10 +77,10 @@ impl Gateway {
     async fn serve_own(
         &self,
         route: OwnRoute,
-        session: &mut Session,
+        req: &mut Inbound,
         ctx: &mut RequestCtx,
     ) -> Admitted {
-        match routes::serve(self, route, session, ctx).await {
+        match routes::serve(self, route, req, ctx).await {
             Ok(reply) => Admitted::Answer(reply),
             Err(e) => {
                 ctx.reason.get_or_insert_with(|| e.code().to_owned());
@@ -96,12 +92,12 @@ impl Gateway {
     /// The authenticator chain: a principal (possibly anonymous) or 401.
     async fn authenticate(
         &self,
-        session: &Session,
+        req: &Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<(), GatewayError> {
         let view = RequestView {
             peer: ctx.peer,
-            headers: &session.req_header().headers,
+            headers: req.headers(),
         };
         ctx.principal = self
             .chain
@@ -125,12 +121,12 @@ impl Gateway {
     }
 
     /// Session-cookie requests must pass the CSRF check.
-    async fn check_csrf(&self, session: &Session, ctx: &RequestCtx) -> Result<(), GatewayError> {
+    async fn check_csrf(&self, req: &Inbound, ctx: &RequestCtx) -> Result<(), GatewayError> {
         if ctx.principal.method != AuthMethod::Session {
             return Ok(());
         }
         crate::csrf::check(
-            session.req_header(),
+            &req.parts,
             self.oidc.as_deref(),
             self.public_url.as_deref(),
         )
@@ -143,11 +139,11 @@ impl Gateway {
     fn authorize(
         &self,
         table: &RoleTable,
-        session: &Session,
+        req: &Inbound,
         ctx: &mut RequestCtx,
         path: &NormalizedPath,
     ) -> Result<Option<Permit>, GatewayError> {
-        let method = session.req_header().method.as_str();
+        let method = req.method().as_str();
         let anonymous = ctx.principal.kind == PrincipalKind::Anonymous;
         let role = ctx.role.as_deref().unwrap_or_default();
         match table.authorize(role, method, &path.api_path) {
@@ -181,37 +177,13 @@ impl Gateway {
     }
 
     /// What the response filters must do for this permit.
-    fn plan_rewrite(&self, session: &Session, ctx: &mut RequestCtx, permit: &Permit) {
+    fn plan_rewrite(&self, req: &Inbound, ctx: &mut RequestCtx, permit: &Permit) {
         if permit.target() == Target::Create {
             ctx.rewrite = ResponseRewrite::CaptureCreatedId;
         } else if permit.action() == Action::SandboxEndpoint
-            && gatehouse_lifecycle::query::flag(
-                session.req_header().uri.query(),
-                "use_server_proxy",
-            )
+            && gatehouse_lifecycle::query::flag(req.query(), "use_server_proxy")
         {
             ctx.rewrite = ResponseRewrite::EndpointViaGateway;
-        }
-    }
-}
-
-/// Writes what `admit` decided; `Ok(true)` when the gateway answered.
-pub(crate) async fn finish(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    admitted: Result<Admitted, GatewayError>,
-) -> pingora::Result<bool> {
-    match admitted {
-        Ok(Admitted::Forward) => Ok(false),
-        Ok(Admitted::Answer(r)) => {
-            reply::send(session, ctx, r).await?;
-            Ok(true)
-        }
-        Err(e) => {
-            ctx.denied = true;
-            ctx.reason.get_or_insert_with(|| e.code().to_owned());
-            reply::send(session, ctx, e.reply()).await?;
-            Ok(true)
         }
     }
 }

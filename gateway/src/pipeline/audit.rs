@@ -1,42 +1,46 @@
-//! `logging`: runs for every request, answered, forwarded or failed. It writes the
-//! request's log line, forgets a deleted sandbox's cached scope, and records one audit
-//! event per mutation and per denial.
+//! The end of every request, answered, forwarded or failed: the request's log line, the
+//! scope cache forgetting a deleted sandbox, and one audit event per mutation and per
+//! denial. It runs when the response body has been sent or abandoned
+//! ([`crate::http::Logged`]), so streamed responses are logged once they end.
 
 use crate::ctx::RequestCtx;
 use crate::state::Gateway;
 use gatehouse_audit::{AuditEvent, AuditPrincipal, Outcome};
 use gatehouse_authz::Action;
-use pingora::proxy::Session;
-use pingora::Error;
+
+/// How the response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The whole response was sent.
+    Complete,
+    /// The body broke off (backend error or client gone).
+    Broken,
+}
 
 impl Gateway {
-    /// The end of every request.
-    pub(crate) async fn finish_request(
-        &self,
-        session: &Session,
-        e: Option<&Error>,
-        ctx: &RequestCtx,
-    ) {
+    /// Logs and audits one finished request.
+    pub fn finish_request(&self, method: &http::Method, ending: Ending, ctx: &RequestCtx) {
+        let failed = ending == Ending::Broken;
         let status = ctx
             .status
-            .or_else(|| session.response_written().map(|r| r.status.as_u16()))
-            .unwrap_or(if e.is_some() { 502 } else { 0 });
+            .or(ctx.upstream_status)
+            .unwrap_or(if failed { 502 } else { 0 });
         let elapsed = ctx.started.elapsed().as_secs_f64() * 1000.0;
-        let method = session.req_header().method.as_str();
         let action = ctx.action();
         tracing::debug!(
-            http.method = method,
+            http.method = method.as_str(),
             http.path = %ctx.path,
             http.status = status,
             principal.subject = %ctx.principal.subject,
             principal.method = ctx.principal.method.as_str(),
             action = action.map(|a| a.as_str()).unwrap_or("-"),
             duration_ms = elapsed,
+            complete = !failed,
             "request"
         );
         if action == Some(Action::SandboxDelete) && (200..300).contains(&status) {
             if let Some(id) = ctx.sandbox_id() {
-                self.backend.forget(id).await;
+                self.backend.forget(id);
             }
         }
         let mutation = action.is_some_and(|a| a.is_mutation());
@@ -45,7 +49,7 @@ impl Gateway {
         }
         let outcome = if ctx.denied {
             Outcome::Denied
-        } else if status >= 400 || e.is_some() || status == 0 {
+        } else if status >= 400 || failed || status == 0 {
             Outcome::Error
         } else {
             Outcome::Allowed
@@ -63,7 +67,7 @@ impl Gateway {
             },
             action: action.map(|a| a.as_str().to_string()),
             sandbox_id: ctx.sandbox_id().map(str::to_owned),
-            method: method.to_owned(),
+            method: method.as_str().to_owned(),
             path: ctx.path.clone(),
             status,
             outcome,

@@ -1,36 +1,30 @@
-//! The request pipeline, on Pingora's `ProxyHttp` phases. Each phase is a few lines that
-//! run one step module inside the request's span:
+//! The request pipeline, in the phases of Pingora's `ProxyHttp`, run on the hyper data
+//! path ([`crate::http`]) with one typed [`RequestCtx`] per request:
 //!
-//! - `request_filter` → [`admit`]: request id, path normalization, the gateway's own
+//! - request filter → [`admit`]: request id, path normalization, the gateway's own
 //!   routes, authentication (the chain), CSRF, authorization (the role table's
 //!   [`Permit`](gatehouse_authz::Permit)) and [`scope`]. Anything refused is answered
 //!   here and never reaches the backend.
-//! - `upstream_peer` / `upstream_request_filter` → [`forward`]: header hygiene, the
-//!   upstream key, the canonical path, the scoped query.
-//! - `request_body_filter`: the rewritten create body.
-//! - `response_filter` / `response_body_filter` → [`rewrite`]: list filter, endpoint
-//!   rewrite, created id.
-//! - `fail_to_proxy`: backend failures in the API's error shape.
-//! - `logging` → [`audit`]: the log line and one audit event per mutation and denial.
+//! - upstream request filter → [`forward`]: header hygiene, the upstream key, the
+//!   canonical path, the scoped query, the rewritten body.
+//! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id.
+//! - fail to proxy → [`Gateway::upstream_failed`]: backend failures in the API's shape.
+//! - logging → [`audit`]: the log line and one audit event per mutation and denial, when
+//!   the response has ended (errors included).
 
 mod admit;
-mod audit;
+pub mod audit;
 mod forward;
 mod rewrite;
 mod scope;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::reply;
+use crate::http::body::Body;
+use crate::http::inbound::Inbound;
+use crate::http::upstream::UpstreamError;
 use crate::state::Gateway;
-use async_trait::async_trait;
-use bytes::Bytes;
-use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorSource, ErrorType};
-use std::time::Duration;
-use tracing::Instrument;
+use admit::Admitted;
 
 /// The announced `Content-Length` of a request or response, when it is a number.
 pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<usize> {
@@ -40,142 +34,59 @@ pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-#[async_trait]
-impl ProxyHttp for Gateway {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> Self::CTX {
-        RequestCtx::new()
-    }
-
-    /// No downstream modules. Pingora's default installs a response-compression module
-    /// (switched off, but still run on every request); the gateway never compresses, it
-    /// forwards what the backend sends.
-    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
-
-    async fn request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<bool> {
-        self.begin(session, ctx);
-        let span = ctx.span.clone();
-        async {
-            let admitted = self.admit(session, ctx).await;
-            admit::finish(session, ctx, admitted).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn request_body_filter(
-        &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<()> {
-        if ctx.body.is_some() {
-            *body = if end_of_stream { ctx.body.take() } else { None };
-        }
-        Ok(())
-    }
-
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut Self::CTX,
-    ) -> pingora::Result<Box<HttpPeer>> {
-        Ok(self.peer())
-    }
-
-    async fn upstream_request_filter(
-        &self,
-        session: &mut Session,
-        up: &mut RequestHeader,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<()> {
-        let _entered = ctx.span.enter();
-        self.upstream_request(session, up, ctx)
-    }
-
-    async fn response_filter(
-        &self,
-        _session: &mut Session,
-        resp: &mut ResponseHeader,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<()> {
-        let span = ctx.span.clone();
-        let _entered = span.enter();
-        self.response_head(resp, ctx)
-    }
-
-    fn response_body_filter(
-        &self,
-        session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<Option<Duration>> {
-        let span = ctx.span.clone();
-        let _entered = span.enter();
-        self.response_body(session, body, end_of_stream, ctx)?;
-        Ok(None)
-    }
-
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut Self::CTX,
-    ) -> FailToProxy {
-        let span = ctx.span.clone();
-        async {
-            let code = status_for(e);
-            if code > 0 && session.response_written().is_none() {
-                let err = match code {
-                    502..=504 => GatewayError::upstream_unavailable(),
-                    400 => GatewayError::new(
-                        400,
-                        "GATEWAY::BAD_REQUEST",
-                        "The request could not be read.",
-                    ),
-                    c if c >= 500 => GatewayError::internal(),
-                    c => GatewayError::new(c, "GATEWAY::ERROR", "The request failed."),
-                };
-                tracing::warn!(error = %e, status = code, "proxying failed");
-                ctx.reason = Some(err.code().to_owned());
-                if let Err(we) = reply::send(session, ctx, err.reply()).await {
-                    tracing::debug!(error = %we, "could not write the error response");
-                }
-            }
-            FailToProxy {
-                error_code: code,
-                can_reuse_downstream: false,
+impl Gateway {
+    /// Runs one request through the pipeline up to the response head; the caller streams
+    /// the body and calls [`Gateway::finish_request`] when it ends.
+    pub async fn process(&self, mut req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
+        let admitted = self.admit(&mut req, ctx).await;
+        match admitted {
+            Ok(Admitted::Forward) => self.proxy(req, ctx).await,
+            Ok(Admitted::Answer(reply)) => reply.into_response(ctx),
+            Err(e) => {
+                ctx.denied = true;
+                ctx.reason.get_or_insert_with(|| e.code().to_owned());
+                e.reply().into_response(ctx)
             }
         }
-        .instrument(span)
-        .await
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
-        let span = std::mem::replace(&mut ctx.span, tracing::Span::none());
-        self.finish_request(session, e, ctx).instrument(span).await;
+    /// Forwards an admitted request and shapes the backend's response.
+    async fn proxy(&self, mut req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
+        let host = req.host().to_owned();
+        let client_upgrade = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let up = match self.upstream_request(req, ctx) {
+            Ok(r) => r,
+            Err(e) => return self.answer_error(e, ctx),
+        };
+        let mut resp = match self.upstream.send(up).await {
+            Ok(r) => r,
+            Err(e) => return self.upstream_failed(&e, ctx),
+        };
+        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            match client_upgrade {
+                Some(client) => crate::http::tunnel::spawn(client, hyper::upgrade::on(&mut resp)),
+                None => tracing::warn!("backend switched protocols without being asked"),
+            }
+        }
+        match self.downstream_response(resp, &host, ctx).await {
+            Ok(r) => r,
+            Err(e) => self.answer_error(e, ctx),
+        }
     }
-}
 
-/// The status a proxying error answers with (Pingora's default mapping); 0 when the
-/// client is gone and nothing can be answered.
-fn status_for(e: &Error) -> u16 {
-    match e.etype() {
-        ErrorType::HTTPStatus(c) => *c,
-        _ => match e.esource() {
-            ErrorSource::Upstream => 502,
-            ErrorSource::Downstream => match e.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                _ => 400,
-            },
-            ErrorSource::Internal | ErrorSource::Unset => 500,
-        },
+    /// A backend failure in the API's shape: 502 when it cannot be reached or does not
+    /// answer; details go to the log.
+    pub(crate) fn upstream_failed(
+        &self,
+        e: &UpstreamError,
+        ctx: &mut RequestCtx,
+    ) -> http::Response<Body> {
+        tracing::warn!(error = %e, "proxying failed");
+        self.answer_error(GatewayError::upstream_unavailable(), ctx)
+    }
+
+    fn answer_error(&self, e: GatewayError, ctx: &mut RequestCtx) -> http::Response<Body> {
+        ctx.reason = Some(e.code().to_owned());
+        e.reply().into_response(ctx)
     }
 }

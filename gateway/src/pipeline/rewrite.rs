@@ -1,27 +1,35 @@
-//! `response_filter` and `response_body_filter`: lists are filtered to the caller's
-//! scope, server-proxy endpoints point at the gateway, and a create's new id is read for
-//! the audit event. Bodies to rewrite are buffered (up to `max_response`) and emitted at
-//! end of stream; everything else streams through untouched.
+//! The backend's response on its way back: lists are filtered to the caller's scope,
+//! server-proxy endpoints point at the gateway, and a create's new id is read for the
+//! audit event. Those bodies are read whole (up to `max_response`); every other body
+//! streams through untouched.
 
 use crate::ctx::{RequestCtx, ResponseRewrite};
+use crate::error::GatewayError;
+use crate::http::body::{read_to_limit, Body};
 use crate::state::Gateway;
 use bytes::Bytes;
 use gatehouse_lifecycle::wire::{self, REQUEST_ID_HEADER};
 use gatehouse_scope::body as scope_body;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
-use pingora::{Error, ErrorType};
+use http::header::{self, HeaderMap, HeaderValue};
+use hyper::body::Incoming;
 
 impl Gateway {
-    /// Decides, from the status, whether the planned rewrite applies.
-    pub(crate) fn response_head(
+    /// The response for the client. `host` is the `Host` the client named.
+    pub(crate) async fn downstream_response(
         &self,
-        resp: &mut ResponseHeader,
+        resp: http::Response<Incoming>,
+        host: &str,
         ctx: &mut RequestCtx,
-    ) -> pingora::Result<()> {
-        let status = resp.status.as_u16();
+    ) -> Result<http::Response<Body>, GatewayError> {
+        let (mut parts, mut body) = resp.into_parts();
+        let status = parts.status.as_u16();
         ctx.upstream_status = Some(status);
-        resp.insert_header(REQUEST_ID_HEADER, &ctx.request_id)?;
+        if status != 101 {
+            strip_response_hop_by_hop(&mut parts.headers);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            parts.headers.insert(REQUEST_ID_HEADER, v);
+        }
         let rewrite_ok = match ctx.rewrite {
             ResponseRewrite::None => false,
             ResponseRewrite::CaptureCreatedId => (200..300).contains(&status),
@@ -29,73 +37,37 @@ impl Gateway {
         };
         if !rewrite_ok {
             ctx.rewrite = ResponseRewrite::None;
-        } else if matches!(
-            ctx.rewrite,
-            ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway
-        ) {
-            // Buffer the whole body in one allocation when its length is announced.
-            if let Some(n) = super::content_length(&resp.headers) {
-                ctx.response_buf.reserve_exact(n.min(self.max_response));
-            }
-            // The rewritten body has a new length: chunk it, so the connection stays alive.
-            resp.remove_header("content-length");
-            resp.insert_header("transfer-encoding", "chunked")?;
+            return Ok(http::Response::from_parts(parts, Body::Stream(body)));
         }
-        Ok(())
-    }
-
-    /// Buffers and rewrites the body when the head said so.
-    pub(crate) fn response_body(
-        &self,
-        session: &Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut RequestCtx,
-    ) -> pingora::Result<()> {
-        match ctx.rewrite {
-            ResponseRewrite::None => {}
+        let announced = super::content_length(&parts.headers);
+        let buf = read_to_limit(&mut body, self.max_response, announced)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "backend response not rewritable");
+                GatewayError::internal()
+            })?;
+        let out = match ctx.rewrite {
             ResponseRewrite::CaptureCreatedId => {
-                if let Some(b) = body {
-                    if ctx.response_buf.len() + b.len() <= self.max_response {
-                        ctx.response_buf.extend_from_slice(b);
-                    }
-                }
-                if end_of_stream {
-                    ctx.created_id = scope_body::created_id(&ctx.response_buf);
-                }
+                ctx.created_id = scope_body::created_id(&buf);
+                buf
             }
-            ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway => {
-                if let Some(b) = body.take() {
-                    if ctx.response_buf.len() + b.len() > self.max_response {
-                        return Err(Error::explain(
-                            ErrorType::InternalError,
-                            "response too large to rewrite",
-                        ));
-                    }
-                    ctx.response_buf.extend_from_slice(&b);
-                }
-                if end_of_stream {
-                    let buf = std::mem::take(&mut ctx.response_buf);
-                    let out = match ctx.rewrite {
-                        ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
-                        _ => self.endpoint_via_gateway(session, &buf, ctx)?,
-                    };
-                    *body = Some(out);
-                }
-            }
-        }
-        Ok(())
+            ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
+            _ => self.endpoint_via_gateway(&buf, host, ctx)?,
+        };
+        // The body may have a new length: hyper writes the right one.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Ok(http::Response::from_parts(parts, Body::full(out)))
     }
 
     /// The list body to send: unchanged (no copy) when every item is in the caller's scope,
     /// which is the usual case since the backend filtered on the scope pair; otherwise
     /// re-serialized without the foreign items.
-    fn filter_list(&self, buf: Vec<u8>, ctx: &RequestCtx) -> pingora::Result<Bytes> {
+    fn filter_list(&self, buf: Bytes, ctx: &RequestCtx) -> Result<Bytes, GatewayError> {
         let Some(scope) = &ctx.scope else {
-            return Ok(Bytes::from(buf));
+            return Ok(buf);
         };
         if scope_body::all_in_scope(&buf, scope, &self.keys) {
-            return Ok(Bytes::from(buf));
+            return Ok(buf);
         }
         match scope_body::filter_list(&buf, scope, &self.keys) {
             Ok((out, dropped)) => {
@@ -107,44 +79,46 @@ impl Gateway {
                 }
                 Ok(Bytes::from(out))
             }
-            Err(e) => Err(Error::explain(
-                ErrorType::InternalError,
-                format!("list response not filterable: {e}"),
-            )),
+            Err(e) => {
+                tracing::error!(error = %e, "list response not filterable");
+                Err(GatewayError::internal())
+            }
         }
     }
 
     /// Points a server-proxy endpoint at the gateway's own proxy route.
     fn endpoint_via_gateway(
         &self,
-        session: &Session,
         buf: &[u8],
+        host: &str,
         ctx: &RequestCtx,
-    ) -> pingora::Result<Bytes> {
+    ) -> Result<Bytes, GatewayError> {
         let mut v: serde_json::Value = serde_json::from_slice(buf).map_err(|e| {
-            Error::explain(
-                ErrorType::InternalError,
-                format!("endpoint response not JSON: {e}"),
-            )
+            tracing::error!(error = %e, "endpoint response not JSON");
+            GatewayError::internal()
         })?;
         let host = match &self.public_url {
             Some(u) => u.trim_end_matches('/'),
-            None => wire::request_host(
-                session
-                    .req_header()
-                    .headers
-                    .get(http::header::HOST)
-                    .map(|h| h.as_bytes()),
-            ),
+            None => host,
         };
         let base = format!("{host}{}", ctx.mount);
         let id = ctx.sandbox_id().unwrap_or_default();
-        let port = ctx
-            .permit
-            .as_ref()
-            .and_then(|p| p.port())
-            .unwrap_or_default();
+        let port = ctx.permit.as_ref().and_then(|p| p.port()).unwrap_or_default();
         v["endpoint"] = serde_json::Value::String(wire::server_proxy_endpoint(&base, id, port));
         Ok(Bytes::from(v.to_string()))
     }
+}
+
+/// Connection-level headers of the backend's response; hyper frames the response to the
+/// client itself.
+fn strip_response_hop_by_hop(h: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TRAILER,
+        header::UPGRADE,
+    ] {
+        h.remove(name);
+    }
+    h.remove("keep-alive");
 }

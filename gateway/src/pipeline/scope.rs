@@ -6,16 +6,17 @@
 use crate::ctx::{RequestCtx, ResponseRewrite};
 use crate::error::GatewayError;
 use crate::state::Gateway;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gatehouse_authz::{Action, Permit, Target};
 use gatehouse_scope::{body as scope_body, query as scope_query, Scope, ScopeError};
-use pingora::proxy::Session;
+use crate::http::body::ReadError;
+use crate::http::inbound::Inbound;
 
 impl Gateway {
     /// Applies the permit's scope to the request; nothing to do for an unscoped permit.
     pub(crate) async fn apply_scope(
         &self,
-        session: &mut Session,
+        req: &mut Inbound,
         ctx: &mut RequestCtx,
         permit: &Permit,
     ) -> Result<(), GatewayError> {
@@ -27,7 +28,7 @@ impl Gateway {
             Target::Public => {}
             Target::Collection => {
                 let q = scope_query::scoped_list_query(
-                    session.req_header().uri.query(),
+                    req.query(),
                     &scope,
                     &self.keys,
                 );
@@ -35,7 +36,7 @@ impl Gateway {
                 ctx.rewrite = ResponseRewrite::ListFilter;
             }
             Target::Create => {
-                let body = self.read_body(session).await?;
+                let body = self.read_body(req).await?;
                 let out = scope_body::inject_create(&body, &scope, &self.keys)
                     .map_err(|e| GatewayError::new(400, "GATEWAY::INVALID_BODY", e.to_string()))?;
                 ctx.body = Some(Bytes::from(out));
@@ -44,7 +45,7 @@ impl Gateway {
                 let id = permit.sandbox_id().unwrap_or_default();
                 self.check_sandbox_in_scope(id, &scope, ctx).await?;
                 if permit.action() == Action::SandboxMetadata {
-                    let body = self.read_body(session).await?;
+                    let body = self.read_body(req).await?;
                     scope_body::check_patch(&body, &self.keys).map_err(|e| match e {
                         ScopeError::Reserved(_) => {
                             GatewayError::new(400, "GATEWAY::RESERVED_METADATA", e.to_string())
@@ -87,40 +88,18 @@ impl Gateway {
     }
 
     /// Reads the whole request body (create and metadata patch), up to `max_body`.
-    async fn read_body(&self, session: &mut Session) -> Result<Bytes, GatewayError> {
-        let too_large = || {
-            GatewayError::new(
+    async fn read_body(&self, req: &mut Inbound) -> Result<Bytes, GatewayError> {
+        req.read_body(self.max_body).await.map_err(|e| match e {
+            ReadError::TooLarge(limit) => GatewayError::new(
                 413,
                 "GATEWAY::PAYLOAD_TOO_LARGE",
-                format!(
-                    "Request body exceeds the gateway's limit of {} bytes.",
-                    self.max_body
-                ),
-            )
-        };
-        if super::content_length(&session.req_header().headers).is_some_and(|n| n > self.max_body) {
-            return Err(too_large());
-        }
-        session.enable_retry_buffering();
-        let mut buf = BytesMut::new();
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > self.max_body {
-                        return Err(too_large());
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    return Err(GatewayError::new(
-                        400,
-                        "GATEWAY::INVALID_BODY",
-                        "The request body could not be read.",
-                    ))
-                }
-            }
-        }
-        Ok(buf.freeze())
+                format!("Request body exceeds the gateway's limit of {limit} bytes."),
+            ),
+            ReadError::Broken(_) => GatewayError::new(
+                400,
+                "GATEWAY::INVALID_BODY",
+                "The request body could not be read.",
+            ),
+        })
     }
 }

@@ -6,10 +6,10 @@ use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::reply::Reply;
 use crate::state::{Gateway, OidcRuntime};
-use bytes::BytesMut;
+use crate::http::body::ReadError;
 use gatehouse_authn::oidc::LoginError;
 use gatehouse_authn::{AuthMethod, PrincipalKind};
-use pingora::proxy::Session;
+use crate::http::inbound::Inbound;
 use subtle::ConstantTimeEq;
 
 /// Largest back-channel logout body read.
@@ -62,11 +62,11 @@ pub fn config(gw: &Gateway) -> Reply {
 /// `GET /auth/login[?return_to=/path]`: to the IdP, with the login bound to this browser.
 pub async fn login(
     gw: &Gateway,
-    session: &Session,
+    req: &Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     let oidc = oidc_or_404(gw)?;
-    let return_to = query_param(session.req_header().uri.query(), "return_to")
+    let return_to = query_param(req.query(), "return_to")
         .unwrap_or_else(|| "/console/".into());
     if !safe_return_to(&return_to) {
         ctx.denied = true;
@@ -94,11 +94,11 @@ pub async fn login(
 /// `GET /auth/callback?code&state`: finishes the login and starts a session.
 pub async fn callback(
     gw: &Gateway,
-    session: &Session,
+    req: &Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     let oidc = oidc_or_404(gw)?;
-    let q = session.req_header().uri.query();
+    let q = req.query();
     if let Some(err) = query_param(q, "error") {
         tracing::info!(idp_error = %err, "the IdP refused the login");
         return Err(GatewayError::new(
@@ -114,7 +114,7 @@ pub async fn callback(
             "The sign-in callback is missing its code or state.",
         ));
     };
-    let bound = cookie_value(&session.req_header().headers, LOGIN_COOKIE)
+    let bound = cookie_value(req.headers(), LOGIN_COOKIE)
         .is_some_and(|c| bool::from(c.as_bytes().ct_eq(state.as_bytes())));
     if !bound {
         ctx.denied = true;
@@ -160,21 +160,20 @@ pub async fn callback(
 /// valid logout token names.
 pub async fn backchannel_logout(
     gw: &Gateway,
-    session: &mut Session,
+    req: &mut Inbound,
     _ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     let oidc = oidc_or_404(gw)?;
-    let mut buf = BytesMut::new();
-    while let Ok(Some(chunk)) = session.read_request_body().await {
-        if buf.len() + chunk.len() > MAX_LOGOUT_BODY {
-            return Err(GatewayError::new(
-                413,
-                "GATEWAY::PAYLOAD_TOO_LARGE",
-                "Body too large.",
-            ));
+    let buf = req.read_body(MAX_LOGOUT_BODY).await.map_err(|e| match e {
+        ReadError::TooLarge(_) => {
+            GatewayError::new(413, "GATEWAY::PAYLOAD_TOO_LARGE", "Body too large.")
         }
-        buf.extend_from_slice(&chunk);
-    }
+        ReadError::Broken(_) => GatewayError::new(
+            400,
+            "GATEWAY::INVALID_BODY",
+            "The request body could not be read.",
+        ),
+    })?;
     let invalid = || Reply::json_value(400, &serde_json::json!({"error": "invalid_request"}));
     let Some(token) = form_urlencoded::parse(&buf)
         .find(|(k, _)| k == "logout_token")
@@ -199,7 +198,7 @@ pub async fn backchannel_logout(
 /// `GET /auth/me`: the caller, their role and permissions, and the session's CSRF token.
 pub async fn me(
     gw: &Gateway,
-    session: &Session,
+    req: &Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     if ctx.principal.kind == PrincipalKind::Anonymous {
@@ -214,7 +213,7 @@ pub async fn me(
         .collect();
     let csrf = match (&gw.oidc, ctx.principal.method) {
         (Some(o), AuthMethod::Session) => {
-            match cookie_value(&session.req_header().headers, o.sessions.cookie_name()) {
+            match cookie_value(req.headers(), o.sessions.cookie_name()) {
                 Some(c) => o.sessions.get(c).await.map(|s| s.csrf_token.clone()),
                 None => None,
             }
@@ -237,7 +236,7 @@ pub async fn me(
 /// the browser goes next (the IdP's end-session endpoint when it has one).
 pub async fn logout(
     gw: &Gateway,
-    session: &Session,
+    req: &Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     if ctx.principal.method != AuthMethod::Session {
@@ -251,7 +250,7 @@ pub async fn logout(
             "No sessions here.",
         ));
     };
-    let headers = &session.req_header().headers;
+    let headers = req.headers();
     let ended = match cookie_value(headers, oidc.sessions.cookie_name()) {
         Some(c) => oidc.sessions.end(c).await,
         None => None,

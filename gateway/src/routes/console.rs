@@ -9,7 +9,7 @@ use crate::error::GatewayError;
 use crate::reply::Reply;
 use crate::state::Gateway;
 use bytes::Bytes;
-use pingora::proxy::Session;
+use crate::http::inbound::Inbound;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -112,9 +112,9 @@ impl Console {
 }
 
 /// Answers `GET`/`HEAD` `/console/...` from the bundle.
-pub fn serve(gw: &Gateway, session: &Session, ctx: &RequestCtx) -> Result<Reply, GatewayError> {
+pub fn serve(gw: &Gateway, req: &Inbound, ctx: &RequestCtx) -> Result<Reply, GatewayError> {
     // The canonical path drops trailing slashes; only a literal `/console` redirects.
-    if session.req_header().uri.path() == "/console" {
+    if req.parts.uri.path() == "/console" {
         return Ok(Reply::redirect("/console/"));
     }
     let rel = ctx.path.trim_start_matches("/console/");

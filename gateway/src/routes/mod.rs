@@ -17,7 +17,7 @@ use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::reply::Reply;
 use crate::state::Gateway;
-use pingora::proxy::Session;
+use crate::http::inbound::Inbound;
 
 /// One of the gateway's own endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,23 +76,23 @@ impl OwnRoute {
 pub async fn serve(
     gw: &Gateway,
     route: OwnRoute,
-    session: &mut Session,
+    req: &mut Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     match route {
         OwnRoute::Health => Ok(health::healthz(gw, ctx).await),
         OwnRoute::Root => Ok(Reply::redirect("/console/")),
-        OwnRoute::Console => console::serve(gw, session, ctx),
+        OwnRoute::Console => console::serve(gw, req, ctx),
         OwnRoute::AuthConfig => Ok(auth::config(gw)),
-        OwnRoute::Login => auth::login(gw, session, ctx).await,
-        OwnRoute::Callback => auth::callback(gw, session, ctx).await,
-        OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, session, ctx).await,
-        OwnRoute::Me => auth::me(gw, session, ctx).await,
-        OwnRoute::Logout => auth::logout(gw, session, ctx).await,
+        OwnRoute::Login => auth::login(gw, req, ctx).await,
+        OwnRoute::Callback => auth::callback(gw, req, ctx).await,
+        OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, req, ctx).await,
+        OwnRoute::Me => auth::me(gw, req, ctx).await,
+        OwnRoute::Logout => auth::logout(gw, req, ctx).await,
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
-            format!("No route {} {}.", session.req_header().method, ctx.path),
+            format!("No route {} {}.", req.method(), ctx.path),
         )),
     }
 }
