@@ -66,8 +66,8 @@ impl Reply {
     pub fn into_response(self, ctx: &mut RequestCtx) -> http::Response<Body> {
         ctx.status = Some(self.status);
         let mut resp = http::Response::new(Body::full(self.body));
-        *resp.status_mut() =
-            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        *resp.status_mut() = http::StatusCode::from_u16(self.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let h = resp.headers_mut();
         for (name, value) in self.headers {
             if let Ok(v) = http::HeaderValue::try_from(value) {

@@ -58,7 +58,10 @@ impl Drop for Logged {
     fn drop(&mut self) {
         // A HEAD answer, or a body hyper did not need to poll to its end, is complete.
         let complete = self.inner.is_end_stream()
-            || self.done.as_ref().is_some_and(|d| d.method == http::Method::HEAD);
+            || self
+                .done
+                .as_ref()
+                .is_some_and(|d| d.method == http::Method::HEAD);
         self.finish(if complete {
             Ending::Complete
         } else {

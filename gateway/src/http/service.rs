@@ -48,7 +48,11 @@ impl HttpApp {
     }
 
     /// One request, from head to response head; the body's end runs the logging phase.
-    async fn handle(&self, req: http::Request<Incoming>, peer: Option<IpAddr>) -> http::Response<Logged> {
+    async fn handle(
+        &self,
+        req: http::Request<Incoming>,
+        peer: Option<IpAddr>,
+    ) -> http::Response<Logged> {
         let (parts, body) = req.into_parts();
         let method = parts.method.clone();
         let inbound = Inbound {
@@ -82,7 +86,9 @@ impl ServerApp for HttpApp {
             .header_read_timeout(self.limits.header_read_timeout)
             .max_buf_size(self.limits.max_head_bytes.max(8192))
             .max_headers(self.limits.max_headers);
-        let conn = builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+        let conn = builder
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
         tokio::pin!(conn);
         let mut shutdown = shutdown.clone();
         tokio::select! {

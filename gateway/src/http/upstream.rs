@@ -83,7 +83,9 @@ impl Upstream {
             // Closed under us before the request was written: once more, fresh.
             Err(Failure::Unsent(req, _)) if reused => {
                 sender = self.connect().await?;
-                self.exchange(&mut sender, *req).await.map_err(Failure::into_error)?
+                self.exchange(&mut sender, *req)
+                    .await
+                    .map_err(Failure::into_error)?
             }
             Err(f) => return Err(f.into_error()),
         };
@@ -113,7 +115,9 @@ impl Upstream {
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         POOL.with_borrow_mut(|pool| {
             let now = Instant::now();
-            pool.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout);
+            pool.retain(|c| {
+                !c.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout
+            });
             let i = pool.iter().position(|c| c.sender.is_ready())?;
             Some(pool.swap_remove(i).sender)
         })
@@ -132,13 +136,14 @@ impl Upstream {
 
     async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
         let addr = self.addr;
-        let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| UpstreamError::ConnectTimeout {
-                addr,
-                timeout: self.connect_timeout,
-            })?
-            .map_err(|source| UpstreamError::Connect { addr, source })?;
+        let stream =
+            tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| UpstreamError::ConnectTimeout {
+                    addr,
+                    timeout: self.connect_timeout,
+                })?
+                .map_err(|source| UpstreamError::Connect { addr, source })?;
         // Latency over throughput: requests and responses are small.
         let _ = stream.set_nodelay(true);
         let (sender, conn) = http1::Builder::new()

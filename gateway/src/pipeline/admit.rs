@@ -4,6 +4,7 @@
 
 use crate::ctx::{RequestCtx, ResponseRewrite};
 use crate::error::GatewayError;
+use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::routes::{self, OwnRoute};
 use crate::state::Gateway;
@@ -12,7 +13,6 @@ use gatehouse_authz::{
     normalize, Action, Denial, Mount, NormalizedPath, Permit, RoleTable, Target,
 };
 use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
-use crate::http::inbound::Inbound;
 
 /// What `request_filter` decided.
 pub enum Admitted {
@@ -65,8 +65,8 @@ impl Gateway {
         req: &Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<NormalizedPath, GatewayError> {
-        let np = normalize(req.parts.uri.path())
-            .map_err(|e| GatewayError::bad_path(e.to_string()))?;
+        let np =
+            normalize(req.parts.uri.path()).map_err(|e| GatewayError::bad_path(e.to_string()))?;
         ctx.path.clone_from(&np.path);
         ctx.mount = if np.mount == Mount::V1 { "/v1" } else { "" };
         Ok(np)
@@ -90,11 +90,7 @@ impl Gateway {
     }
 
     /// The authenticator chain: a principal (possibly anonymous) or 401.
-    async fn authenticate(
-        &self,
-        req: &Inbound,
-        ctx: &mut RequestCtx,
-    ) -> Result<(), GatewayError> {
+    async fn authenticate(&self, req: &Inbound, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
         let view = RequestView {
             peer: ctx.peer,
             headers: req.headers(),
@@ -125,12 +121,7 @@ impl Gateway {
         if ctx.principal.method != AuthMethod::Session {
             return Ok(());
         }
-        crate::csrf::check(
-            &req.parts,
-            self.oidc.as_deref(),
-            self.public_url.as_deref(),
-        )
-        .await
+        crate::csrf::check(&req.parts, self.oidc.as_deref(), self.public_url.as_deref()).await
     }
 
     /// The role table's decision: a [`Permit`], `None` to forward unchecked (the backend's

@@ -30,7 +30,9 @@ impl Gateway {
         req: Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<http::Request<Body>, GatewayError> {
-        let Inbound { mut parts, body, .. } = req;
+        let Inbound {
+            mut parts, body, ..
+        } = req;
         let upgrade = strip_hop_by_hop(&mut parts.headers);
         let h = &mut parts.headers;
         for name in &self.identity_headers {
@@ -49,7 +51,10 @@ impl Gateway {
             h.insert(REQUEST_ID_HEADER, v);
         }
         if ctx.rewrite != ResponseRewrite::None {
-            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            h.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         let body = match ctx.body.take() {
             Some(b) => {
@@ -131,10 +136,16 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_dropped_and_upgrades_kept() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret, Upgrade"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret, Upgrade"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         h.insert("x-kept", HeaderValue::from_static("1"));
         let up = strip_hop_by_hop(&mut h);
         assert_eq!(up, Some(HeaderValue::from_static("websocket")));

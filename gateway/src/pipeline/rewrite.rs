@@ -103,7 +103,11 @@ impl Gateway {
         };
         let base = format!("{host}{}", ctx.mount);
         let id = ctx.sandbox_id().unwrap_or_default();
-        let port = ctx.permit.as_ref().and_then(|p| p.port()).unwrap_or_default();
+        let port = ctx
+            .permit
+            .as_ref()
+            .and_then(|p| p.port())
+            .unwrap_or_default();
         v["endpoint"] = serde_json::Value::String(wire::server_proxy_endpoint(&base, id, port));
         Ok(Bytes::from(v.to_string()))
     }

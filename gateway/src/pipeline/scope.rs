@@ -5,12 +5,12 @@
 
 use crate::ctx::{RequestCtx, ResponseRewrite};
 use crate::error::GatewayError;
+use crate::http::body::ReadError;
+use crate::http::inbound::Inbound;
 use crate::state::Gateway;
 use bytes::Bytes;
 use gatehouse_authz::{Action, Permit, Target};
 use gatehouse_scope::{body as scope_body, query as scope_query, Scope, ScopeError};
-use crate::http::body::ReadError;
-use crate::http::inbound::Inbound;
 
 impl Gateway {
     /// Applies the permit's scope to the request; nothing to do for an unscoped permit.
@@ -27,11 +27,7 @@ impl Gateway {
         match permit.target() {
             Target::Public => {}
             Target::Collection => {
-                let q = scope_query::scoped_list_query(
-                    req.query(),
-                    &scope,
-                    &self.keys,
-                );
+                let q = scope_query::scoped_list_query(req.query(), &scope, &self.keys);
                 ctx.query = Some(q);
                 ctx.rewrite = ResponseRewrite::ListFilter;
             }

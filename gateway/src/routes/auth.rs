@@ -4,12 +4,12 @@
 use crate::cookies::{cookie_value, LOGIN_COOKIE};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
+use crate::http::body::ReadError;
+use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::state::{Gateway, OidcRuntime};
-use crate::http::body::ReadError;
 use gatehouse_authn::oidc::LoginError;
 use gatehouse_authn::{AuthMethod, PrincipalKind};
-use crate::http::inbound::Inbound;
 use subtle::ConstantTimeEq;
 
 /// Largest back-channel logout body read.
@@ -66,8 +66,7 @@ pub async fn login(
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
     let oidc = oidc_or_404(gw)?;
-    let return_to = query_param(req.query(), "return_to")
-        .unwrap_or_else(|| "/console/".into());
+    let return_to = query_param(req.query(), "return_to").unwrap_or_else(|| "/console/".into());
     if !safe_return_to(&return_to) {
         ctx.denied = true;
         return Err(GatewayError::new(
@@ -196,11 +195,7 @@ pub async fn backchannel_logout(
 }
 
 /// `GET /auth/me`: the caller, their role and permissions, and the session's CSRF token.
-pub async fn me(
-    gw: &Gateway,
-    req: &Inbound,
-    ctx: &mut RequestCtx,
-) -> Result<Reply, GatewayError> {
+pub async fn me(gw: &Gateway, req: &Inbound, ctx: &mut RequestCtx) -> Result<Reply, GatewayError> {
     if ctx.principal.kind == PrincipalKind::Anonymous {
         return Err(GatewayError::unauthenticated());
     }

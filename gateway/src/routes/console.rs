@@ -6,10 +6,10 @@
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
+use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::state::Gateway;
 use bytes::Bytes;
-use crate::http::inbound::Inbound;
 use std::collections::HashMap;
 use std::path::Path;
 

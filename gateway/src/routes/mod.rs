@@ -15,9 +15,9 @@ pub mod health;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
+use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::state::Gateway;
-use crate::http::inbound::Inbound;
 
 /// One of the gateway's own endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
