@@ -12,6 +12,8 @@ pub struct Inbound {
     pub parts: http::request::Parts,
     /// The body, until a pipeline step reads it whole.
     pub body: Option<Incoming>,
+    /// The body a step read whole, forwarded as read unless a step replaces it.
+    pub read: Option<bytes::Bytes>,
     /// The client's IP.
     pub peer: Option<IpAddr>,
 }
@@ -42,8 +44,12 @@ impl Inbound {
         )
     }
 
-    /// Reads the whole body (at most `limit` bytes); an already-read body is empty.
+    /// Reads the whole body (at most `limit` bytes); it is kept and forwarded unless a
+    /// step replaces it. Reading twice returns the same bytes.
     pub async fn read_body(&mut self, limit: usize) -> Result<bytes::Bytes, ReadError> {
+        if let Some(b) = &self.read {
+            return Ok(b.clone());
+        }
         let announced = crate::pipeline::content_length(&self.parts.headers);
         if announced.is_some_and(|n| n > limit) {
             return Err(ReadError::TooLarge(limit));
@@ -52,6 +58,9 @@ impl Inbound {
             Some(b) => {
                 let out = read_to_limit(b, limit, announced).await;
                 self.body = None;
+                if let Ok(bytes) = &out {
+                    self.read = Some(bytes.clone());
+                }
                 out
             }
             None => Ok(bytes::Bytes::new()),

@@ -58,6 +58,7 @@ impl HttpApp {
         let inbound = Inbound {
             parts,
             body: Some(body),
+            read: None,
             peer,
         };
         let mut ctx = RequestCtx::new();

@@ -56,7 +56,7 @@ impl Gateway {
                 HeaderValue::from_static("identity"),
             );
         }
-        let body = match ctx.body.take() {
+        let body = match ctx.body.take().or(read) {
             Some(b) => {
                 h.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
                 Body::full(b)
