@@ -31,7 +31,10 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<http::Request<Body>, GatewayError> {
         let Inbound {
-            mut parts, body, ..
+            mut parts,
+            body,
+            read,
+            ..
         } = req;
         let upgrade = strip_hop_by_hop(&mut parts.headers);
         let h = &mut parts.headers;
