@@ -87,6 +87,10 @@ pub struct ServerSection {
     pub max_header_bytes: usize,
     /// Most headers in one request.
     pub max_headers: usize,
+    /// Origins (`https://host[:port]`) whose browser pages may call the API with an API
+    /// key or a bearer token (CORS). Empty: no cross-origin access. Cookies are never
+    /// allowed cross-origin.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -103,6 +107,7 @@ impl Default for ServerSection {
             header_read_timeout_ms: 30_000,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -345,6 +350,19 @@ impl GatewayConfig {
                 "server.max_header_bytes",
                 "must be between 8192 and 1048576".into(),
             ));
+        }
+        for (i, o) in self.server.cors_allowed_origins.iter().enumerate() {
+            let o = o.trim_end_matches('/');
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .unwrap_or("");
+            if rest.is_empty() || rest.contains('/') || o.contains('*') {
+                return Err(invalid(
+                    &format!("server.cors_allowed_origins[{i}]"),
+                    format!("'{o}' is not an origin like https://tools.example:8443"),
+                ));
+            }
         }
         if self.server.max_headers == 0 {
             return Err(invalid("server.max_headers", "must be at least 1".into()));

@@ -32,12 +32,14 @@ impl GatewayError {
         Self::new(400, "GATEWAY::INVALID_PATH", message)
     }
 
-    /// 401 without credentials.
+    /// 401 without credentials, with upstream's code (`MISSING_API_KEY`), so API clients
+    /// that match on it behave as they do against the backend.
     pub fn unauthenticated() -> Self {
         Self::new(
             401,
-            "GATEWAY::UNAUTHENTICATED",
-            "Authentication required: send an API key in OPEN-SANDBOX-API-KEY or sign in.",
+            gatehouse_lifecycle::codes::MISSING_API_KEY,
+            "Authentication credentials are missing. Provide API key via OPEN-SANDBOX-API-KEY \
+             header, or sign in.",
         )
     }
 

@@ -21,13 +21,14 @@
 //! - [`pipeline`]: the `ProxyHttp` phases, one module per step;
 //! - [`ctx`]: the typed per-request context;
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
-//! - [`csrf`] and [`cookies`]: browser-session defences;
+//! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
 pub mod backend_client;
 pub mod config;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod ctx;
 pub mod error;

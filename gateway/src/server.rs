@@ -155,6 +155,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
             c
         },
         oidc,
+        cors: crate::cors::Cors::new(&cfg.server.cors_allowed_origins),
         console: Arc::new(
             Console::load(&cfg.console.dir)
                 .with_context(|| format!("reading {}", cfg.console.dir.display()))?,

@@ -54,6 +54,8 @@ pub struct Gateway {
     pub console: Arc<Console>,
     /// `auth.mode` as configured (for `/auth/config`).
     pub mode_name: &'static str,
+    /// Origins allowed to call the API from a browser (CORS, never with credentials).
+    pub cors: crate::cors::Cors,
     /// The gateway's own cookie names, never forwarded.
     pub own_cookies: Vec<String>,
 }

@@ -5,7 +5,8 @@
 /// Why a request is rejected. Every variant maps to HTTP 401; the gateway does the mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// An API key was presented and matches no configured key.
+    /// An API key was presented and matches no configured key. Answered with upstream's
+    /// code and message, so API clients that match on them keep working.
     #[error("the API key is not valid")]
     InvalidApiKey,
     /// A trusted proxy sent the request without the required identity header.
@@ -33,10 +34,10 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The error code for the `{"code","message"}` body, e.g. `GATEWAY::INVALID_API_KEY`.
+    /// The error code for the `{"code","message"}` body, e.g. `INVALID_API_KEY`.
     pub fn code(&self) -> &'static str {
         match self {
-            AuthError::InvalidApiKey => "GATEWAY::INVALID_API_KEY",
+            AuthError::InvalidApiKey => gatehouse_lifecycle::codes::INVALID_API_KEY,
             AuthError::MissingIdentity { .. } => "GATEWAY::MISSING_IDENTITY",
             AuthError::InvalidIdentity { .. } => "GATEWAY::INVALID_IDENTITY",
             AuthError::Rejected { code, .. } => code,
@@ -46,7 +47,10 @@ impl AuthError {
     /// The user-facing message. It never echoes a secret or a header value.
     pub fn message(&self) -> String {
         match self {
-            AuthError::InvalidApiKey => "The API key is not valid.".to_string(),
+            AuthError::InvalidApiKey => {
+                "Authentication credentials are invalid. Check your API key and try again."
+                    .to_string()
+            }
             AuthError::MissingIdentity { header } => format!(
                 "Authentication required: the identity header {header} is missing \
                  (is the authenticating proxy configured?)."
@@ -94,7 +98,7 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(AuthError::InvalidApiKey.code(), "GATEWAY::INVALID_API_KEY");
+        assert_eq!(AuthError::InvalidApiKey.code(), "INVALID_API_KEY");
         let h = || "X-OpenSandbox-User".to_string();
         assert_eq!(
             AuthError::MissingIdentity { header: h() }.code(),
@@ -132,7 +136,7 @@ mod tests {
         assert!(i.message().contains("control characters"));
         assert_eq!(
             AuthError::InvalidApiKey.message(),
-            "The API key is not valid."
+            "Authentication credentials are invalid. Check your API key and try again."
         );
     }
 

@@ -64,7 +64,11 @@ impl HttpApp {
         let mut ctx = RequestCtx::new();
         self.gw.begin(&inbound, &mut ctx);
         let span = ctx.span.clone();
-        let resp = self.gw.process(inbound, &mut ctx).instrument(span).await;
+        let cors = self.gw.cors.allowed_origin(inbound.headers());
+        let mut resp = self.gw.process(inbound, &mut ctx).instrument(span).await;
+        if let Some(origin) = cors {
+            crate::cors::Cors::decorate(origin, resp.headers_mut());
+        }
         resp.map(|b| Logged::new(b, self.gw.clone(), method, ctx))
     }
 }

@@ -29,6 +29,9 @@ impl Gateway {
         req: &mut Inbound,
         ctx: &mut RequestCtx,
     ) -> Result<Admitted, GatewayError> {
+        if crate::cors::Cors::is_preflight(req.method(), req.headers()) {
+            return Ok(Admitted::Answer(self.cors.preflight(req.headers())));
+        }
         let path = self.normalize(req, ctx)?;
         let own = OwnRoute::resolve(req.method(), &path.path);
         if let Some(route) = own.filter(|r| !r.needs_caller()) {

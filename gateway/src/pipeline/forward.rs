@@ -46,7 +46,9 @@ impl Gateway {
         self.strip_cookies(h);
         if !ctx.principal.passthrough() {
             h.remove(API_KEY_HEADER);
-            if let Some(k) = &self.upstream_key {
+            // The backend key stands for callers the gateway authenticated; an anonymous
+            // call to a public route (`/health`, `/version`) goes without it.
+            if let Some(k) = self.upstream_key.as_ref().filter(|_| !anonymous(ctx)) {
                 h.insert(API_KEY_HEADER, k.clone());
             }
         }
@@ -103,6 +105,10 @@ impl Gateway {
             h.insert(header::COOKIE, v);
         }
     }
+}
+
+fn anonymous(ctx: &RequestCtx) -> bool {
+    ctx.principal.kind == gatehouse_authn::PrincipalKind::Anonymous
 }
 
 /// Removes hop-by-hop headers and those the `Connection` header names. Returns the

@@ -30,10 +30,7 @@ async fn identity_headers_are_believed_only_from_the_trusted_proxy() {
     let gw = &st.gw;
     let untrusted = reqwest::Client::new();
     let (s, v) = send(&untrusted, "GET", &gw.at("/v1/sandboxes"), None).await;
-    assert_eq!(
-        (s, v["code"].as_str().unwrap()),
-        (401, "GATEWAY::UNAUTHENTICATED")
-    );
+    assert_eq!((s, v["code"].as_str().unwrap()), (401, "MISSING_API_KEY"));
     let r = untrusted
         .get(gw.at("/v1/sandboxes"))
         .headers(spoofed_headers())
@@ -202,4 +199,22 @@ async fn request_ids_are_propagated_or_generated() {
     assert!(!r.headers()["x-request-id"].is_empty());
     let (s, v) = send(&reqwest::Client::new(), "GET", &gw.at("/healthz"), None).await;
     assert_eq!((s, &v["upstream"]), (200, &json!("healthy")));
+}
+
+/// A browser page from another origin gets no CORS grant unless an operator lists the
+/// origin: the preflight is refused in the API's error shape, and nothing allows it.
+#[tokio::test]
+async fn cross_origin_preflight_is_refused_unless_configured() {
+    let st = KeyedStack::start().await.unwrap();
+    let resp = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, st.gw.at("/v1/sandboxes"))
+        .header("Origin", "https://elsewhere.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["code"], "GATEWAY::CORS_ORIGIN_NOT_ALLOWED");
 }

@@ -210,10 +210,7 @@ async fn admin_and_backend_keys_see_every_team() {
 async fn wrong_api_key_is_rejected() {
     let st = KeyedStack::start().await.unwrap();
     let (s, v) = send(&keyed("not-a-key"), "GET", &st.gw.at("/v1/sandboxes"), None).await;
-    assert_eq!(
-        (s, v["code"].as_str().unwrap()),
-        (401, "GATEWAY::INVALID_API_KEY")
-    );
+    assert_eq!((s, v["code"].as_str().unwrap()), (401, "INVALID_API_KEY"));
 }
 
 /// The calls the audit scenario looks for: a 404 and a 403 denial, a 401, reads with
