@@ -70,11 +70,12 @@ pub struct ServerSection {
     /// Public base URL of the gateway (`http://host:port`), used in server-proxy endpoint
     /// URLs; defaults to the request's `Host`.
     pub public_url: Option<String>,
-    /// Per-connection read buffer, bytes. Pingora's default (64 KiB) makes every idle
-    /// keep-alive connection cost ~85 KB; 8 KiB holds any ordinary request head.
+    /// Pingora's per-connection read buffer under hyper, bytes. hyper buffers reads
+    /// itself, so the default is the smallest Pingora allows (1 KiB): every idle
+    /// keep-alive connection pays for it.
     pub read_buffer_bytes: usize,
-    /// Per-connection write buffer, bytes: large enough that a response head and a small
-    /// JSON body leave in one `send`.
+    /// Pingora's per-connection write buffer under hyper, bytes; 0 (the default): hyper
+    /// already gathers a response head and body into one `writev`.
     pub write_buffer_bytes: usize,
     /// Let idle worker threads steal tasks from busy ones (Tokio's multi-threaded
     /// scheduler). Off by default: each thread runs its own connections on its own
@@ -101,8 +102,8 @@ impl Default for ServerSection {
             grace_period_seconds: 0,
             graceful_shutdown_timeout_seconds: 5,
             public_url: None,
-            read_buffer_bytes: 8 * 1024,
-            write_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
+            write_buffer_bytes: 0,
             work_stealing: false,
             header_read_timeout_ms: 30_000,
             max_header_bytes: 64 * 1024,
