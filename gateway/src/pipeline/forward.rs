@@ -72,15 +72,21 @@ impl Gateway {
             h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             h.insert(header::UPGRADE, proto);
         }
-        let query = ctx.query.as_deref().or(parts.uri.query());
-        let pq = match query {
-            Some(q) if !q.is_empty() => format!("{}?{q}", ctx.path),
-            _ => ctx.path.clone(),
-        };
-        parts.uri = pq.parse::<http::Uri>().map_err(|e| {
-            tracing::error!(error = %e, "rewritten URI invalid");
-            GatewayError::internal()
-        })?;
+        // The client's origin-form URI is forwarded as it is when the canonical path and
+        // the query are unchanged (the usual case): no string is built per request.
+        let unchanged =
+            ctx.query.is_none() && parts.uri.scheme().is_none() && parts.uri.path() == ctx.path;
+        if !unchanged {
+            let query = ctx.query.as_deref().or(parts.uri.query());
+            let pq = match query {
+                Some(q) if !q.is_empty() => format!("{}?{q}", ctx.path),
+                _ => ctx.path.clone(),
+            };
+            parts.uri = pq.parse::<http::Uri>().map_err(|e| {
+                tracing::error!(error = %e, "rewritten URI invalid");
+                GatewayError::internal()
+            })?;
+        }
         parts.version = http::Version::HTTP_11;
         Ok(http::Request::from_parts(parts, body))
     }

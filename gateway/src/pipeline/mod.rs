@@ -52,7 +52,11 @@ impl Gateway {
 
     /// Forwards an admitted request and shapes the backend's response.
     async fn proxy(&self, mut req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
-        let host = req.host().to_owned();
+        // The client's `Host` is only needed to rewrite a server-proxy endpoint.
+        let host = match ctx.rewrite {
+            crate::ctx::ResponseRewrite::EndpointViaGateway => req.host().to_owned(),
+            _ => String::new(),
+        };
         let client_upgrade = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let up = match self.upstream_request(req, ctx) {
             Ok(r) => r,
