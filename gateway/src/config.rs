@@ -444,6 +444,36 @@ mod tests {
     }
 
     #[test]
+    fn data_path_limits_and_cors_origins_are_checked() {
+        let err = |f: fn(&mut GatewayConfig)| {
+            let mut c = GatewayConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(
+            err(|c| c.server.header_read_timeout_ms = 0).contains("server.header_read_timeout_ms")
+        );
+        assert!(err(|c| c.server.max_header_bytes = 100).contains("server.max_header_bytes"));
+        assert!(err(|c| c.server.max_headers = 0).contains("server.max_headers"));
+        for bad in [
+            "*",
+            "tools.example",
+            "https://tools.example/path",
+            "ftp://x",
+        ] {
+            let e = {
+                let mut c = GatewayConfig::default();
+                c.server.cors_allowed_origins = vec![bad.into()];
+                c.validate().unwrap_err().to_string()
+            };
+            assert!(e.contains("server.cors_allowed_origins[0]"), "{bad}: {e}");
+        }
+        let mut c = GatewayConfig::default();
+        c.server.cors_allowed_origins = vec!["https://tools.example:8443/".into()];
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn validate_names_keys() {
         let mut c = GatewayConfig::default();
         c.upstream.url = "https://x".into();
