@@ -270,15 +270,73 @@ fn item_in_scope(item: &Value, key: &str, value: &str) -> bool {
         == Some(value)
 }
 
+/// A body as a lenient client reads it. The fast scan skips what it does not need without
+/// validating it (as it may): strings it skips or reads as bytes may hold invalid UTF-8,
+/// raw control characters or lone surrogate escapes, and numbers it skips may be out of
+/// range. Here such strings get U+FFFD / `\\u00XX` instead and numbers become `0`; none
+/// of it can end a string, start an escape or end a value, so the JSON structure is the
+/// one the scan saw.
+fn lenient(body: &[u8]) -> String {
+    let mut out = Vec::with_capacity(body.len());
+    let (mut in_str, mut in_num) = (false, false);
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        i += 1;
+        if in_str {
+            match b {
+                b'"' => in_str = false,
+                b'\\' => {
+                    let Some(&e) = body.get(i) else {
+                        out.push(b);
+                        continue;
+                    };
+                    i += 1;
+                    let hex = body.get(i..i + 4).and_then(|h| std::str::from_utf8(h).ok());
+                    let unit = hex.and_then(|h| u16::from_str_radix(h, 16).ok());
+                    if e == b'u' && unit.is_some_and(|u| (0xD800..0xE000).contains(&u)) {
+                        out.extend_from_slice(b"\\uFFFD");
+                        i += 4;
+                    } else {
+                        out.extend_from_slice(&[b, e]);
+                    }
+                    continue;
+                }
+                _ if b < 0x20 => {
+                    out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                    continue;
+                }
+                _ => {}
+            }
+            out.push(b);
+            continue;
+        }
+        let starts = b == b'-' || b.is_ascii_digit();
+        let continues = starts || matches!(b, b'+' | b'.' | b'e' | b'E');
+        if in_num && continues {
+            continue;
+        }
+        in_num = starts;
+        if starts {
+            out.push(b'0');
+            continue;
+        }
+        in_str = b == b'"';
+        out.push(b);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether every item of a list body is in scope, as a lenient client reads the body.
 fn items_in_scope(body: &[u8], key: &str, value: &str) -> Option<bool> {
-    let v: Value = serde_json::from_slice(body).ok()?;
+    let v: Value = serde_json::from_str(&lenient(body)).ok()?;
     let items = v.get("items")?.as_array()?;
     Some(items.iter().all(|i| item_in_scope(i, key, value)))
 }
 
 /// For arbitrary bytes, what the gateway forwards for a scoped list never holds an item
-/// out of scope: when the fast scan says "all in scope" the body really is (and the full
-/// filter agrees, dropping nothing); when the filter rewrites a body, its output is all in
+/// out of scope: when the fast scan says "all in scope" the body really is (and, for valid
+/// UTF-8, the full filter agrees, dropping nothing); when the filter rewrites a body, its output is all in
 /// scope, passes the fast scan, and filtering it again changes nothing.
 pub fn scope_list(data: &[u8]) {
     let keys = ScopeKeys::default();
@@ -292,10 +350,14 @@ pub fn scope_list(data: &[u8]) {
                 Some(true),
                 "the fast scan passed a body with an item out of scope"
             );
-            assert!(
-                matches!(slow, Ok((_, 0))),
-                "the fast scan and the filter disagree: {slow:?}"
-            );
+            // The filter parses strictly: it refuses what the scan let through in strings
+            // it skips (invalid UTF-8, raw control characters).
+            if serde_json::from_slice::<Value>(data).is_ok() {
+                assert!(
+                    matches!(slow, Ok((_, 0))),
+                    "the fast scan and the filter disagree: {slow:?}"
+                );
+            }
         }
         if let Ok((out, dropped)) = slow {
             assert_eq!(

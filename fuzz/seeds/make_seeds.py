@@ -71,6 +71,12 @@ for name, body in lists.items():
 write("scope_list", "dupkey", '{"items":[{"metadata":{"access.team":"%s","access.team":"x"}}]}' % team)
 write("scope_list", "dupitems", '{"items":[{"metadata":{"access.team":"x"}}],"items":[{"metadata":{"access.team":"%s"}}]}' % team)
 write("scope_list", "escaped", '{"items":[{"metadata":{"access\\u002eteam":"%s"}}]}' % team.replace("-", "\\u002d"))
+# Found by fuzzing: invalid UTF-8 in a string the fast scan skips (it passes; the strict
+# filter would refuse the body).
+write("scope_list", "invalid-utf8", b'{"items":[{"metadata":{"access.team":"%s","x":"\xff\xfe"}}]}' % team.encode())
+write("scope_list", "control-in-key", b'{"items":[{"i\x03\x00":1,"metadata":{"access.team":"%s"}}]}' % team.encode())
+write("scope_list", "big-number", b'{"items":[],"":8E444}')
+write("scope_list", "lone-surrogate", b'{"items":[{"\\ud800":"\\udfff","metadata":{"access.team":"%s"}}]}' % team.encode())
 write("scope_list", "trailing", json.dumps(lists["alice"]) + " x")
 
 cookies = [
