@@ -6,7 +6,7 @@
 #   FUZZ_TARGETS="scope_list" make fuzz one target
 #   FUZZ_MERGE=1 make fuzz              afterwards, add what the runs found that reaches new
 #                                       coverage to the checked-in corpus (`cargo fuzz cmin`,
-#                                       then libFuzzer's -merge=1)
+#                                       then libFuzzer's -set_cover_merge=1)
 #
 # New inputs go to fuzz/target/new-corpus/<target>/ (not checked in); a crash stops the
 # run, leaves its input in fuzz/artifacts/<target>/ and fails the script. Reproduce it with
@@ -37,7 +37,7 @@ for t in $targets; do
     # Minimise what this run found, then add to the checked-in corpus only the inputs
     # that reach coverage it lacks (the hand-made seed-* files stay as they are).
     cargo +nightly fuzz cmin -s "$sanitizer" "$t" "target/new-corpus/$t"
-    cargo +nightly fuzz run -s "$sanitizer" "$t" "corpus/$t" "target/new-corpus/$t" -- -merge=1
+    cargo +nightly fuzz run -s "$sanitizer" "$t" "corpus/$t" "target/new-corpus/$t" -- -set_cover_merge=1
   fi
 done
 echo "fuzz: ${targets// /, }: no crash in ${seconds}s each"
