@@ -42,7 +42,10 @@ pub fn normalize_path(data: &[u8]) {
     let p = n.path.as_str();
     assert!(p.starts_with('/'), "{raw:?} -> {p:?}: not absolute");
     assert!(!p.contains("//"), "{raw:?} -> {p:?}: empty segment");
-    assert!(p == "/" || !p.ends_with('/'), "{raw:?} -> {p:?}: trailing /");
+    assert!(
+        p == "/" || !p.ends_with('/'),
+        "{raw:?} -> {p:?}: trailing /"
+    );
     for seg in p.split('/').skip(1) {
         assert!(
             seg != "." && seg != "..",
@@ -154,8 +157,9 @@ impl RefRoute {
     /// A plain reading of the pattern language: literals match themselves, `{x}` one
     /// non-empty segment other than `.`/`..`, a final `{x*}` one or more such segments.
     fn matches(&self, method: &str, api_path: &str) -> bool {
-        let method_ok =
-            self.method == "*" || self.method == method || (method == "HEAD" && self.method == "GET");
+        let method_ok = self.method == "*"
+            || self.method == method
+            || (method == "HEAD" && self.method == "GET");
         if !method_ok {
             return false;
         }
@@ -207,12 +211,20 @@ pub fn route_match(data: &[u8]) {
         return;
     };
     let got = t.route(method, api);
-    assert_eq!(got, t.route(method, api), "{method} {api}: not deterministic");
+    assert_eq!(
+        got,
+        t.route(method, api),
+        "{method} {api}: not deterministic"
+    );
     let refs: Vec<&RefRoute> = reference_routes()
         .iter()
         .filter(|r| r.matches(method, api))
         .collect();
-    assert!(refs.len() <= 1, "{method} {api}: {} entries match", refs.len());
+    assert!(
+        refs.len() <= 1,
+        "{method} {api}: {} entries match",
+        refs.len()
+    );
     assert_eq!(
         got.as_ref().map(|g| g.pattern.as_str()),
         refs.first().map(|r| r.path.as_str()),
@@ -225,7 +237,11 @@ pub fn route_match(data: &[u8]) {
             r.param("sandboxId", api),
             "{method} {api}: sandboxId"
         );
-        assert_eq!(g.port.as_deref(), r.param("port", api), "{method} {api}: port");
+        assert_eq!(
+            g.port.as_deref(),
+            r.param("port", api),
+            "{method} {api}: port"
+        );
     }
     for role in ["read_only", "operator", "service_admin", "no_such_role"] {
         match t.authorize(role, method, api) {
@@ -446,7 +462,11 @@ fn raw_cookie_header(value: &str, strip: StripFn) {
         .filter(|kv| !kv.is_empty())
         .filter(|kv| !OWN.contains(&kv.split_once('=').map_or(*kv, |(k, _)| k).trim()))
         .collect();
-    assert_eq!(out, kept.join("; "), "{value:?}: other cookies must be kept");
+    assert_eq!(
+        out,
+        kept.join("; "),
+        "{value:?}: other cookies must be kept"
+    );
     if let Some(h) = header_map(&out) {
         for name in OWN {
             assert_eq!(cookie_value(&h, name), None, "{out:?}: {name}");
@@ -455,8 +475,10 @@ fn raw_cookie_header(value: &str, strip: StripFn) {
 }
 
 /// Cookie name characters (RFC 6265 token) and value characters (cookie-octet).
-const NAME_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
-const VALUE_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()*+-./:<=>?@[]^_`{|}~";
+const NAME_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
+const VALUE_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()*+-./:<=>?@[]^_`{|}~";
 
 fn cookie_round_trip(data: &[u8], strip: StripFn) {
     // Pairs are separated by 0xFF; within a pair, the first 0xFE splits name and value.
@@ -494,7 +516,10 @@ fn cookie_round_trip(data: &[u8], strip: StripFn) {
         return;
     };
     for (name, _) in &pairs {
-        let first = pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let first = pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
         assert_eq!(cookie_value(&h, name), first, "{header:?}: {name}");
     }
     let others: Vec<String> = pairs
@@ -563,7 +588,10 @@ pub fn jwt_header(data: &[u8]) {
         .decode(parts[0].as_bytes())
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    assert!(json.is_some(), "{token:?}: the header is not base64url JSON");
+    assert!(
+        json.is_some(),
+        "{token:?}: the header is not base64url JSON"
+    );
     let json = json.unwrap_or_default();
     assert_eq!(
         json.get("alg").and_then(Value::as_str),
