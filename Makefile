@@ -18,6 +18,10 @@ lint:
 build:
 	cargo build --workspace --all-targets
 
+.PHONY: fuzz
+fuzz:          ## run each cargo-fuzz target FUZZ_SECONDS (default 180) from fuzz/corpus; installs cargo-fuzz
+	dev/scripts/fuzz.sh
+
 .PHONY: bench
 bench:         ## proxy-latency benchmark vs nginx/haproxy + micro-benchmarks -> target/bench/report.md
 	benches/run.sh

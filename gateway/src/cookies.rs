@@ -14,7 +14,8 @@ pub fn strip_own_cookies(value: &str, own: &[&str]) -> Option<String> {
         .map(str::trim)
         .filter(|kv| !kv.is_empty())
         .filter(|kv| {
-            let name = kv.split('=').next().unwrap_or("");
+            // Trimmed as lenient servers (Go, Python) read names: `name =v` is `name`.
+            let name = kv.split('=').next().unwrap_or("").trim();
             !own.contains(&name)
         })
         .collect();
@@ -33,5 +34,16 @@ mod tests {
             Some("a=1; b=2")
         );
         assert_eq!(strip_own_cookies("gatehouse_session=x", &own), None);
+    }
+
+    /// Found by the `cookie_header` fuzz target: a space before `=` kept the session
+    /// cookie, which Go's and Python's cookie parsers then read as `gatehouse_session`.
+    #[test]
+    fn own_cookies_are_stripped_whatever_the_spacing() {
+        let own = ["gatehouse_session", "gatehouse_login"];
+        assert_eq!(
+            strip_own_cookies("gatehouse_session =x; gatehouse_login\t= y; a=1", &own).as_deref(),
+            Some("a=1")
+        );
     }
 }

@@ -76,6 +76,38 @@ pub struct Expect {
     pub require_exp: bool,
 }
 
+/// What a token's header says, once [`checked_header`] accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedHeader {
+    /// The signing algorithm: one of [`Expect::algorithms`], never HMAC or `none`.
+    pub alg: Algorithm,
+    /// The key id the token names.
+    pub kid: String,
+}
+
+/// The checks on a JWT's header that come before any key is looked up: a well-formed
+/// header, an allowed asymmetric algorithm, and a `kid`.
+pub fn checked_header(token: &str, expect: &Expect) -> Result<CheckedHeader, TokenError> {
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    if !expect.algorithms.contains(&header.alg) {
+        return Err(TokenError::Malformed(format!(
+            "algorithm {:?} is not allowed",
+            header.alg
+        )));
+    }
+    if family_of(header.alg).is_none() {
+        return Err(TokenError::Malformed("symmetric algorithm".into()));
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| TokenError::Malformed("no kid".into()))?;
+    Ok(CheckedHeader {
+        alg: header.alg,
+        kid,
+    })
+}
+
 /// Cached signing keys of one issuer.
 pub struct JwksCache {
     url: ArcSwap<String>,
@@ -213,31 +245,20 @@ impl JwksCache {
         token: &str,
         expect: &Expect,
     ) -> Result<Map<String, Value>, TokenError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
-        if !expect.algorithms.contains(&header.alg) {
-            return Err(TokenError::Malformed(format!(
-                "algorithm {:?} is not allowed",
-                header.alg
-            )));
-        }
-        let family = family_of(header.alg)
-            .ok_or_else(|| TokenError::Malformed("symmetric algorithm".into()))?;
-        let kid = header
-            .kid
-            .ok_or_else(|| TokenError::Malformed("no kid".into()))?;
+        let CheckedHeader { alg, kid } = checked_header(token, expect)?;
+        let family =
+            family_of(alg).ok_or_else(|| TokenError::Malformed("symmetric algorithm".into()))?;
         let key = self
             .key(&kid)
             .await
             .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
         if key.family != family {
             return Err(TokenError::Malformed(format!(
-                "algorithm {:?} does not match key '{kid}'",
-                header.alg
+                "algorithm {alg:?} does not match key '{kid}'"
             )));
         }
-        let mut v = Validation::new(header.alg);
-        v.algorithms = vec![header.alg];
+        let mut v = Validation::new(alg);
+        v.algorithms = vec![alg];
         v.leeway = expect.leeway;
         v.validate_nbf = true;
         v.validate_exp = expect.require_exp;
