@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiClient, ApiError, errorMessage } from './api';
-import { AnnounceContext, ApiContext, SessionContext, useSession, type Session } from './context';
+import { AnnounceContext, ApiContext, SessionContext, ToastContext, useSession, type Session } from './context';
 import { Link, currentReturnPath, parseRoute, paths, useLocation } from './router';
 import type { AuthConfig, Me } from './types';
 import { ErrorBanner, Spinner } from './components/common';
@@ -61,6 +61,14 @@ export interface AppProps {
 export function App({ fetchImpl }: AppProps) {
   const [auth, setAuth] = useState<AuthState>({ status: 'loading' });
   const [announcement, setAnnouncement] = useState('');
+  const [toastText, setToastText] = useState<string | null>(null);
+  const toastTimer = useRef<number | undefined>(undefined);
+  const toast = useCallback((message: string) => {
+    setToastText(message);
+    window.clearTimeout(toastTimer.current);
+    toastTimer.current = window.setTimeout(() => setToastText(null), 6000);
+  }, []);
+  useEffect(() => () => window.clearTimeout(toastTimer.current), []);
   const meRef = useRef<Me | null>(null);
   const configRef = useRef<AuthConfig | null>(null);
 
@@ -140,6 +148,7 @@ export function App({ fetchImpl }: AppProps) {
   return (
     <ApiContext.Provider value={api}>
       <AnnounceContext.Provider value={announce}>
+        <ToastContext.Provider value={toast}>
         <a className="skip-link" href="#main">
           Skip to content
         </a>
@@ -162,6 +171,15 @@ export function App({ fetchImpl }: AppProps) {
         <div className="sr-only" aria-live="polite" aria-atomic="true" data-testid="announcer">
           {announcement}
         </div>
+        {toastText && (
+          <div className="toast" role="status" data-testid="toast">
+            <span>{toastText}</span>
+            <button type="button" className="btn btn-ghost btn-small" onClick={() => setToastText(null)}>
+              Dismiss
+            </button>
+          </div>
+        )}
+        </ToastContext.Provider>
       </AnnounceContext.Provider>
     </ApiContext.Provider>
   );
