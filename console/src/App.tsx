@@ -7,6 +7,7 @@ import { ErrorBanner, Spinner } from './components/common';
 import { SandboxList } from './pages/SandboxList';
 import { SandboxDetail } from './pages/SandboxDetail';
 import { CreateSandbox } from './pages/CreateSandbox';
+import { NAV, visibleNav } from './nav';
 
 type AuthState =
   | { status: 'loading' }
@@ -292,12 +293,15 @@ function SignedInShell() {
     case 'detail':
       page = <SandboxDetail key={route.id} id={route.id} />;
       break;
+    case 'governance':
+      page = <GovernancePlaceholder page={route.page} />;
+      break;
     default:
       page = <NotFound />;
   }
   return (
     <>
-      <Header current={route.name} />
+      <Header current={route.name === 'governance' ? route.page : route.name} />
       <main id="main" className="page" tabIndex={-1}>
         {page}
       </main>
@@ -330,9 +334,11 @@ function Header({ current }: { current: string }) {
           Gatehouse
         </Link>
         <nav aria-label="Main" className="mainnav">
-          <Link to={paths.list()} aria-current={current === 'list' ? 'page' : undefined}>
-            Sandboxes
-          </Link>
+          {visibleNav(me).map((n) => (
+            <Link key={n.route} to={n.path} aria-current={current === n.route ? 'page' : undefined}>
+              {n.label}
+            </Link>
+          ))}
         </nav>
         <div className="user" aria-label="Signed-in user" role="group">
           <span className="user-subject" data-testid="user-subject">
@@ -382,6 +388,27 @@ function NotFound() {
       <h1 tabIndex={-1}>Page not found</h1>
       <p>
         There is no console page at this address. <Link to={paths.list()}>Go to the sandbox list</Link>.
+      </p>
+    </section>
+  );
+}
+
+/** A governance page (audit, API keys, bindings) whose console view is not built yet. */
+function GovernancePlaceholder({ page }: { page: 'audit' | 'keys' | 'bindings' }) {
+  const { me } = useSession();
+  const item = NAV.find((n) => n.route === page)!;
+  const shown = visibleNav(me).some((n) => n.route === page);
+  useEffect(() => {
+    document.title = `${item.label} · Gatehouse`;
+  }, [item.label]);
+  return (
+    <section>
+      <h1 tabIndex={-1}>{item.label}</h1>
+      <p>
+        {shown
+          ? 'This page is not in the console yet; the gateway serves it under /gatehouse/v1/.'
+          : 'Your role does not include this page, or this gateway does not offer it.'}{' '}
+        <Link to={paths.list()}>Go to the sandbox list</Link>.
       </p>
     </section>
   );

@@ -6,6 +6,7 @@ import { Link, paths } from '../router';
 import type { CreateSandboxRequest, Sandbox } from '../types';
 import {
   RULES,
+  isLabelValue,
   parseTimeout,
   splitCommand,
   validateCpu,
@@ -27,6 +28,8 @@ interface Row {
 }
 
 export interface CreateForm {
+  /** Shown beside the id; stored as the `name` metadata key. */
+  name: string;
   image: string;
   entrypoint: string;
   timeout: string;
@@ -62,6 +65,11 @@ export function validateForm(f: CreateForm): { errors: FieldErrors; request: Cre
   });
 
   const metadata: Record<string, string> = {};
+  const name = f.name.trim();
+  if (name) {
+    set('name', isLabelValue(name) ? null : `Name '${name}' is not allowed. ${RULES.name}`);
+    metadata.name = name;
+  }
   f.metadata.forEach((r, i) => {
     const key = r.key.trim();
     const value = r.value.trim();
@@ -89,6 +97,7 @@ let rowIds = 0;
 const newRow = (): Row => ({ id: ++rowIds, key: '', value: '' });
 
 export const DEFAULT_FORM: Omit<CreateForm, 'env' | 'metadata'> = {
+  name: '',
   image: '',
   entrypoint: '',
   timeout: '3600',
@@ -97,6 +106,7 @@ export const DEFAULT_FORM: Omit<CreateForm, 'env' | 'metadata'> = {
 };
 
 const FIELD_LABELS: Record<string, string> = {
+  name: 'Name',
   image: 'Image',
   entrypoint: 'Entrypoint',
   timeout: 'Timeout (seconds)',
@@ -199,6 +209,21 @@ export function CreateSandbox() {
       </div>
 
       <form className="form" onSubmit={onSubmit} noValidate>
+        <Field id="name" label="Name" rule={RULES.name} error={shown('name')}>
+          <input
+            id="name"
+            name="name"
+            type="text"
+            value={form.name}
+            placeholder="web-demo"
+            autoComplete="off"
+            spellCheck={false}
+            onChange={(e) => setField('name', e.target.value)}
+            onBlur={() => touch('name')}
+            {...aria('name', shown('name'))}
+          />
+        </Field>
+
         <Field id="image" label="Image" rule={RULES.image} error={shown('image')} required>
           <input
             id="image"
