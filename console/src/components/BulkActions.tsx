@@ -7,8 +7,8 @@ import { ActionButton } from './ActionButton';
 import { Dialog } from './Dialog';
 import { friendlyError } from '../friendly';
 
-/** Deletes of more than this many sandboxes need the count typed to confirm. */
-export const TYPE_TO_CONFIRM_OVER = 3;
+/** Deletes of this many sandboxes or more need the count typed to confirm. */
+export const TYPE_TO_CONFIRM_FROM = 3;
 
 /** How much a bulk renew adds to each sandbox's expiry. */
 export const BULK_RENEW_MS = 3_600_000;
@@ -44,7 +44,7 @@ export function BulkActions({
   const [results, setResults] = useState<BulkResult[] | null>(null);
   const typedId = useId();
   const n = selected.length;
-  const needsTyping = confirm === 'delete' && n > TYPE_TO_CONFIRM_OVER;
+  const needsTyping = confirm === 'delete' && n >= TYPE_TO_CONFIRM_FROM;
   const confirmed = !needsTyping || typed.trim() === String(n);
 
   const runAll = async (kind: Kind) => {

@@ -40,7 +40,7 @@ async function copyText(text: string, fallbackInput: HTMLInputElement | null): P
  * to press), copy and "Open via proxy" for each, and a field to add another port. Proxy
  * actions are disabled, with the reason, while the sandbox cannot answer (paused).
  */
-export function PortsPanel({ id, proxyBlocked }: { id: string; proxyBlocked: string | null }) {
+export function PortsPanel({ id, proxyBlocked, stopped }: { id: string; proxyBlocked: string | null; stopped: boolean }) {
   const { me } = useSession();
   const [ports, setPorts] = useState<number[]>(DEFAULT_PORTS);
   const [draft, setDraft] = useState('');
@@ -66,6 +66,10 @@ export function PortsPanel({ id, proxyBlocked }: { id: string; proxyBlocked: str
       <h2 id="ports-title">Ports</h2>
       {deny ? (
         <p className="muted">{deny}</p>
+      ) : stopped ? (
+        <p className="muted" data-testid="ports-stopped">
+          The sandbox has stopped, so none of its ports answer.
+        </p>
       ) : (
         <ul className="ports-list">
           {ports.map((p) => (

@@ -37,10 +37,12 @@ describe('debugging a sandbox', () => {
     expect(explained.textContent).toContain('Read the logs below');
     const logs = await screen.findByTestId('sandbox-logs');
     expect(logs.textContent).toContain('config.yaml: no such file');
-    // A failed sandbox answers nothing: the proxy and the terminal say why.
+    // A failed sandbox answers nothing: the ports and the terminal say why.
     const ports = screen.getByRole('region', { name: 'Ports' });
-    await within(ports).findByLabelText('Endpoint URL (port 8080)');
-    expect(within(ports).getByText('The sandbox is failed: only a running sandbox answers.')).toBeTruthy();
+    expect(within(ports).getByTestId('ports-stopped')).toBeTruthy();
+    expect(gw.calls.some((c) => c.path.includes('/endpoints/'))).toBe(false);
+    const term = screen.getByRole('region', { name: 'Terminal' });
+    expect(within(term).getByText('The sandbox is failed: only a running sandbox answers.')).toBeTruthy();
   });
 
   it('follows the logs while checked', async () => {

@@ -343,7 +343,7 @@ export function SandboxDetail({ id }: { id: string }) {
         </section>
 
         <ResourcesPanel id={id} running={state === 'Running'} pausedReason={state === 'Paused' ? proxyBlocked : null} />
-        <PortsPanel id={id} proxyBlocked={proxyBlocked} />
+        <PortsPanel id={id} proxyBlocked={proxyBlocked} stopped={state === 'Failed' || state === 'Terminated'} />
         <LogsPanel id={id} live={state === 'Running' || isTransitional(state)} />
         {can(me, 'sandbox:proxy') && <Terminal id={id} blocked={proxyBlocked} />}
         <MetadataPanel sandbox={sandbox} onChanged={(s) => {
