@@ -104,9 +104,15 @@ async fn console_debugging_and_bulk_actions_in_chromium() {
         e["action"] == "sandbox:proxy"
             && e["method"] == "POST"
             && e["sandbox_id"] == sandbox
-            && e["path"].as_str().is_some_and(|p| p.ends_with("/proxy/44772/command"))
+            && e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/proxy/44772/command"))
             && e["principal"]["subject"] == "alice"
     });
-    assert!(audited, "terminal command not audited: {:?}", gw.audit_events());
+    assert!(
+        audited,
+        "terminal command not audited: {:?}",
+        gw.audit_events()
+    );
     assert!(!gw.log().contains(&backend.api_key));
 }
