@@ -96,9 +96,18 @@ await axe(alice.page, 'list-empty');
 // Create through the form, with a name.
 await empty.getByRole('button', { name: 'Create a sandbox' }).click();
 await alice.page.getByRole('textbox', { name: 'Name' }).fill('web-demo');
-await alice.page.getByRole('textbox', { name: 'Image' }).fill(IMAGE);
 await alice.page.getByRole('textbox', { name: 'Entrypoint' }).fill('httpd -f -p 8080 -h /www');
 await alice.page.getByRole('textbox', { name: 'Timeout (seconds)' }).fill('600');
+// A missing image: plain words and the code, never the engine's registry dial error.
+await alice.page.getByRole('textbox', { name: 'Image' }).fill('gatehouse/no-such-image:1');
+await alice.page.getByRole('button', { name: 'Create sandbox', exact: true }).click();
+const pullError = alice.page.getByRole('alert').filter({ hasText: 'The image could not be found or downloaded.' });
+await pullError.waitFor({ timeout: 30_000 });
+const pullText = await alice.page.locator('main').innerText();
+assert.match(pullText, /DOCKER::SANDBOX_IMAGE_PULL_FAILED/);
+assert.doesNotMatch(pullText, /dial tcp|registry-1|no such host|:53/, pullText);
+await shot(alice.page, '19-create-missing-image');
+await alice.page.getByRole('textbox', { name: 'Image' }).fill(IMAGE);
 await axe(alice.page, 'create');
 await shot(alice.page, '20-create');
 await alice.page.getByRole('button', { name: 'Create sandbox', exact: true }).click();

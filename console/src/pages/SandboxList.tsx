@@ -332,14 +332,16 @@ function SandboxTable({ data, busy, selection }: { data: ListSandboxesResponse; 
                 </td>
               )}
               <th scope="row" data-label="Sandbox">
-                {s.metadata?.name && (
-                  <span className="sandbox-name" data-testid="sandbox-name">
-                    {s.metadata.name}
-                  </span>
-                )}
-                <Link to={paths.detail(s.id)} className="mono">
-                  {s.id}
-                </Link>
+                <span>
+                  {s.metadata?.name && (
+                    <span className="sandbox-name block" data-testid="sandbox-name">
+                      {s.metadata.name}
+                    </span>
+                  )}
+                  <Link to={paths.detail(s.id)} className="mono">
+                    {s.id}
+                  </Link>
+                </span>
               </th>
               <td data-label="State">
                 <StateBadge state={s.status.state} />
@@ -354,12 +356,16 @@ function SandboxTable({ data, busy, selection }: { data: ListSandboxesResponse; 
                 {s.image?.uri ?? s.snapshotId ?? '—'}
               </td>
               <td data-label="Created">
-                <time dateTime={s.createdAt}>{agoText(s.createdAt, now)}</time>
-                <span className="muted small block">{formatDateTime(s.createdAt, true)}</span>
+                <span>
+                  <time dateTime={s.createdAt}>{agoText(s.createdAt, now)}</time>
+                  <span className="muted small block">{formatDateTime(s.createdAt, true)}</span>
+                </span>
               </td>
               <td data-label="Expires">
-                {expiryText(s.expiresAt, now)}
-                {s.expiresAt && <span className="muted small block">{formatDateTime(s.expiresAt, true)}</span>}
+                <span>
+                  {expiryText(s.expiresAt, now)}
+                  {s.expiresAt && <span className="muted small block">{formatDateTime(s.expiresAt, true)}</span>}
+                </span>
               </td>
             </tr>
           ))}
