@@ -96,6 +96,10 @@ async fn console_debugging_and_bulk_actions_in_chromium() {
     );
     let report: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    println!(
+        "paused proxy answered in {} ms; first row at {} px on a 390 px phone; axe: {}",
+        report["pausedProxyMs"], report["phoneFirstRowY"], report["axe"]
+    );
     assert!(report["pausedProxyMs"].as_f64().unwrap() < 2000.0);
     assert_eq!(report["bulkDeleted"], 3);
     // The terminal's command went through the proxy route and is in the audit log.

@@ -42,6 +42,26 @@ describe('bulk actions', () => {
     expect((await screen.findByTestId('toast')).textContent).toContain('Deleted 4 of 4 sandboxes.');
   });
 
+  it('renews the selected by an hour each; one without expiry is reported, not renewed', async () => {
+    const noExpiry = sandbox({ id: 's9', expiresAt: null, metadata: { ...FIVE[0]!.metadata, name: 'forever' } });
+    const gw = fakeGateway();
+    gw.route('GET', '/v1/sandboxes', listReply([FIVE[0]!, noExpiry]));
+    gw.route('POST', '/v1/sandboxes/s1/renew-expiration', { status: 200, body: { expiresAt: '2030-01-01T00:00:00Z' } });
+    renderApp(gw);
+    await screen.findByText('web-1');
+    await userEvent.click(screen.getByRole('checkbox', { name: 'Select all on this page' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Renew selected' }));
+    const dialog = screen.getByRole('dialog', { name: 'Renew 2 sandboxes?' });
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Renew 2' }));
+    const results = await screen.findByTestId('bulk-results');
+    expect(results.textContent).toContain('s1: renewed by 1 hour');
+    expect(results.textContent).toContain('s9: has no expiry time; nothing to renew');
+    const renew = gw.calls.filter((c) => c.method === 'POST');
+    expect(renew).toHaveLength(1);
+    const asked = Date.parse((renew[0]!.body as { expiresAt: string }).expiresAt);
+    expect(asked - Date.parse(FIVE[0]!.expiresAt!)).toBe(3_600_000);
+  });
+
   it('selects all matching the filter across pages', async () => {
     const gw = fakeGateway();
     gw.route('GET', '/v1/sandboxes', (c) => {
