@@ -302,14 +302,23 @@ function readBody(req, limit = 64 * 1024) {
   });
 }
 
-// oidc-provider's built-in pages (login, consent, logout) @import web fonts from the
-// internet. The dev IdP serves nothing from another host: the import is removed, and
-// the pages fall back to the system's sans-serif font.
+// oidc-provider's built-in pages (login, consent) @import web fonts from the internet.
+// The dev IdP serves nothing from another host: the import is removed, and the pages fall
+// back to the system's sans-serif font. They also get a language, a main landmark and
+// colours with AA contrast, so axe-core finds nothing on them either.
 const EXTERNAL_FONTS = /@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g;
+const CONTRAST =
+  '<style>.login-card label,.grant-debug{color:#555}.login-card a{opacity:1;color:#444}' +
+  '.login-submit{background-color:#1f4fd1}</style>';
 provider.use(async (ctx, next) => {
   await next();
   if (typeof ctx.body === 'string' && ctx.body.includes('fonts.googleapis.com')) {
-    ctx.body = ctx.body.replace(EXTERNAL_FONTS, '');
+    ctx.body = ctx.body
+      .replace(EXTERNAL_FONTS, '')
+      .replace(/<html\s*>/, '<html lang="en">')
+      .replace('</head>', `${CONTRAST}</head>`)
+      .replace('<body>', '<body><main>')
+      .replace('</body>', '</main></body>');
   }
 });
 
