@@ -44,3 +44,49 @@ async fn proxy_to_a_paused_sandbox_answers_fast_and_clearly() {
     let body = wait_ok(&alice(), &page).await.unwrap();
     assert!(body.as_str().unwrap().contains(HELLO));
 }
+
+/// A backend (or an upstream server in front of a frozen sandbox) that accepts the proxy
+/// request and never answers: the proxy route gives up after `proxy_read_timeout_ms`
+/// with 504 `GATEWAY::SANDBOX_TIMEOUT` and a sentence that says what to do.
+#[tokio::test]
+async fn proxy_route_gives_up_after_its_read_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let key = "silent-backend-key-0123456789";
+    let gw = gatehouse_tests::gateway::Gateway::start_tuned(
+        gatehouse_tests::free_port(),
+        &url,
+        key,
+        "proxy_read_timeout_ms = 400",
+        "",
+    )
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let started = Instant::now();
+    let r = c
+        .get(gw.at("/v1/sandboxes/sbx-1/proxy/8080/"))
+        .header("OPEN-SANDBOX-API-KEY", key)
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), 504);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "GATEWAY::SANDBOX_TIMEOUT");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("did not answer within 0.4 s") && msg.contains("resume"),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
