@@ -20,6 +20,7 @@ import {
 } from '../validation';
 import { ActionButton } from '../components/ActionButton';
 import { ErrorBanner, Notice, StateBadge } from '../components/common';
+import { explainStatus } from '../friendly';
 
 interface Row {
   id: number;
@@ -634,6 +635,16 @@ function StartProgress({ initial, onAnother }: { initial: Sandbox; onAnother: ()
           <p className="status-message">
             {sb.status.reason && <code>{sb.status.reason}</code>} {sb.status.message}
           </p>
+        )}
+        {phase === 'failed' && explainStatus(sb.status) && (
+          <div className="banner banner-error" data-testid="status-explained">
+            <p className="banner-message">{explainStatus(sb.status)!.summary}</p>
+            {explainStatus(sb.status)!.next && (
+              <p className="banner-next">
+                {explainStatus(sb.status)!.next!.replace('below', 'on the sandbox page (View sandbox)')}
+              </p>
+            )}
+          </div>
         )}
         {phase === 'slow' && (
           <Notice tone="warning">
