@@ -9,7 +9,8 @@ use gatehouse_lifecycle::validate::{self, TimeoutLimits};
 use gatehouse_lifecycle::wire;
 use gatehouse_lifecycle::{
     codes, time, ApiError, CreateSandboxRequest, CreateSandboxResponse, ListSandboxesResponse,
-    Observed, RenewResponse, Runtime, RuntimeError, Sandbox, SandboxSpec, SandboxStatus,
+    Observed, RenewResponse, Runtime, RuntimeError, Sandbox, SandboxSpec, SandboxState,
+    SandboxStatus,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -424,12 +425,17 @@ impl Service {
     /// proxy (`<execd>/proxy/<port>`, with the token), as upstream does.
     pub async fn endpoint(&self, id: &str, port: u16) -> Result<ResolvedEndpoint> {
         let rec = self.record(id).await?;
+        let paused = matches!(
+            rec.status.state,
+            SandboxState::Paused | SandboxState::Pausing
+        );
         let agent_port = port == wire::EXECD_PORT || port == wire::EGRESS_PORT;
         match self.runtime.endpoint(id, port).await {
             Ok(addr) => Ok(ResolvedEndpoint {
                 addr,
                 prefix: String::new(),
                 token: rec.execd_token.filter(|_| agent_port),
+                paused,
             }),
             Err(RuntimeError::NotFound(_)) => Err(self.vanished(id).await?),
             Err(RuntimeError::Invalid { status: 404, .. })
@@ -444,6 +450,7 @@ impl Service {
                     addr,
                     prefix: format!("/proxy/{port}"),
                     token: rec.execd_token,
+                    paused,
                 })
             }
             Err(e) => Err(e.into()),
@@ -545,6 +552,8 @@ pub struct ResolvedEndpoint {
     pub prefix: String,
     /// Token to send in `X-EXECD-ACCESS-TOKEN`, when the endpoint is the agent's.
     pub token: Option<AgentToken>,
+    /// The sandbox was last seen paused (or pausing): its ports accept and never answer.
+    pub paused: bool,
 }
 
 /// What a reconciliation changed.

@@ -1,12 +1,13 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiClient, ApiError, errorMessage } from './api';
-import { AnnounceContext, ApiContext, SessionContext, useSession, type Session } from './context';
+import { AnnounceContext, ApiContext, SessionContext, ToastContext, useSession, type Session } from './context';
 import { Link, currentReturnPath, parseRoute, paths, useLocation } from './router';
 import type { AuthConfig, Me } from './types';
 import { ErrorBanner, Spinner } from './components/common';
 import { SandboxList } from './pages/SandboxList';
 import { SandboxDetail } from './pages/SandboxDetail';
 import { CreateSandbox } from './pages/CreateSandbox';
+import { NAV, visibleNav } from './nav';
 
 type AuthState =
   | { status: 'loading' }
@@ -61,6 +62,14 @@ export interface AppProps {
 export function App({ fetchImpl }: AppProps) {
   const [auth, setAuth] = useState<AuthState>({ status: 'loading' });
   const [announcement, setAnnouncement] = useState('');
+  const [toastText, setToastText] = useState<string | null>(null);
+  const toastTimer = useRef<number | undefined>(undefined);
+  const toast = useCallback((message: string) => {
+    setToastText(message);
+    window.clearTimeout(toastTimer.current);
+    toastTimer.current = window.setTimeout(() => setToastText(null), 6000);
+  }, []);
+  useEffect(() => () => window.clearTimeout(toastTimer.current), []);
   const meRef = useRef<Me | null>(null);
   const configRef = useRef<AuthConfig | null>(null);
 
@@ -140,6 +149,7 @@ export function App({ fetchImpl }: AppProps) {
   return (
     <ApiContext.Provider value={api}>
       <AnnounceContext.Provider value={announce}>
+        <ToastContext.Provider value={toast}>
         <a className="skip-link" href="#main">
           Skip to content
         </a>
@@ -162,6 +172,15 @@ export function App({ fetchImpl }: AppProps) {
         <div className="sr-only" aria-live="polite" aria-atomic="true" data-testid="announcer">
           {announcement}
         </div>
+        {toastText && (
+          <div className="toast" role="status" data-testid="toast">
+            <span>{toastText}</span>
+            <button type="button" className="btn btn-ghost btn-small" onClick={() => setToastText(null)}>
+              Dismiss
+            </button>
+          </div>
+        )}
+        </ToastContext.Provider>
       </AnnounceContext.Provider>
     </ApiContext.Provider>
   );
@@ -274,12 +293,15 @@ function SignedInShell() {
     case 'detail':
       page = <SandboxDetail key={route.id} id={route.id} />;
       break;
+    case 'governance':
+      page = <GovernancePlaceholder page={route.page} />;
+      break;
     default:
       page = <NotFound />;
   }
   return (
     <>
-      <Header current={route.name} />
+      <Header current={route.name === 'governance' ? route.page : route.name} />
       <main id="main" className="page" tabIndex={-1}>
         {page}
       </main>
@@ -312,9 +334,11 @@ function Header({ current }: { current: string }) {
           Gatehouse
         </Link>
         <nav aria-label="Main" className="mainnav">
-          <Link to={paths.list()} aria-current={current === 'list' ? 'page' : undefined}>
-            Sandboxes
-          </Link>
+          {visibleNav(me).map((n) => (
+            <Link key={n.route} to={n.path} aria-current={current === n.route ? 'page' : undefined}>
+              {n.label}
+            </Link>
+          ))}
         </nav>
         <div className="user" aria-label="Signed-in user" role="group">
           <span className="user-subject" data-testid="user-subject">
@@ -364,6 +388,27 @@ function NotFound() {
       <h1 tabIndex={-1}>Page not found</h1>
       <p>
         There is no console page at this address. <Link to={paths.list()}>Go to the sandbox list</Link>.
+      </p>
+    </section>
+  );
+}
+
+/** A governance page (audit, API keys, bindings) whose console view is not built yet. */
+function GovernancePlaceholder({ page }: { page: 'audit' | 'keys' | 'bindings' }) {
+  const { me } = useSession();
+  const item = NAV.find((n) => n.route === page)!;
+  const shown = visibleNav(me).some((n) => n.route === page);
+  useEffect(() => {
+    document.title = `${item.label} · Gatehouse`;
+  }, [item.label]);
+  return (
+    <section>
+      <h1 tabIndex={-1}>{item.label}</h1>
+      <p>
+        {shown
+          ? 'This page is not in the console yet; the gateway serves it under /gatehouse/v1/.'
+          : 'Your role does not include this page, or this gateway does not offer it.'}{' '}
+        <Link to={paths.list()}>Go to the sandbox list</Link>.
       </p>
     </section>
   );

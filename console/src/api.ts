@@ -11,7 +11,10 @@
 //   its signed-out state. Nothing is retried.
 
 import type {
+  AgentMetrics,
   AuthConfig,
+  CommandEvent,
+  DiagnosticsResponse,
   CreateSandboxRequest,
   EndpointResponse,
   ListSandboxesParams,
@@ -148,6 +151,53 @@ export function sandboxPath(id: string): string {
   return `/v1/sandboxes/${seg(id)}`;
 }
 
+/** The in-sandbox agent's port (execd). */
+export const AGENT_PORT = 44772;
+
+/** The proxy route to the sandbox's agent. */
+export function agentPath(id: string): string {
+  return `/v1/sandboxes/${seg(id)}/proxy/${AGENT_PORT}`;
+}
+
+/**
+ * Splits the agent's event stream into events: one JSON object per frame, frames ended
+ * by a blank line (execd's framing); standard `data:` lines are accepted too.
+ */
+export class EventStreamParser {
+  private buf = '';
+  constructor(private readonly onEvent: (e: CommandEvent) => void) {}
+
+  push(chunk: string): void {
+    this.buf += chunk;
+    let i;
+    while ((i = this.buf.indexOf('\n\n')) !== -1) {
+      const frame = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 2);
+      this.frame(frame);
+    }
+  }
+
+  end(): void {
+    if (this.buf.trim()) this.frame(this.buf);
+    this.buf = '';
+  }
+
+  private frame(frame: string): void {
+    const text = frame
+      .split('\n')
+      .map((l) => (l.startsWith('data:') ? l.slice(5).trimStart() : l))
+      .join('\n')
+      .trim();
+    if (!text) return;
+    try {
+      const v: unknown = JSON.parse(text);
+      if (v && typeof v === 'object' && typeof (v as CommandEvent).type === 'string') this.onEvent(v as CommandEvent);
+    } catch {
+      // Not an event (a comment or a partial frame at the end): skipped.
+    }
+  }
+}
+
 /** The same-origin proxy URL the console opens in a new tab. */
 export function proxyPath(id: string, port: number): string {
   return `/v1/sandboxes/${seg(id)}/proxy/${seg(port)}/`;
@@ -258,6 +308,61 @@ export class ApiClient {
   /** JSON merge patch: a `null` value deletes the key. */
   patchMetadata(id: string, patch: Record<string, string | null>): Promise<Sandbox> {
     return this.request<Sandbox>('PATCH', `${sandboxPath(id)}/metadata`, { body: patch });
+  }
+
+  /** The sandbox's own output (stdout and stderr of its entrypoint), last lines. */
+  logs(id: string, signal?: AbortSignal): Promise<DiagnosticsResponse> {
+    return this.request<DiagnosticsResponse>('GET', `${sandboxPath(id)}/diagnostics/logs?scope=container`, { signal });
+  }
+
+  /** Live CPU and memory from the in-sandbox agent, through the proxy route. */
+  metrics(id: string, signal?: AbortSignal): Promise<AgentMetrics> {
+    return this.request<AgentMetrics>('GET', `${agentPath(id)}/metrics`, { signal });
+  }
+
+  /**
+   * Runs a shell command in the sandbox through its agent (the proxy route to the agent's
+   * port; the backend adds the agent's token) and calls `onEvent` for each event of the
+   * streamed answer as it arrives.
+   */
+  async runCommand(id: string, command: string, onEvent: (e: CommandEvent) => void, signal?: AbortSignal): Promise<void> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'text/event-stream' };
+    const token = this.getCsrfToken();
+    if (token) headers['X-CSRF-Token'] = token;
+    const init: RequestInit = {
+      method: 'POST',
+      headers,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      body: JSON.stringify({ command, timeout: 60_000 }),
+    };
+    if (signal) init.signal = signal;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${agentPath(id)}/command`, init);
+    } catch (e) {
+      if (e instanceof Error && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+    }
+    if (!res.ok) {
+      const err = parseError(res.status, res.statusText, await res.text(), res.headers.get('X-Request-ID'));
+      if (res.status === 401) this.onUnauthorized?.(err);
+      throw err;
+    }
+    const parser = new EventStreamParser(onEvent);
+    if (!res.body) {
+      parser.push(await res.text());
+      parser.end();
+      return;
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.push(decoder.decode(value, { stream: true }));
+    }
+    parser.end();
   }
 
   getEndpoint(id: string, port: number, signal?: AbortSignal): Promise<EndpointResponse> {

@@ -42,7 +42,9 @@ describe('signed out', () => {
   it('shows the message when the gateway cannot answer', async () => {
     const gw = fakeGateway({ config: { status: 502, body: { code: 'GATEWAY::UPSTREAM_UNAVAILABLE', message: 'The backend is unavailable.' } } });
     renderApp(gw);
-    expect(await screen.findByText('The backend is unavailable.')).toBeTruthy();
+    // In plain words with a next step; the code stays visible for support.
+    expect(await screen.findByText('The sandbox service is not reachable right now.')).toBeTruthy();
+    expect(screen.getByText('GATEWAY::UPSTREAM_UNAVAILABLE')).toBeTruthy();
     expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
   });
 

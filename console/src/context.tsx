@@ -35,3 +35,12 @@ export const AnnounceContext = createContext<Announce>(() => {});
 export function useAnnounce(): Announce {
   return useContext(AnnounceContext);
 }
+
+/** Shows a short visible confirmation (a toast) that outlives the page that raised it. */
+export type Toast = (message: string) => void;
+
+export const ToastContext = createContext<Toast>(() => {});
+
+export function useToast(): Toast {
+  return useContext(ToastContext);
+}

@@ -47,13 +47,30 @@ export function expiryText(expiresAt: string | null | undefined, now: number): s
   return diff > 0 ? `in ${formatDuration(diff)}` : `expired ${formatDuration(-diff)} ago`;
 }
 
-/** A compact local date-time: `2026-11-23 14:05:09`. */
-export function formatDateTime(iso: string | null | undefined): string {
+/** The local time zone's short name (`UTC`, `CET`, `GMT+2`). */
+export function zoneName(d: Date): string {
+  try {
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' })
+      .formatToParts(d)
+      .find((p) => p.type === 'timeZoneName');
+    if (part?.value) return part.value;
+  } catch {
+    // Fall through.
+  }
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const a = Math.abs(off);
+  return `UTC${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+/** A compact local date-time: `2026-11-23 14:05:09`, with the zone when `zone` is set. */
+export function formatDateTime(iso: string | null | undefined, zone = false): string {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const text = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return zone ? `${text} ${zoneName(d)}` : text;
 }
 
 /** `5m ago` style, for creation times. */

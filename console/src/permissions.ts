@@ -14,6 +14,7 @@ const DOING: Record<Permission, string> = {
   'sandbox:renew': 'renewing sandboxes',
   'sandbox:metadata': 'editing sandbox metadata',
   'sandbox:proxy': 'opening sandboxes through the proxy',
+  'sandbox:diagnostics': 'reading sandbox logs',
 };
 
 export function can(me: Me | null | undefined, action: Permission): boolean {

@@ -9,6 +9,7 @@ export type Route =
   | { name: 'list' }
   | { name: 'create' }
   | { name: 'detail'; id: string }
+  | { name: 'governance'; page: 'audit' | 'keys' | 'bindings' }
   | { name: 'notFound' };
 
 export function parseRoute(pathname: string): Route {
@@ -18,6 +19,7 @@ export function parseRoute(pathname: string): Route {
   const rest = p.slice(BASE.length + 1).replace(/\/+$/, '');
   if (rest === '' || rest === 'index.html') return { name: 'list' };
   if (rest === 'new') return { name: 'create' };
+  if (rest === 'audit' || rest === 'keys' || rest === 'bindings') return { name: 'governance', page: rest };
   const m = /^sandboxes\/([^/]+)$/.exec(rest);
   if (m) {
     try {

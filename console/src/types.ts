@@ -101,4 +101,29 @@ export type Permission =
   | 'sandbox:resume'
   | 'sandbox:renew'
   | 'sandbox:metadata'
-  | 'sandbox:proxy';
+  | 'sandbox:proxy'
+  | 'sandbox:diagnostics';
+
+/** `GET /sandboxes/{id}/diagnostics/logs?scope=container`. */
+export interface DiagnosticsResponse {
+  content: string;
+  truncated?: boolean;
+}
+
+/** The agent's `GET /metrics` (execd contract). */
+export interface AgentMetrics {
+  cpu_count: number;
+  cpu_used_pct: number;
+  mem_total_mib: number;
+  mem_used_mib: number;
+  timestamp: number;
+}
+
+/** One event of the agent's command stream. */
+export interface CommandEvent {
+  type: string;
+  text?: string;
+  error?: { ename: string; evalue: string; traceback?: string[] };
+  execution_count?: number;
+  execution_time?: number;
+}

@@ -51,9 +51,10 @@ export const RULES = {
   cpu: 'Cores ("1", "0.5") or millicores ("500m"), at least 1m. Leave empty for no limit.',
   memory:
     'Bytes, or a number with Ki, Mi, Gi, Ti, k, M, G or T (e.g. "512Mi", "1Gi"), at least 6Mi. Leave empty for no limit.',
+  name: 'Optional. Shown beside the sandbox id and searchable in the list, e.g. web-demo. Up to 63 letters, digits, dashes, underscores or dots; start and end with a letter or digit.',
   metadataKey:
-    'A name of up to 63 characters ([A-Za-z0-9], then also - _ . inside), optionally after a lowercase DNS prefix and "/". Keys under opensandbox.io/ and access.owner / access.team are reserved.',
-  metadataValue: 'Empty, or up to 63 characters: letters and digits, with - _ . inside.',
+    'A short word such as project or team.example.com/owner: up to 63 letters, digits, dashes, underscores or dots, starting and ending with a letter or digit. Keys starting with opensandbox.io/, and access.owner and access.team, are set by the system.',
+  metadataValue: 'Can be empty. Otherwise up to 63 letters, digits, dashes, underscores or dots, starting and ending with a letter or digit.',
   envName: 'Required; must not contain "=".',
 } as const;
 

@@ -183,7 +183,18 @@ const configuration = {
   },
   features: {
     devInteractions: { enabled: true },
-    rpInitiatedLogout: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      // Sign-out needs no extra click here: the confirmation form (with its xsrf token)
+      // submits itself, and the browser goes straight back to post_logout_redirect_uri.
+      logoutSource: async (ctx, form) => {
+        ctx.body = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signing out</title></head>
+<body><main><h1>Signing out…</h1>${form}
+<noscript><button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button></noscript></main>
+<script>var f=document.getElementById('op.logoutForm');var i=document.createElement('input');
+i.type='hidden';i.name='logout';i.value='yes';f.appendChild(i);f.submit();</script></body></html>`;
+      },
+    },
     backchannelLogout: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
@@ -290,6 +301,26 @@ function readBody(req, limit = 64 * 1024) {
     req.on('error', reject);
   });
 }
+
+// oidc-provider's built-in pages (login, consent) @import web fonts from the internet.
+// The dev IdP serves nothing from another host: the import is removed, and the pages fall
+// back to the system's sans-serif font. They also get a language, a main landmark and
+// colours with AA contrast, so axe-core finds nothing on them either.
+const EXTERNAL_FONTS = /@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g;
+const CONTRAST =
+  '<style>.login-card label,.grant-debug{color:#555}.login-card a{opacity:1;color:#444}' +
+  '.login-submit{background-color:#1f4fd1}</style>';
+provider.use(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.body.includes('fonts.googleapis.com')) {
+    ctx.body = ctx.body
+      .replace(EXTERNAL_FONTS, '')
+      .replace(/<html\s*>/, '<html lang="en">')
+      .replace('</head>', `${CONTRAST}</head>`)
+      .replace('<body>', '<body><main>')
+      .replace('</body>', '</main></body>');
+  }
+});
 
 provider.use(async (ctx, next) => {
   // Readiness probe and a user list for humans (no secrets in either).

@@ -127,6 +127,9 @@ pub struct UpstreamSection {
     pub connect_timeout_ms: u64,
     /// Read timeout, milliseconds (0 = none; the proxy route may stream long).
     pub read_timeout_ms: u64,
+    /// Time the server-proxy route waits for a sandbox's response head, milliseconds
+    /// (0 = none). Streams that have started are not cut.
+    pub proxy_read_timeout_ms: u64,
     /// Timeout of the gateway's own lookups (scope checks, health), milliseconds.
     pub lookup_timeout_ms: u64,
     /// How long an idle backend connection is kept for reuse, milliseconds; keep it
@@ -144,6 +147,7 @@ impl Default for UpstreamSection {
             api_key_env: None,
             connect_timeout_ms: 2000,
             read_timeout_ms: 0,
+            proxy_read_timeout_ms: 30_000,
             lookup_timeout_ms: 5000,
             idle_timeout_ms: 4000,
             max_idle_per_thread: 64,

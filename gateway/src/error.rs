@@ -58,6 +58,20 @@ impl GatewayError {
         )
     }
 
+    /// 504 when a sandbox behind the server-proxy route does not answer within the
+    /// route's read timeout (a paused or stuck sandbox accepts and never answers).
+    pub fn sandbox_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            504,
+            "GATEWAY::SANDBOX_TIMEOUT",
+            format!(
+                "The sandbox did not answer within {} s. If it is paused, resume it; \
+                 otherwise check that its server listens on that port.",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     /// 500 with a generic message.
     pub fn internal() -> Self {
         Self::new(

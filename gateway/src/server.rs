@@ -123,6 +123,8 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
             connect_timeout: Duration::from_millis(cfg.upstream.connect_timeout_ms),
             read_timeout: (cfg.upstream.read_timeout_ms > 0)
                 .then(|| Duration::from_millis(cfg.upstream.read_timeout_ms)),
+            proxy_read_timeout: (cfg.upstream.proxy_read_timeout_ms > 0)
+                .then(|| Duration::from_millis(cfg.upstream.proxy_read_timeout_ms)),
             idle_timeout: Duration::from_millis(cfg.upstream.idle_timeout_ms),
             max_idle: cfg.upstream.max_idle_per_thread,
         },

@@ -53,3 +53,70 @@ async fn console_in_chromium() {
     assert!(shots.join("10-list-alice.png").exists());
     assert!(!gw.log().contains(&backend.api_key));
 }
+
+/// Phase 2 of the console in Chromium, on a stack whose sandboxes run the in-sandbox
+/// agent: a failed sandbox explains itself and shows its logs, the ports are listed up
+/// front with live resources, the terminal runs `echo hi` (and the gateway audits it), a
+/// paused sandbox's proxy actions are disabled and its proxy answers at once, a read_only
+/// user at 390 px sees every reason inline, a bulk delete of three needs the count typed,
+/// axe-core finds no violation on any page, and no request leaves for another host.
+#[tokio::test]
+async fn console_debugging_and_bulk_actions_in_chromium() {
+    let dist = repo_root().join("console/dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "console/dist is missing: `make test` builds it (npm ci && npm run build)"
+    );
+    let console = format!("[console]\ndir = \"{}\"\n", dist.display());
+    let opts = gatehouse_tests::BackendOptions {
+        execd: true,
+        ..Default::default()
+    };
+    let st = OidcStack::start_with(opts, "", &console).await.unwrap();
+    let (backend, gw) = (&st.backend, &st.gw);
+    let shots = repo_root().join("target/screenshots/console-phase2");
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let out = tokio::process::Command::new("node")
+        .arg(repo_root().join("tests/browser/console-phase2.mjs"))
+        .env("GATEWAY_URL", &gw.url)
+        .env("BACKEND_KEY", &backend.api_key)
+        .env("SHOTS", &shots)
+        .env("TEST_IMAGE", test_image())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("console screenshots: {}", shots.display());
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    println!(
+        "paused proxy answered in {} ms; first row at {} px on a 390 px phone; axe: {}",
+        report["pausedProxyMs"], report["phoneFirstRowY"], report["axe"]
+    );
+    assert!(report["pausedProxyMs"].as_f64().unwrap() < 2000.0);
+    assert_eq!(report["bulkDeleted"], 3);
+    // The terminal's command went through the proxy route and is in the audit log.
+    let sandbox = report["sandbox"].as_str().unwrap();
+    let audited = gw.audit_events().into_iter().any(|e| {
+        e["action"] == "sandbox:proxy"
+            && e["method"] == "POST"
+            && e["sandbox_id"] == sandbox
+            && e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/proxy/44772/command"))
+            && e["principal"]["subject"] == "alice"
+    });
+    assert!(
+        audited,
+        "terminal command not audited: {:?}",
+        gw.audit_events()
+    );
+    assert!(!gw.log().contains(&backend.api_key));
+}

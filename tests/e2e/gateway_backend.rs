@@ -6,11 +6,14 @@
 //!   request ids;
 //! - `operations`: policy hot reload and the backend going down;
 //! - `proxy`: the server proxy through the gateway (endpoints, large bodies, WebSocket
-//!   upgrades).
+//!   upgrades);
+//! - `paused`: a proxy request to a paused sandbox is answered at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "gateway_backend/operations.rs"]
 mod operations;
+#[path = "gateway_backend/paused.rs"]
+mod paused;
 #[path = "gateway_backend/proxy.rs"]
 mod proxy;
 #[path = "gateway_backend/requests.rs"]

@@ -37,6 +37,18 @@ impl Gateway {
         upstream_key: &str,
         extra: &str,
     ) -> Result<Self> {
+        Self::start_tuned(port, upstream_url, upstream_key, "", extra).await
+    }
+
+    /// Like [`Gateway::start_on`], with `upstream_extra` TOML lines added to `[upstream]`
+    /// (e.g. `proxy_read_timeout_ms = 300`).
+    pub async fn start_tuned(
+        port: u16,
+        upstream_url: &str,
+        upstream_key: &str,
+        upstream_extra: &str,
+        extra: &str,
+    ) -> Result<Self> {
         let extra = extra.replace("{gateway}", &format!("http://127.0.0.1:{port}"));
         let dir = std::env::temp_dir().join(format!("gatehouse-gw-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
@@ -45,7 +57,7 @@ impl Gateway {
         let audit_path = dir.join("audit.jsonl");
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n\n\
-             [upstream]\nurl = \"{upstream_url}\"\napi_key = \"{upstream_key}\"\nconnect_timeout_ms = 1000\n\n\
+             [upstream]\nurl = \"{upstream_url}\"\napi_key = \"{upstream_key}\"\nconnect_timeout_ms = 1000\n{upstream_extra}\n\n\
              [policy]\npath = \"{policy}\"\nreload_interval_ms = 200\n\n\
              [scope]\ncache_ttl_seconds = 30\n\n\
              [audit]\nsink = \"file\"\npath = \"{audit}\"\n\n{extra}\n",

@@ -58,7 +58,17 @@ impl OidcStack {
     /// Starts the three processes; `oidc_extra` is TOML appended to `[oidc]`, `sections`
     /// more sections (e.g. `[oidc.session]`, `[console]`).
     pub async fn start(oidc_extra: &str, sections: &str) -> Result<Self> {
-        let backend = Backend::start(BackendOptions::default()).await?;
+        Self::start_with(BackendOptions::default(), oidc_extra, sections).await
+    }
+
+    /// Like [`OidcStack::start`] with the backend's options (e.g. sandboxes running the
+    /// in-sandbox agent, for the console's terminal and live metrics).
+    pub async fn start_with(
+        backend: BackendOptions,
+        oidc_extra: &str,
+        sections: &str,
+    ) -> Result<Self> {
+        let backend = Backend::start(backend).await?;
         let port = free_port();
         let idp = Idp::start(IdpOptions::for_gateway(&format!("http://127.0.0.1:{port}"))).await?;
         let extra = format!(

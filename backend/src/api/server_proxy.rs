@@ -70,6 +70,16 @@ async fn forward(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if resolved.paused {
+        return BackendError::from(ApiError::new(
+            409,
+            codes::INVALID_STATE,
+            format!(
+                "Sandbox '{id}' is paused, so nothing answers on port {port}. Resume it first."
+            ),
+        ))
+        .into_response();
+    }
     let addr = resolved.addr;
     let query = req
         .uri()

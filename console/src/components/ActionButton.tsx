@@ -13,8 +13,9 @@ export interface ActionButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonE
 
 /**
  * A button that stays visible and focusable when the action is not allowed: it gets
- * `aria-disabled="true"`, ignores clicks, and shows its reason in a tooltip on hover and
- * on keyboard focus, linked with `aria-describedby` so screen readers read it too.
+ * `aria-disabled="true"`, ignores clicks, and shows its reason as inline text right
+ * below it (no hover needed, so it works on phones), linked with `aria-describedby` so
+ * screen readers read it too.
  */
 export function ActionButton({
   disabledReason,
@@ -55,7 +56,7 @@ export function ActionButton({
   return (
     <span className="has-tip">
       {button}
-      <span role="tooltip" id={tipId} className="tip">
+      <span id={tipId} className="tip" data-testid="disabled-reason">
         {disabledReason}
       </span>
     </span>

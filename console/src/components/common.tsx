@@ -1,6 +1,7 @@
 import { useId, useRef, type ReactNode } from 'react';
 import { ApiError } from '../api';
 import { Dialog } from './Dialog';
+import { friendlyError } from '../friendly';
 
 const TRANSITIONAL = new Set(['Pending', 'Pausing', 'Resuming', 'Stopping']);
 
@@ -19,15 +20,20 @@ export function StateBadge({ state }: { state: string }) {
   );
 }
 
-/** An error as the API gave it: its message, with the code for support. */
+/**
+ * An error in plain words with a next step; the API's code and the request id stay
+ * visible for support. Raw engine text (registry addresses, dial errors) is not shown.
+ */
 export function ErrorBanner({ error, onDismiss }: { error: unknown; onDismiss?: () => void }) {
   if (!error) return null;
-  const message = error instanceof Error ? error.message : String(error);
+  const f = friendlyError(error);
   const code = error instanceof ApiError ? error.code : null;
   const requestId = error instanceof ApiError ? error.requestId : null;
   return (
     <div className="banner banner-error" role="alert">
-      <p className="banner-message">{message}</p>
+      <p className="banner-message">{f.summary}</p>
+      {f.showDetail && error instanceof Error && <p className="banner-detail">{error.message}</p>}
+      {f.next && <p className="banner-next">{f.next}</p>}
       {(code || requestId) && (
         <p className="banner-meta">
           {code && <code>{code}</code>}

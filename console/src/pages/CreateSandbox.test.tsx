@@ -175,4 +175,25 @@ describe('create form', () => {
     await userEvent.click(submit);
     expect(gw.calls.some((c) => c.method === 'POST')).toBe(false);
   });
+
+  it('sends the name as metadata and explains a sandbox that fails to start', async () => {
+    const gw = await openForm();
+    gw.route('POST', '/v1/sandboxes', (c) => ({
+      status: 202,
+      body: sandbox({ id: 'sb-bad', status: { state: 'Pending' }, metadata: (c.body as { metadata?: Record<string, string> }).metadata ?? {} }),
+    }));
+    gw.route('GET', '/v1/sandboxes/sb-bad', {
+      status: 200,
+      body: sandbox({ id: 'sb-bad', status: { state: 'Failed', reason: 'CONTAINER_EXITED_ERROR', message: 'Sandbox container exited with code 2.' } }),
+    });
+    await userEvent.type(field('Name'), 'nightly-job');
+    await userEvent.type(field('Image'), 'gatehouse/busybox:latest');
+    await userEvent.type(field('Entrypoint'), 'false');
+    await userEvent.click(screen.getByRole('button', { name: 'Create sandbox' }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Sandbox failed to start' }, { timeout: 5000 })).toBeTruthy();
+    expect(gw.calls.find((c) => c.method === 'POST')!.body).toMatchObject({ metadata: { name: 'nightly-job' } });
+    const explained = screen.getByTestId('status-explained');
+    expect(explained.textContent).toContain('exit code 2');
+    expect(explained.textContent).toContain('on the sandbox page (View sandbox)');
+  });
 });

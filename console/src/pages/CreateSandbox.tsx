@@ -6,6 +6,7 @@ import { Link, paths } from '../router';
 import type { CreateSandboxRequest, Sandbox } from '../types';
 import {
   RULES,
+  isLabelValue,
   parseTimeout,
   splitCommand,
   validateCpu,
@@ -19,6 +20,7 @@ import {
 } from '../validation';
 import { ActionButton } from '../components/ActionButton';
 import { ErrorBanner, Notice, StateBadge } from '../components/common';
+import { explainStatus } from '../friendly';
 
 interface Row {
   id: number;
@@ -27,6 +29,8 @@ interface Row {
 }
 
 export interface CreateForm {
+  /** Shown beside the id; stored as the `name` metadata key. */
+  name: string;
   image: string;
   entrypoint: string;
   timeout: string;
@@ -62,6 +66,11 @@ export function validateForm(f: CreateForm): { errors: FieldErrors; request: Cre
   });
 
   const metadata: Record<string, string> = {};
+  const name = f.name.trim();
+  if (name) {
+    set('name', isLabelValue(name) ? null : `Name '${name}' is not allowed. ${RULES.name}`);
+    metadata.name = name;
+  }
   f.metadata.forEach((r, i) => {
     const key = r.key.trim();
     const value = r.value.trim();
@@ -89,6 +98,7 @@ let rowIds = 0;
 const newRow = (): Row => ({ id: ++rowIds, key: '', value: '' });
 
 export const DEFAULT_FORM: Omit<CreateForm, 'env' | 'metadata'> = {
+  name: '',
   image: '',
   entrypoint: '',
   timeout: '3600',
@@ -97,6 +107,7 @@ export const DEFAULT_FORM: Omit<CreateForm, 'env' | 'metadata'> = {
 };
 
 const FIELD_LABELS: Record<string, string> = {
+  name: 'Name',
   image: 'Image',
   entrypoint: 'Entrypoint',
   timeout: 'Timeout (seconds)',
@@ -199,6 +210,21 @@ export function CreateSandbox() {
       </div>
 
       <form className="form" onSubmit={onSubmit} noValidate>
+        <Field id="name" label="Name" rule={RULES.name} error={shown('name')}>
+          <input
+            id="name"
+            name="name"
+            type="text"
+            value={form.name}
+            placeholder="web-demo"
+            autoComplete="off"
+            spellCheck={false}
+            onChange={(e) => setField('name', e.target.value)}
+            onBlur={() => touch('name')}
+            {...aria('name', shown('name'))}
+          />
+        </Field>
+
         <Field id="image" label="Image" rule={RULES.image} error={shown('image')} required>
           <input
             id="image"
@@ -609,6 +635,16 @@ function StartProgress({ initial, onAnother }: { initial: Sandbox; onAnother: ()
           <p className="status-message">
             {sb.status.reason && <code>{sb.status.reason}</code>} {sb.status.message}
           </p>
+        )}
+        {phase === 'failed' && explainStatus(sb.status) && (
+          <div className="banner banner-error" data-testid="status-explained">
+            <p className="banner-message">{explainStatus(sb.status)!.summary}</p>
+            {explainStatus(sb.status)!.next && (
+              <p className="banner-next">
+                {explainStatus(sb.status)!.next!.replace('below', 'on the sandbox page (View sandbox)')}
+              </p>
+            )}
+          </div>
         )}
         {phase === 'slow' && (
           <Notice tone="warning">

@@ -58,8 +58,13 @@ describe('sandbox detail', () => {
     await userEvent.click(button('Delete'));
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(screen.getByRole('region', { name: 'Metadata' }).querySelector('button[aria-disabled="true"]')).toBeTruthy();
-    // Reading an endpoint is allowed for read_only.
-    expect(button('Get endpoint').getAttribute('aria-disabled')).toBeNull();
+    // Reading an endpoint is allowed for read_only; typing metadata is not.
+    expect(button('Add port').getAttribute('aria-disabled')).toBeNull();
+    expect((within(screen.getByRole('region', { name: 'Metadata' })).getByLabelText('Key') as HTMLInputElement).disabled).toBe(true);
+    expect((screen.getByLabelText('Extend by') as HTMLSelectElement).disabled).toBe(true);
+    // No terminal without the proxy permission; logs need diagnostics.
+    expect(screen.queryByRole('region', { name: 'Terminal' })).toBeNull();
+    expect(within(screen.getByRole('region', { name: 'Logs' })).getByText(/does not allow reading sandbox logs/)).toBeTruthy();
   });
 
   it('deletes after confirming in a dialog; Esc closes the dialog', async () => {
@@ -151,7 +156,7 @@ describe('sandbox detail', () => {
     expect(await screen.findByText('Pause requested.')).toBeTruthy();
   });
 
-  it('gets an endpoint, copies it and opens it through the proxy', async () => {
+  it('lists the endpoint up front, copies it and opens it through the proxy', async () => {
     const gw = gateway();
     gw.route('GET', '/v1/sandboxes/sb-1/endpoints/8080', { status: 200, body: { endpoint: 'gatehouse.test/v1/sandboxes/sb-1/proxy/8080' } });
     const writeText = vi.fn(async () => {});
@@ -160,14 +165,13 @@ describe('sandbox detail', () => {
     renderApp(gw, '/console/sandboxes/sb-1');
     await loaded();
 
-    await userEvent.click(button('Get endpoint'));
     const url = (await screen.findByLabelText('Endpoint URL (port 8080)')) as HTMLInputElement;
     expect(url.value).toBe('http://gatehouse.test/v1/sandboxes/sb-1/proxy/8080');
     expect(gw.calls.find((c) => c.path.includes('/endpoints/'))!.url.search).toBe('?use_server_proxy=true');
 
     await userEvent.click(button('Copy'));
     expect(writeText).toHaveBeenCalledWith('http://gatehouse.test/v1/sandboxes/sb-1/proxy/8080');
-    expect(await screen.findByText('Copied to the clipboard.', { selector: 'p' })).toBeTruthy();
+    expect(await screen.findByText('Copied to the clipboard.', { selector: 'span' })).toBeTruthy();
 
     await userEvent.click(button('Open via proxy'));
     expect(open).toHaveBeenCalledWith('/v1/sandboxes/sb-1/proxy/8080/', '_blank', 'noopener,noreferrer');
@@ -178,14 +182,13 @@ describe('sandbox detail', () => {
     gw.route('GET', '/v1/sandboxes/sb-1/endpoints/9999', { status: 404, body: { code: 'DOCKER::ENDPOINT_NOT_AVAILABLE', message: 'Port 9999 is not exposed.' } });
     renderApp(gw, '/console/sandboxes/sb-1');
     await loaded();
-    const port = screen.getByLabelText('Port');
-    await userEvent.clear(port);
+    const port = screen.getByLabelText('Another port');
     await userEvent.type(port, '70000');
-    await userEvent.click(button('Get endpoint'));
+    await userEvent.click(button('Add port'));
     expect(screen.getByText('Port must be a whole number from 1 to 65535.')).toBeTruthy();
     await userEvent.clear(port);
     await userEvent.type(port, '9999');
-    await userEvent.click(button('Get endpoint'));
+    await userEvent.click(button('Add port'));
     expect(await screen.findByText('Port 9999 is not exposed.')).toBeTruthy();
   });
 

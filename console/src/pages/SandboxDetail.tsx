@@ -1,14 +1,23 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { ApiError, endpointUrl, proxyPath } from '../api';
+import { ApiError } from '../api';
 import { useAnnounce, useApi, useSession } from '../context';
 import { useNow, usePolling } from '../hooks';
-import { denyReason } from '../permissions';
+import { can, denyReason } from '../permissions';
 import { Link, navigate, paths } from '../router';
 import type { Sandbox } from '../types';
 import { expiryText, formatDateTime, ownerOf, teamOf, userMetadata } from '../format';
 import { joinCommand, validateMetadataKey, validateMetadataValue } from '../validation';
 import { ActionButton } from '../components/ActionButton';
 import { ConfirmDialog, ErrorBanner, Notice, Spinner, StateBadge, Token, isTransitional } from '../components/common';
+import { LogsPanel } from '../components/LogsPanel';
+import { PortsPanel } from '../components/PortsPanel';
+import { ResourcesPanel } from '../components/ResourcesPanel';
+import { Terminal } from '../components/Terminal';
+import { DateTime } from '../components/DateTime';
+import { useToast } from '../context';
+import { explainStatus } from '../friendly';
+
+export { parsePort } from '../components/PortsPanel';
 
 /** Renewal choices: how much to add to the current expiry (or to now, if it has passed). */
 export const RENEW_CHOICES = [
@@ -34,6 +43,7 @@ export function SandboxDetail({ id }: { id: string }) {
   const api = useApi();
   const { me } = useSession();
   const announce = useAnnounce();
+  const toast = useToast();
   const [sandbox, setSandbox] = useState<Sandbox | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [gone, setGone] = useState(false);
@@ -115,6 +125,7 @@ export function SandboxDetail({ id }: { id: string }) {
       await api.deleteSandbox(id);
       setConfirmDelete(false);
       announce(`Sandbox ${id} deleted.`);
+      toast(`Sandbox ${sandboxLabel(sandbox, id)} deleted.`);
       navigate(paths.list());
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
@@ -167,6 +178,13 @@ export function SandboxDetail({ id }: { id: string }) {
     (p) => denyReason(me, p) !== null,
   );
   const choice = RENEW_CHOICES[renewChoice]!;
+  const explained = explainStatus(sandbox.status);
+  const proxyBlocked =
+    state === 'Paused' || state === 'Pausing'
+      ? 'The sandbox is paused: resume it to open its ports.'
+      : state === 'Running'
+        ? null
+        : `The sandbox is ${state.toLowerCase() || 'not running'}: only a running sandbox answers.`;
   const renewPreview = hasExpiry ? renewTarget(sandbox.expiresAt!, choice.ms, now) : null;
 
   return (
@@ -174,12 +192,21 @@ export function SandboxDetail({ id }: { id: string }) {
       <BackLink />
       <div className="page-head">
         <h1 id="detail-title" tabIndex={-1} className="mono-title">
-          <span className="sr-only">Sandbox</span> {sandbox.id}
+          <span className="sr-only">Sandbox</span>{' '}
+          {sandbox.metadata?.name && <span className="sandbox-name">{sandbox.metadata.name}</span>}
+          {sandbox.id}
         </h1>
         <StateBadge state={state} />
       </div>
 
       <ErrorBanner error={loadError} />
+
+      {explained && (
+        <div className={`banner ${state === 'Failed' ? 'banner-error' : 'banner-warning'}`} data-testid="status-explained">
+          <p className="banner-message">{explained.summary}</p>
+          {explained.next && <p className="banner-next">{explained.next}</p>}
+        </div>
+      )}
 
       {readOnly && (
         <Notice>
@@ -194,7 +221,7 @@ export function SandboxDetail({ id }: { id: string }) {
             id={renewSelectId}
             value={renewChoice}
             onChange={(e) => setRenewChoice(Number(e.target.value))}
-            disabled={!hasExpiry}
+            disabled={!!renewReason}
           >
             {RENEW_CHOICES.map((c, i) => (
               <option key={c.label} value={i}>
@@ -272,7 +299,9 @@ export function SandboxDetail({ id }: { id: string }) {
               )}
               {sandbox.status.message && <p className="status-message">{sandbox.status.message}</p>}
               {sandbox.status.lastTransitionAt && (
-                <p className="muted small">since {formatDateTime(sandbox.status.lastTransitionAt)}</p>
+                <p className="muted small">
+                  since <DateTime iso={sandbox.status.lastTransitionAt} now={now} />
+                </p>
               )}
             </dd>
             <dt>Image</dt>
@@ -294,12 +323,14 @@ export function SandboxDetail({ id }: { id: string }) {
               <Token value={teamOf(sandbox.metadata)} />
             </dd>
             <dt>Created</dt>
-            <dd>{formatDateTime(sandbox.createdAt)}</dd>
+            <dd>
+              <DateTime iso={sandbox.createdAt} now={now} />
+            </dd>
             <dt>Expires</dt>
             <dd data-testid="expiry">
               {hasExpiry ? (
                 <>
-                  {formatDateTime(sandbox.expiresAt)}{' '}
+                  {formatDateTime(sandbox.expiresAt, true)}{' '}
                   <span className={`countdown${Date.parse(sandbox.expiresAt!) - now < 5 * 60_000 ? ' countdown-soon' : ''}`}>
                     ({expiryText(sandbox.expiresAt, now)})
                   </span>
@@ -311,7 +342,10 @@ export function SandboxDetail({ id }: { id: string }) {
           </dl>
         </section>
 
-        <EndpointPanel id={id} />
+        <ResourcesPanel id={id} running={state === 'Running'} pausedReason={state === 'Paused' ? proxyBlocked : null} />
+        <PortsPanel id={id} proxyBlocked={proxyBlocked} stopped={state === 'Failed' || state === 'Terminated'} />
+        <LogsPanel id={id} live={state === 'Running' || isTransitional(state)} />
+        {can(me, 'sandbox:proxy') && <Terminal id={id} blocked={proxyBlocked} />}
         <MetadataPanel sandbox={sandbox} onChanged={(s) => {
           lastJson.current = JSON.stringify(s);
           setSandbox(s);
@@ -341,142 +375,6 @@ function BackLink() {
     <p className="back">
       <Link to={paths.list()}>← All sandboxes</Link>
     </p>
-  );
-}
-
-export function parsePort(raw: string): number | null {
-  if (!/^\d{1,5}$/.test(raw.trim())) return null;
-  const n = Number(raw.trim());
-  return n >= 1 && n <= 65535 ? n : null;
-}
-
-async function copyText(text: string, fallbackInput: HTMLInputElement | null): Promise<boolean> {
-  try {
-    if (navigator.clipboard?.writeText) {
-      await navigator.clipboard.writeText(text);
-      return true;
-    }
-  } catch {
-    // Fall back below.
-  }
-  if (fallbackInput) {
-    fallbackInput.focus();
-    fallbackInput.select();
-    try {
-      return document.execCommand('copy');
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-
-function EndpointPanel({ id }: { id: string }) {
-  const api = useApi();
-  const { me } = useSession();
-  const announce = useAnnounce();
-  const [port, setPort] = useState('8080');
-  const [portError, setPortError] = useState<string | null>(null);
-  const [result, setResult] = useState<{ url: string; port: number } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const [copied, setCopied] = useState<string | null>(null);
-  const urlRef = useRef<HTMLInputElement>(null);
-  const portId = useId();
-  const portErrId = useId();
-  const urlId = useId();
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    if (busy || denyReason(me, 'sandbox:endpoint')) return;
-    const p = parsePort(port);
-    if (p === null) {
-      setPortError('Port must be a whole number from 1 to 65535.');
-      return;
-    }
-    setPortError(null);
-    setBusy(true);
-    setError(null);
-    setCopied(null);
-    try {
-      const res = await api.getEndpoint(id, p);
-      setResult({ url: endpointUrl(res.endpoint), port: p });
-      announce(`Endpoint for port ${p} ready.`);
-    } catch (err) {
-      setResult(null);
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  const copy = async () => {
-    if (!result) return;
-    const ok = await copyText(result.url, urlRef.current);
-    const msg = ok ? 'Copied to the clipboard.' : 'Copy failed: select the address and copy it yourself.';
-    setCopied(msg);
-    announce(msg);
-  };
-
-  const open = () => {
-    if (!result) return;
-    window.open(proxyPath(id, result.port), '_blank', 'noopener,noreferrer');
-  };
-
-  return (
-    <section className="panel" aria-labelledby="endpoint-title">
-      <h2 id="endpoint-title">Endpoint</h2>
-      <form className="endpoint-form" onSubmit={submit} noValidate>
-        <div className="field field-inline">
-          <label htmlFor={portId}>Port</label>
-          <input
-            id={portId}
-            type="text"
-            inputMode="numeric"
-            className="input-port"
-            value={port}
-            onChange={(e) => {
-              setPort(e.target.value);
-              setPortError(null);
-            }}
-            aria-invalid={portError ? 'true' : undefined}
-            aria-describedby={portError ? portErrId : undefined}
-          />
-          <ActionButton type="submit" disabledReason={denyReason(me, 'sandbox:endpoint')} busy={busy}>
-            Get endpoint
-          </ActionButton>
-        </div>
-        {portError && (
-          <p id={portErrId} className="field-error" role="alert">
-            {portError}
-          </p>
-        )}
-      </form>
-      <ErrorBanner error={error} />
-      {result && (
-        <div className="endpoint-result">
-          <label htmlFor={urlId}>Endpoint URL (port {result.port})</label>
-          <div className="input-row">
-            <input id={urlId} ref={urlRef} type="text" readOnly value={result.url} className="mono" onFocus={(e) => e.target.select()} />
-            <button type="button" className="btn btn-secondary" onClick={() => void copy()}>
-              Copy
-            </button>
-            <ActionButton variant="primary" disabledReason={denyReason(me, 'sandbox:proxy')} onClick={open}>
-              Open via proxy
-            </ActionButton>
-          </div>
-          <p className="hint">
-            “Open via proxy” opens <code>{proxyPath(id, result.port)}</code> in a new tab; your console session
-            authenticates it.
-          </p>
-          {copied && (
-            <p className="small" role="status">
-              {copied}
-            </p>
-          )}
-        </div>
-      )}
-    </section>
   );
 }
 
@@ -573,6 +471,7 @@ function MetadataPanel({ sandbox, onChanged }: { sandbox: Sandbox; onChanged: (s
             value={key}
             autoComplete="off"
             spellCheck={false}
+            disabled={!!reason}
             onChange={(e) => setKey(e.target.value)}
             aria-invalid={errors.key ? 'true' : undefined}
             aria-describedby={errors.key ? `${keyId}-err` : undefined}
@@ -591,6 +490,7 @@ function MetadataPanel({ sandbox, onChanged }: { sandbox: Sandbox; onChanged: (s
             value={value}
             autoComplete="off"
             spellCheck={false}
+            disabled={!!reason}
             onChange={(e) => setValue(e.target.value)}
             aria-invalid={errors.value ? 'true' : undefined}
             aria-describedby={errors.value ? `${valueId}-err` : undefined}
@@ -617,3 +517,9 @@ function MetadataPanel({ sandbox, onChanged }: { sandbox: Sandbox; onChanged: (s
   );
 }
 
+
+/** `name (id)` when the sandbox has a name, else its id. */
+function sandboxLabel(s: Sandbox | null, id: string): string {
+  const name = s?.metadata?.name;
+  return name ? `${name} (${id})` : id;
+}

@@ -51,7 +51,8 @@ describe('sandbox list', () => {
     expect(button.getAttribute('title')).toBe(reason);
     const tip = document.getElementById(button.getAttribute('aria-describedby')!)!;
     expect(tip.textContent).toBe(reason);
-    expect(tip.getAttribute('role')).toBe('tooltip');
+    // Visible inline, not only on hover.
+    expect(tip.getAttribute('data-testid')).toBe('disabled-reason');
     await userEvent.click(button);
     expect(window.location.pathname).toBe('/console/');
   });

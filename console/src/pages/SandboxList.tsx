@@ -4,7 +4,8 @@ import { useApi, useSession } from '../context';
 import { useNow, usePolling } from '../hooks';
 import { can, denyReason } from '../permissions';
 import { Link, navigate, paths, useLocation } from '../router';
-import type { ListSandboxesResponse } from '../types';
+import type { ListSandboxesResponse, Sandbox } from '../types';
+import { BulkActions } from '../components/BulkActions';
 import { agoText, expiryText, formatDateTime, formatTime, ownerOf, teamOf } from '../format';
 import { isLabelKey, isLabelValue, isScopeKey } from '../validation';
 import { ActionButton } from '../components/ActionButton';
@@ -61,6 +62,12 @@ export function SandboxList() {
   const [refreshNonce, setRefreshNonce] = useState(0);
   const lastJson = useRef('');
   const allowed = can(me, 'sandbox:list');
+  const [selected, setSelected] = useState<Map<string, Sandbox>>(new Map());
+  const [selectingAll, setSelectingAll] = useState(false);
+  const [selectAllError, setSelectAllError] = useState<unknown>(null);
+  const canBulk = can(me, 'sandbox:delete') || can(me, 'sandbox:renew');
+  // A new filter starts a new selection: nothing selected stays hidden from view.
+  useEffect(() => setSelected(new Map()), [paramsKey]);
 
   useEffect(() => {
     document.title = 'Sandboxes · Gatehouse';
@@ -101,6 +108,42 @@ export function SandboxList() {
   const items = data?.items ?? [];
   const pg = data?.pagination;
 
+  const toggle = (s: Sandbox, on: boolean) =>
+    setSelected((m) => {
+      const next = new Map(m);
+      if (on) next.set(s.id, s);
+      else next.delete(s.id);
+      return next;
+    });
+  const togglePage = (on: boolean) =>
+    setSelected((m) => {
+      const next = new Map(m);
+      for (const s of items) {
+        if (on) next.set(s.id, s);
+        else next.delete(s.id);
+      }
+      return next;
+    });
+  /** Every sandbox matching the current filters (the gateway scopes each page). */
+  const selectAllMatching = async () => {
+    setSelectingAll(true);
+    setSelectAllError(null);
+    try {
+      const next = new Map<string, Sandbox>();
+      for (let page = 1; page <= 50; page++) {
+        const res = await api.listSandboxes({ ...params, page, pageSize: 100 });
+        for (const s of res.items) next.set(s.id, s);
+        if (!res.pagination.hasNextPage) break;
+      }
+      setSelected(next);
+    } catch (e) {
+      setSelectAllError(e);
+    } finally {
+      setSelectingAll(false);
+    }
+  };
+  const pageAllSelected = items.length > 0 && items.every((s) => selected.has(s.id));
+
   return (
     <section aria-labelledby="list-title">
       <div className="page-head">
@@ -121,6 +164,25 @@ export function SandboxList() {
       ) : (
         <>
           <Filters params={params} onChange={update} />
+
+          {canBulk && (
+            <>
+              <BulkActions
+                selected={[...selected.values()]}
+                onClear={() => setSelected(new Map())}
+                onDone={() => setRefreshNonce((n) => n + 1)}
+              />
+              {pageAllSelected && pg && pg.totalItems > selected.size && (
+                <p className="row-inline">
+                  All {items.length} on this page are selected.
+                  <button type="button" className="btn btn-ghost btn-small" onClick={() => void selectAllMatching()} aria-busy={selectingAll ? 'true' : undefined}>
+                    Select all {pg.totalItems} matching these filters
+                  </button>
+                </p>
+              )}
+              <ErrorBanner error={selectAllError} />
+            </>
+          )}
 
           <div className="list-status">
             <span aria-live="polite" className="list-count">
@@ -149,7 +211,13 @@ export function SandboxList() {
           ) : items.length === 0 && data ? (
             <EmptyState filtered={params.states.length > 0 || params.metadata.length > 0} page={params.page} onFirstPage={() => update({})} />
           ) : (
-            data && <SandboxTable data={data} busy={loading} />
+            data && (
+              <SandboxTable
+                data={data}
+                busy={loading}
+                selection={canBulk ? { selected, toggle, togglePage, pageAllSelected } : null}
+              />
+            )
           )}
 
           {pg && pg.totalPages > 0 && (
@@ -192,8 +260,10 @@ export function SandboxList() {
 }
 
 function EmptyState({ filtered, page, onFirstPage }: { filtered: boolean; page: number; onFirstPage: () => void }) {
+  const { me } = useSession();
+  const createReason = denyReason(me, 'sandbox:create');
   return (
-    <div className="empty">
+    <div className="empty" data-testid="empty-state">
       {page > 1 ? (
         <>
           <p>There is nothing on page {page}.</p>
@@ -204,19 +274,41 @@ function EmptyState({ filtered, page, onFirstPage }: { filtered: boolean; page: 
       ) : filtered ? (
         <p>No sandbox matches these filters.</p>
       ) : (
-        <p>You have no sandboxes yet. Create one with “New sandbox”.</p>
+        <>
+          <p>{me.team ? `Team ${me.team} has no sandboxes yet.` : 'You have no sandboxes yet.'}</p>
+          <ActionButton variant="primary" disabledReason={createReason} onClick={() => navigate(paths.create())}>
+            Create a sandbox
+          </ActionButton>
+        </>
       )}
     </div>
   );
 }
 
-function SandboxTable({ data, busy }: { data: ListSandboxesResponse; busy: boolean }) {
+interface Selection {
+  selected: Map<string, Sandbox>;
+  toggle: (s: Sandbox, on: boolean) => void;
+  togglePage: (on: boolean) => void;
+  pageAllSelected: boolean;
+}
+
+function SandboxTable({ data, busy, selection }: { data: ListSandboxesResponse; busy: boolean; selection: Selection | null }) {
   const now = useNow(1000);
   return (
     <div className="table-wrap">
       <table className="table sandboxes" aria-busy={busy ? 'true' : 'false'} aria-describedby="list-title">
         <thead>
           <tr>
+            {selection && (
+              <th scope="col" className="cell-select">
+                <input
+                  type="checkbox"
+                  aria-label="Select all on this page"
+                  checked={selection.pageAllSelected}
+                  onChange={(e) => selection.togglePage(e.target.checked)}
+                />
+              </th>
+            )}
             <th scope="col">Sandbox</th>
             <th scope="col">State</th>
             <th scope="col">Owner</th>
@@ -229,10 +321,27 @@ function SandboxTable({ data, busy }: { data: ListSandboxesResponse; busy: boole
         <tbody>
           {data.items.map((s) => (
             <tr key={s.id} data-testid="sandbox-row" data-sandbox-id={s.id}>
+              {selection && (
+                <td className="cell-select" data-label="Select">
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${s.metadata?.name ? `${s.metadata.name} ` : ''}${s.id}`}
+                    checked={selection.selected.has(s.id)}
+                    onChange={(e) => selection.toggle(s, e.target.checked)}
+                  />
+                </td>
+              )}
               <th scope="row" data-label="Sandbox">
-                <Link to={paths.detail(s.id)} className="mono">
-                  {s.id}
-                </Link>
+                <span>
+                  {s.metadata?.name && (
+                    <span className="sandbox-name block" data-testid="sandbox-name">
+                      {s.metadata.name}
+                    </span>
+                  )}
+                  <Link to={paths.detail(s.id)} className="mono">
+                    {s.id}
+                  </Link>
+                </span>
               </th>
               <td data-label="State">
                 <StateBadge state={s.status.state} />
@@ -246,11 +355,17 @@ function SandboxTable({ data, busy }: { data: ListSandboxesResponse; busy: boole
               <td data-label="Image" className="mono truncate" title={s.image?.uri ?? s.snapshotId ?? undefined}>
                 {s.image?.uri ?? s.snapshotId ?? '—'}
               </td>
-              <td data-label="Created" title={formatDateTime(s.createdAt)}>
-                {agoText(s.createdAt, now)}
+              <td data-label="Created">
+                <span>
+                  <time dateTime={s.createdAt}>{agoText(s.createdAt, now)}</time>
+                  <span className="muted small block">{formatDateTime(s.createdAt, true)}</span>
+                </span>
               </td>
-              <td data-label="Expires" title={s.expiresAt ? formatDateTime(s.expiresAt) : undefined}>
-                {expiryText(s.expiresAt, now)}
+              <td data-label="Expires">
+                <span>
+                  {expiryText(s.expiresAt, now)}
+                  {s.expiresAt && <span className="muted small block">{formatDateTime(s.expiresAt, true)}</span>}
+                </span>
               </td>
             </tr>
           ))}
@@ -261,6 +376,23 @@ function SandboxTable({ data, busy }: { data: ListSandboxesResponse; busy: boole
 }
 
 function Filters({ params, onChange }: { params: ListParams; onChange: (p: Partial<ListParams>) => void }) {
+  const active = params.states.length + params.metadata.length;
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState(() => params.metadata.find(([k]) => k === 'name')?.[1] ?? '');
+  const [nameError, setNameError] = useState<string | null>(null);
+  const nameId = useId();
+  const panelId = useId();
+  const searchName = (e: FormEvent) => {
+    e.preventDefault();
+    const v = name.trim();
+    const rest = params.metadata.filter(([k]) => k !== 'name');
+    if (v && !isLabelValue(v)) {
+      setNameError('Names use letters, digits, dashes, underscores and dots only.');
+      return;
+    }
+    setNameError(null);
+    onChange({ metadata: v ? [...rest, ['name', v]] : rest });
+  };
   const [draft, setDraft] = useState('');
   const [draftError, setDraftError] = useState<string | null>(null);
   const inputId = useId();
@@ -302,7 +434,40 @@ function Filters({ params, onChange }: { params: ListParams; onChange: (p: Parti
   };
 
   return (
-    <div className="filters" role="search" aria-label="Filter sandboxes">
+    <>
+    <form className="row-inline name-search" role="search" aria-label="Search by name" onSubmit={searchName} noValidate>
+      <label htmlFor={nameId}>Name</label>
+      <input
+        id={nameId}
+        type="search"
+        value={name}
+        placeholder="exact name, e.g. web-demo"
+        autoComplete="off"
+        spellCheck={false}
+        onChange={(e) => {
+          setName(e.target.value);
+          setNameError(null);
+        }}
+      />
+      <button type="submit" className="btn btn-secondary btn-small">
+        Search
+      </button>
+      <button
+        type="button"
+        className="btn btn-ghost btn-small filters-toggle"
+        aria-expanded={open}
+        aria-controls={panelId}
+        onClick={() => setOpen((o) => !o)}
+      >
+        {open ? 'Hide filters' : `Filters${active ? ` (${active})` : ''}`}
+      </button>
+      {nameError && (
+        <p className="field-error" role="alert">
+          {nameError}
+        </p>
+      )}
+    </form>
+    <div id={panelId} className={`filters${open ? '' : ' filters-collapsed'}`} role="search" aria-label="Filter sandboxes">
       <fieldset className="state-filter">
         <legend>State</legend>
         <div className="checks">
@@ -370,5 +535,6 @@ function Filters({ params, onChange }: { params: ListParams; onChange: (p: Parti
         )}
       </form>
     </div>
+    </>
   );
 }

@@ -36,6 +36,7 @@ export const ALL_PERMISSIONS = [
   'sandbox:renew',
   'sandbox:metadata',
   'sandbox:proxy',
+  'sandbox:diagnostics',
 ];
 
 export const ALICE: Me = {

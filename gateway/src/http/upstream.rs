@@ -53,6 +53,10 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// Limit on waiting for a response head (`None`: unbounded).
     pub read_timeout: Option<Duration>,
+    /// Limit on waiting for a response head on the server-proxy route, where the
+    /// sandbox answers (`None`: unbounded). A paused or stuck sandbox accepts the
+    /// connection and never answers; this bounds the wait.
+    pub proxy_read_timeout: Option<Duration>,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
     /// Most idle connections kept per thread.
@@ -69,21 +73,28 @@ thread_local! {
 }
 
 impl Upstream {
-    /// Sends `req` and returns the response head with its streaming body.
+    /// Sends `req` and returns the response head with its streaming body; `proxy` picks
+    /// the server-proxy route's read timeout.
     pub async fn send(
         &self,
         req: http::Request<Body>,
+        proxy: bool,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
+        let limit = if proxy {
+            self.proxy_read_timeout
+        } else {
+            self.read_timeout
+        };
         let (mut sender, reused) = match self.take_idle() {
             Some(s) => (s, true),
             None => (self.connect().await?, false),
         };
-        let resp = match self.exchange(&mut sender, req).await {
+        let resp = match self.exchange(&mut sender, req, limit).await {
             Ok(r) => r,
             // Closed under us before the request was written: once more, fresh.
             Err(Failure::Unsent(req, _)) if reused => {
                 sender = self.connect().await?;
-                self.exchange(&mut sender, *req)
+                self.exchange(&mut sender, *req, limit)
                     .await
                     .map_err(Failure::into_error)?
             }
@@ -97,9 +108,10 @@ impl Upstream {
         &self,
         sender: &mut SendRequest<Body>,
         req: http::Request<Body>,
+        limit: Option<Duration>,
     ) -> Result<http::Response<Incoming>, Failure> {
         let fut = sender.try_send_request(req);
-        let out = match self.read_timeout {
+        let out = match limit {
             None => fut.await,
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
@@ -175,5 +187,57 @@ impl Failure {
             Failure::Unsent(_, e) | Failure::Sent(e) => UpstreamError::Http(e),
             Failure::Timeout(t) => UpstreamError::ReadTimeout(t),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend that accepts connections and never answers, as a paused sandbox's
+    /// published port does.
+    async fn silent_backend() -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        addr
+    }
+
+    fn request() -> http::Request<Body> {
+        http::Request::get("/v1/sandboxes/s/proxy/8080/")
+            .header(http::header::HOST, "127.0.0.1")
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_proxy_route_gives_up_after_its_read_timeout_and_other_routes_wait() {
+        let up = Upstream {
+            addr: silent_backend().await,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: None,
+            proxy_read_timeout: Some(Duration::from_millis(300)),
+            idle_timeout: Duration::from_secs(4),
+            max_idle: 4,
+        };
+        let started = Instant::now();
+        let err = up.send(request(), true).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::ReadTimeout(t) if t == Duration::from_millis(300)));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Without a limit (the API routes by default) the request is still waiting.
+        let waiting = tokio::time::timeout(Duration::from_millis(500), up.send(request(), false));
+        assert!(
+            waiting.await.is_err(),
+            "an unlimited route must not time out"
+        );
     }
 }

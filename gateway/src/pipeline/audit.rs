@@ -43,7 +43,10 @@ impl Gateway {
                 self.backend.forget(id);
             }
         }
-        let mutation = action.is_some_and(|a| a.is_mutation());
+        // A non-safe request through the server proxy (a command run through the
+        // sandbox's agent from the console's terminal, say) is audited like a mutation.
+        let proxied_write = action == Some(Action::SandboxProxy) && !method.is_safe();
+        let mutation = action.is_some_and(|a| a.is_mutation()) || proxied_write;
         if !(ctx.denied || mutation) {
             return;
         }

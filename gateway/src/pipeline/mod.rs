@@ -62,7 +62,11 @@ impl Gateway {
             Ok(r) => r,
             Err(e) => return self.answer_error(e, ctx),
         };
-        let mut resp = match self.upstream.send(up).await {
+        let proxy = ctx
+            .permit
+            .as_ref()
+            .is_some_and(|p| p.action() == gatehouse_authz::Action::SandboxProxy);
+        let mut resp = match self.upstream.send(up, proxy).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&e, ctx),
         };
@@ -78,15 +82,23 @@ impl Gateway {
         }
     }
 
-    /// A backend failure in the API's shape: 502 when it cannot be reached or does not
-    /// answer; details go to the log.
+    /// A backend failure in the API's shape: 504 when the server-proxy route's sandbox
+    /// does not answer in time, else 502; details go to the log.
     pub(crate) fn upstream_failed(
         &self,
         e: &UpstreamError,
         ctx: &mut RequestCtx,
     ) -> http::Response<Body> {
         tracing::warn!(error = %e, "proxying failed");
-        self.answer_error(GatewayError::upstream_unavailable(), ctx)
+        let proxied = ctx
+            .permit
+            .as_ref()
+            .is_some_and(|p| p.action() == gatehouse_authz::Action::SandboxProxy);
+        let err = match e {
+            UpstreamError::ReadTimeout(t) if proxied => GatewayError::sandbox_timeout(*t),
+            _ => GatewayError::upstream_unavailable(),
+        };
+        self.answer_error(err, ctx)
     }
 
     fn answer_error(&self, e: GatewayError, ctx: &mut RequestCtx) -> http::Response<Body> {
