@@ -32,6 +32,7 @@ pub mod cors;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod hosts;
 pub mod http;
 pub mod pipeline;
 pub mod reply;

@@ -58,6 +58,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
                     o,
                     o.issuer.clone(),
                     jwks.clone(),
+                    sessions.revocations(),
                 )));
             }
             let discover = login.clone();
@@ -147,6 +148,11 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         max_body: cfg.scope.max_body_bytes,
         max_response: cfg.scope.max_response_bytes,
         public_url: cfg.server.public_url.clone(),
+        hosts: crate::hosts::PublicHosts::new(
+            cfg.server.public_url.as_deref(),
+            &cfg.server.allowed_hosts,
+            &cfg.server.listen,
+        ),
         own_cookies: {
             let mut c = vec![crate::cookies::LOGIN_COOKIE.to_string()];
             if let Some(o) = &cfg.oidc {

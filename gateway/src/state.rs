@@ -48,6 +48,8 @@ pub struct Gateway {
     pub max_response: usize,
     /// Public base URL for server-proxy endpoints.
     pub public_url: Option<String>,
+    /// The names the gateway answers to (never reflect an unknown `Host`).
+    pub hosts: crate::hosts::PublicHosts,
     /// OIDC login and sessions, when configured.
     pub oidc: Option<Arc<OidcRuntime>>,
     /// The console bundle.

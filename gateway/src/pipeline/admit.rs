@@ -114,7 +114,13 @@ impl Gateway {
         }
         let role = match &p.role {
             Some(r) => r.clone(),
-            None => table.resolve_role(&p.subject, &p.groups),
+            // A trusted proxy's roles header names roles; IdP groups grant a role by
+            // name only when the table says so (`group_names_are_roles`).
+            None => table.resolve_role_with(
+                &p.subject,
+                &p.groups,
+                p.method == AuthMethod::TrustedHeader || table.group_names_are_roles(),
+            ),
         };
         ctx.role = Some(role);
     }
@@ -124,7 +130,7 @@ impl Gateway {
         if ctx.principal.method != AuthMethod::Session {
             return Ok(());
         }
-        crate::csrf::check(&req.parts, self.oidc.as_deref(), self.public_url.as_deref()).await
+        crate::csrf::check(&req.parts, self.oidc.as_deref(), &self.hosts).await
     }
 
     /// The role table's decision: a [`Permit`], `None` to forward unchecked (the backend's
@@ -175,8 +181,11 @@ impl Gateway {
         if permit.target() == Target::Create {
             ctx.rewrite = ResponseRewrite::CaptureCreatedId;
         } else if permit.action() == Action::SandboxEndpoint
-            && gatehouse_lifecycle::query::flag(req.query(), "use_server_proxy")
+            && (permit.scope_mode().is_some()
+                || gatehouse_lifecycle::query::flag(req.query(), "use_server_proxy"))
         {
+            // Only service_admin may learn a direct host port: it serves the sandbox with
+            // no authentication. Everyone else is pointed through the gateway.
             ctx.rewrite = ResponseRewrite::EndpointViaGateway;
         }
     }

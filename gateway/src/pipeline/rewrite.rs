@@ -49,6 +49,10 @@ impl Gateway {
         let out = match ctx.rewrite {
             ResponseRewrite::CaptureCreatedId => {
                 ctx.created_id = scope_body::created_id(&buf);
+                if let Some(id) = &ctx.created_id {
+                    // A "missing" answer cached for this id must not outlive its creation.
+                    self.backend.forget(id);
+                }
                 buf
             }
             ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
@@ -97,10 +101,7 @@ impl Gateway {
             tracing::error!(error = %e, "endpoint response not JSON");
             GatewayError::internal()
         })?;
-        let host = match &self.public_url {
-            Some(u) => u.trim_end_matches('/'),
-            None => host,
-        };
+        let host = self.hosts.base(host);
         let base = format!("{host}{}", ctx.mount);
         let id = ctx.sandbox_id().unwrap_or_default();
         let port = ctx

@@ -74,6 +74,23 @@ pub struct Expect {
     pub leeway: u64,
     /// Whether `exp` is required (logout tokens have none).
     pub require_exp: bool,
+    /// Accepted JOSE `typ` header values, lowercase (empty: any). Bearer access tokens
+    /// require `at+jwt` (RFC 9068) by default, so an ID token is not one.
+    pub types: Vec<String>,
+}
+
+/// Whether a token's `typ` header is one of `types` (compared without case and without an
+/// `application/` prefix, RFC 7515 §4.1.9); any `typ` passes when `types` is empty.
+pub fn typ_allowed(typ: Option<&str>, types: &[String]) -> bool {
+    if types.is_empty() {
+        return true;
+    }
+    let Some(t) = typ else {
+        return false;
+    };
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    types.iter().any(|a| a.strip_prefix("application/").unwrap_or(a) == t)
 }
 
 /// Cached signing keys of one issuer.
@@ -215,6 +232,12 @@ impl JwksCache {
     ) -> Result<Map<String, Value>, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        if !typ_allowed(header.typ.as_deref(), &expect.types) {
+            return Err(TokenError::Malformed(format!(
+                "token type {:?} is not accepted here",
+                header.typ
+            )));
+        }
         if !expect.algorithms.contains(&header.alg) {
             return Err(TokenError::Malformed(format!(
                 "algorithm {:?} is not allowed",
