@@ -7,7 +7,9 @@
 //!   here and never reaches the backend.
 //! - upstream request filter → [`forward`]: header hygiene, the upstream key, the
 //!   canonical path, the scoped query, the rewritten body.
-//! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id.
+//! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id; and
+//!   [`sandbox_headers`]: no cookies, CORS or storage clearing from the backend or a
+//!   sandbox, a CSP `sandbox` policy on proxied content.
 //! - fail to proxy → [`Gateway::upstream_failed`]: backend failures in the API's shape.
 //! - logging → [`audit`]: the log line and one audit event per mutation and denial, when
 //!   the response has ended (errors included).
@@ -16,6 +18,7 @@ mod admit;
 pub mod audit;
 mod forward;
 mod rewrite;
+pub mod sandbox_headers;
 mod scope;
 
 use crate::ctx::RequestCtx;

@@ -27,6 +27,11 @@ impl Gateway {
         if status != 101 {
             strip_response_hop_by_hop(&mut parts.headers);
         }
+        super::sandbox_headers::drop_unsafe(&mut parts.headers);
+        if ctx.action() == Some(gatehouse_authz::Action::SandboxProxy) || is_proxy_path(&ctx.path)
+        {
+            super::sandbox_headers::harden_proxied(&mut parts.headers);
+        }
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             parts.headers.insert(REQUEST_ID_HEADER, v);
         }
@@ -112,6 +117,18 @@ impl Gateway {
         v["endpoint"] = serde_json::Value::String(wire::server_proxy_endpoint(&base, id, port));
         Ok(Bytes::from(v.to_string()))
     }
+}
+
+/// Whether a canonical path is a sandbox proxy route (`…/sandboxes/{id}/proxy/{port}…`),
+/// also when the backend's own key forwards it without a permit.
+fn is_proxy_path(path: &str) -> bool {
+    let mut segs = path.split('/').filter(|s| !s.is_empty());
+    while let Some(s) = segs.next() {
+        if s == "sandboxes" {
+            return segs.nth(1) == Some("proxy");
+        }
+    }
+    false
 }
 
 /// Connection-level headers of the backend's response; hyper frames the response to the

@@ -184,16 +184,42 @@ impl SessionStore {
     }
 }
 
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+/// What a request's `Cookie` headers hold under one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieLookup<'a> {
+    /// Not sent.
+    Absent,
+    /// Sent exactly once.
+    One(&'a str),
+    /// Sent more than once (another path or a sibling host planted one): which one the
+    /// browser meant cannot be known, so none is used.
+    Ambiguous,
+}
+
+/// Looks cookie `name` up in a request's `Cookie` headers.
+pub fn cookie_lookup<'a>(headers: &'a http::HeaderMap, name: &str) -> CookieLookup<'a> {
+    let mut found = headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (None, _) => CookieLookup::Absent,
+        (Some(v), None) => CookieLookup::One(v),
+        (Some(_), Some(_)) => CookieLookup::Ambiguous,
+    }
+}
+
+/// The value of cookie `name` when the request sent it exactly once; a duplicated cookie
+/// (a planted twin) counts as absent.
+pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    match cookie_lookup(headers, name) {
+        CookieLookup::One(v) => Some(v),
+        _ => None,
+    }
 }
 
 /// Authenticates the session cookie.
@@ -216,8 +242,15 @@ impl Authenticator for SessionAuthenticator {
     }
 
     async fn authenticate(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthError> {
-        let Some(id) = cookie_value(req.headers, self.store.cookie_name()) else {
-            return Ok(None);
+        let id = match cookie_lookup(req.headers, self.store.cookie_name()) {
+            CookieLookup::Absent => return Ok(None),
+            CookieLookup::One(id) => id,
+            CookieLookup::Ambiguous => {
+                return Err(AuthError::Rejected {
+                    code: "GATEWAY::SESSION_AMBIGUOUS",
+                    message: "More than one session cookie was sent; sign in again.".into(),
+                })
+            }
         };
         match self.store.get(id).await {
             Some(s) => Ok(Some(Principal {
@@ -274,5 +307,14 @@ mod tests {
         );
         assert_eq!(cookie_value(&h, "gatehouse_session"), Some("xyz"));
         assert_eq!(cookie_value(&h, "gatehouse"), None);
+        h.append(
+            http::header::COOKIE,
+            "gatehouse_session=planted".parse().unwrap(),
+        );
+        assert_eq!(cookie_value(&h, "gatehouse_session"), None, "a planted twin");
+        assert_eq!(
+            cookie_lookup(&h, "gatehouse_session"),
+            CookieLookup::Ambiguous
+        );
     }
 }
