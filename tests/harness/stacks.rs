@@ -58,9 +58,20 @@ impl OidcStack {
     /// Starts the three processes; `oidc_extra` is TOML appended to `[oidc]`, `sections`
     /// more sections (e.g. `[oidc.session]`, `[console]`).
     pub async fn start(oidc_extra: &str, sections: &str) -> Result<Self> {
+        Self::start_with_users(oidc_extra, sections, None).await
+    }
+
+    /// [`OidcStack::start`] with more IdP users (see [`IdpOptions::extra_users`]).
+    pub async fn start_with_users(
+        oidc_extra: &str,
+        sections: &str,
+        users: Option<serde_json::Value>,
+    ) -> Result<Self> {
         let backend = Backend::start(BackendOptions::default()).await?;
         let port = free_port();
-        let idp = Idp::start(IdpOptions::for_gateway(&format!("http://127.0.0.1:{port}"))).await?;
+        let mut opts = IdpOptions::for_gateway(&format!("http://127.0.0.1:{port}"));
+        opts.extra_users = users;
+        let idp = Idp::start(opts).await?;
         let extra = format!(
             "[oidc]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n\
              redirect_url = \"{{gateway}}/auth/callback\"\n{oidc_extra}\n\n{sections}\n",
