@@ -76,6 +76,9 @@ pub struct ServerSection {
     /// CSRF check and the URLs the gateway builds accept only these, the listen address
     /// and `public_url`.
     pub allowed_hosts: Vec<String>,
+    /// Ed25519 private key (PKCS#8 PEM) signing the verified-caller header; unset: a new
+    /// key at every start (apps re-fetch `/.well-known/jwks.json` on an unknown `kid`).
+    pub caller_key_file: Option<PathBuf>,
     /// Pingora's per-connection read buffer under hyper, bytes. hyper buffers reads
     /// itself, so the default is the smallest Pingora allows (1 KiB): every idle
     /// keep-alive connection pays for it.
@@ -109,6 +112,7 @@ impl Default for ServerSection {
             graceful_shutdown_timeout_seconds: 5,
             public_url: None,
             allowed_hosts: Vec::new(),
+            caller_key_file: None,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 0,
             work_stealing: false,

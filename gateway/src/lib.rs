@@ -38,4 +38,5 @@ pub mod pipeline;
 pub mod reply;
 pub mod routes;
 pub mod server;
+pub mod signing_key;
 pub mod state;

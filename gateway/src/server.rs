@@ -148,6 +148,10 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         max_body: cfg.scope.max_body_bytes,
         max_response: cfg.scope.max_response_bytes,
         public_url: cfg.server.public_url.clone(),
+        caller: crate::pipeline::caller::CallerAssertions::new(Arc::new(
+            crate::signing_key::SigningKey::load_or_generate(cfg.server.caller_key_file.as_deref())
+                .context("server.caller_key_file")?,
+        )),
         hosts: crate::hosts::PublicHosts::new(
             cfg.server.public_url.as_deref(),
             &cfg.server.allowed_hosts,

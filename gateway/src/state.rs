@@ -48,6 +48,8 @@ pub struct Gateway {
     pub max_response: usize,
     /// Public base URL for server-proxy endpoints.
     pub public_url: Option<String>,
+    /// Signs the verified-caller header of proxied requests.
+    pub caller: crate::pipeline::caller::CallerAssertions,
     /// The names the gateway answers to (never reflect an unknown `Host`).
     pub hosts: crate::hosts::PublicHosts,
     /// OIDC login and sessions, when configured.

@@ -6,7 +6,8 @@
 //!   [`Permit`](gatehouse_authz::Permit)) and [`scope`]. Anything refused is answered
 //!   here and never reaches the backend.
 //! - upstream request filter → [`forward`]: header hygiene, the upstream key, the
-//!   canonical path, the scoped query, the rewritten body.
+//!   canonical path, the scoped query, the rewritten body, and on the sandbox proxy the
+//!   [`caller`] assertion.
 //! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id; and
 //!   [`sandbox_headers`]: no cookies, CORS or storage clearing from the backend or a
 //!   sandbox, a CSP `sandbox` policy on proxied content.
@@ -16,6 +17,7 @@
 
 mod admit;
 pub mod audit;
+pub mod caller;
 mod forward;
 mod rewrite;
 pub mod sandbox_headers;

@@ -8,6 +8,7 @@
 //! | `GET /auth/config`, `/auth/login`, `/auth/callback`, `POST /auth/backchannel-logout` | anyone | [`auth`] |
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
 //! | anything else under `/auth` | 404 | |
+//! | `GET /.well-known/jwks.json` | anyone | the verified-caller key ([`crate::pipeline::caller`]) |
 
 pub mod auth;
 pub mod console;
@@ -42,6 +43,8 @@ pub enum OwnRoute {
     Logout,
     /// Any other path under `/auth`.
     UnknownAuth,
+    /// `GET /.well-known/jwks.json`: the key of the verified-caller header.
+    Jwks,
 }
 
 impl OwnRoute {
@@ -61,6 +64,7 @@ impl OwnRoute {
             (&Method::GET, "/auth/me") => OwnRoute::Me,
             (&Method::POST, "/auth/logout") => OwnRoute::Logout,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
+            (&Method::GET, "/.well-known/jwks.json") => OwnRoute::Jwks,
             _ => return None,
         };
         Some(route)
@@ -89,6 +93,14 @@ pub async fn serve(
         OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, req, ctx).await,
         OwnRoute::Me => auth::me(gw, req, ctx).await,
         OwnRoute::Logout => auth::logout(gw, req, ctx).await,
+        OwnRoute::Jwks => Ok(Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/jwk-set+json".into()),
+                ("cache-control", "max-age=60".into()),
+            ],
+            body: bytes::Bytes::from(gw.caller.key().jwks().to_owned()),
+        }),
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",

@@ -316,3 +316,52 @@ async fn duplicate_session_cookies_are_refused() {
     assert_eq!(s, 401, "a planted session must not win: {v}");
     assert_eq!(v["code"], "GATEWAY::SESSION_AMBIGUOUS");
 }
+
+/// Every proxied request carries the gateway-signed caller assertion, verifiable with the
+/// key at `/.well-known/jwks.json`; one a client sends is replaced, never forwarded.
+#[tokio::test]
+async fn proxied_requests_carry_a_verified_caller_assertion() {
+    let t = Arena::start().await;
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(t.st.gw.at("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjYXJvbCJ9.";
+    let body = alice()
+        .get(t.sandbox(&t.a1, "/proxy/8080/whoami"))
+        .header("X-Gatehouse-Caller", forged)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains(forged), "a client's assertion reached the sandbox: {body}");
+    let token = body
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-gatehouse-caller")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no caller assertion reached the sandbox: {body}"));
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    assert_eq!(header.typ.as_deref(), Some("gatehouse-caller+jwt"));
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in the JWKS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_audience(&[&t.a1]);
+    v.set_issuer(&["gatehouse"]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &v).unwrap().claims;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["team"], "team-a");
+    assert_eq!(claims["role"], "operator");
+    let ttl = claims["exp"].as_i64().unwrap() - chrono::Utc::now().timestamp();
+    assert!((1..=60).contains(&ttl), "short-lived: {ttl}");
+    // Not valid for another sandbox.
+    v.set_audience(&[&t.c1]);
+    assert!(jsonwebtoken::decode::<Value>(&token, &key, &v).is_err());
+}
