@@ -8,9 +8,13 @@
 //!   (path encodings, smuggling and framing over raw TCP, header spoofing, JWT forgeries,
 //!   cookie tampering, CSRF, open redirects, scope escapes on every per-sandbox route,
 //!   oversized and malformed bodies); any request that reads or changes what it must not
-//!   fails the suite, which prints totals per class.
+//!   fails the suite, which prints totals per class;
+//! - `browser`: a hostile sandbox page in Chromium cannot set or read the console's
+//!   cookies or call its API as the signed-in viewer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "adversarial/browser.rs"]
+mod browser;
 #[path = "adversarial/corpus.rs"]
 mod corpus;
 #[path = "adversarial/findings.rs"]
