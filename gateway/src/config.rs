@@ -377,7 +377,11 @@ impl GatewayConfig {
             }
         }
         for (i, h) in self.server.allowed_hosts.iter().enumerate() {
-            if h.is_empty() || h.contains("://") || h.contains('/') || h.contains(char::is_whitespace) {
+            if h.is_empty()
+                || h.contains("://")
+                || h.contains('/')
+                || h.contains(char::is_whitespace)
+            {
                 return Err(invalid(
                     &format!("server.allowed_hosts[{i}]"),
                     format!("'{h}' is not a host[:port] like gw.example:8443"),

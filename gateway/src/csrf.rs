@@ -94,6 +94,11 @@ mod tests {
             assert!(!ok(bad), "{bad}");
         }
         // A Host the gateway does not answer to is not its origin, even when they match.
-        assert!(!same_origin("http://evil.example", "http", "evil.example", &hosts));
+        assert!(!same_origin(
+            "http://evil.example",
+            "http",
+            "evil.example",
+            &hosts
+        ));
     }
 }

@@ -18,7 +18,10 @@ pub struct PublicHosts {
 impl PublicHosts {
     /// From the config: `public_url`, `allowed_hosts` and the listen address.
     pub fn new(public_url: Option<&str>, allowed_hosts: &[String], listen: &str) -> Self {
-        let mut allowed: Vec<String> = allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let mut allowed: Vec<String> = allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         let listen_host = match listen.parse::<SocketAddr>() {
             Ok(a) if a.ip().is_unspecified() => format!("localhost:{}", a.port()),
             Ok(a) => a.to_string(),
@@ -90,6 +93,9 @@ mod tests {
         let h = PublicHosts::new(Some("https://gw.example/"), &[], "0.0.0.0:8080");
         assert_eq!(h.base("evil.example"), "https://gw.example");
         assert_eq!(h.origin("evil.example", false), "https://gw.example");
-        assert_eq!(origin_of("https://gw.example:1/x/y"), "https://gw.example:1");
+        assert_eq!(
+            origin_of("https://gw.example:1/x/y"),
+            "https://gw.example:1"
+        );
     }
 }

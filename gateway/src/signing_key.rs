@@ -14,8 +14,7 @@ use std::path::Path;
 /// The fixed PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 §7); the 32-byte seed
 /// follows it.
 const PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-    0x20,
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
 /// Why a key could not be loaded or used.
@@ -30,7 +29,9 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// The file is not an Ed25519 PKCS#8 PEM private key.
-    #[error("{0} is not an Ed25519 private key in PKCS#8 PEM (openssl genpkey -algorithm ed25519)")]
+    #[error(
+        "{0} is not an Ed25519 private key in PKCS#8 PEM (openssl genpkey -algorithm ed25519)"
+    )]
     Format(String),
     /// Signing failed.
     #[error("signing failed: {0}")]
@@ -111,7 +112,8 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| KeyError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| KeyError::Sign(e.to_string()))
     }
 }
 
@@ -138,19 +140,29 @@ mod tests {
     fn signs_what_its_jwks_verifies_and_loads_openssl_pem() {
         let k = SigningKey::load_or_generate(None).unwrap();
         let t = k
-            .sign("x+jwt", &serde_json::json!({"sub": "a", "aud": "b", "exp": 4_000_000_000u64}))
+            .sign(
+                "x+jwt",
+                &serde_json::json!({"sub": "a", "aud": "b", "exp": 4_000_000_000u64}),
+            )
             .unwrap();
         let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(k.jwks()).unwrap();
         let key = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&["b"]);
-        let claims = jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).unwrap().claims;
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v)
+            .unwrap()
+            .claims;
         assert_eq!(claims["sub"], "a");
         // RFC 8037 A.1's key, as `openssl genpkey -algorithm ed25519` writes it.
         let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
         let seed = seed_from_pem(pem).unwrap();
         let k = SigningKey::from_seed(seed);
-        assert!(k.jwks().contains("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"), "{}", k.jwks());
+        assert!(
+            k.jwks()
+                .contains("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "{}",
+            k.jwks()
+        );
         assert_eq!(k.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
         assert!(seed_from_pem("nope").is_none());
     }

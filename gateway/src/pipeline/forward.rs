@@ -126,8 +126,11 @@ impl Gateway {
             return None;
         }
         let sandbox = permit.sandbox_id()?;
-        self.caller
-            .header_for(&ctx.principal, ctx.role.as_deref().unwrap_or_default(), sandbox)
+        self.caller.header_for(
+            &ctx.principal,
+            ctx.role.as_deref().unwrap_or_default(),
+            sandbox,
+        )
     }
 }
 

@@ -28,8 +28,7 @@ impl Gateway {
             strip_response_hop_by_hop(&mut parts.headers);
         }
         super::sandbox_headers::drop_unsafe(&mut parts.headers);
-        if ctx.action() == Some(gatehouse_authz::Action::SandboxProxy) || is_proxy_path(&ctx.path)
-        {
+        if ctx.action() == Some(gatehouse_authz::Action::SandboxProxy) || is_proxy_path(&ctx.path) {
             super::sandbox_headers::harden_proxied(&mut parts.headers);
         }
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {

@@ -64,12 +64,24 @@ mod tests {
     #[test]
     fn sandbox_cannot_set_cookies_or_loosen_headers() {
         let mut h = HeaderMap::new();
-        h.append(header::SET_COOKIE, HeaderValue::from_static("gatehouse_session=x"));
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("gatehouse_session=x"),
+        );
         h.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("sniff"));
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src *"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("sniff"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src *"),
+        );
         drop_unsafe(&mut h);
         harden_proxied(&mut h);
         assert!(!h.contains_key(header::SET_COOKIE));

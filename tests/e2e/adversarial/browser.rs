@@ -38,7 +38,9 @@ exec httpd -f -p 8080 -h /tmp/www"#;
 #[tokio::test]
 async fn sandbox_page_cannot_touch_the_console_session_in_chromium() {
     let st = OidcStack::start("", "").await.unwrap();
-    let alice = login(&st.gw.url, &st.idp, "alice", "/console/").await.unwrap();
+    let alice = login(&st.gw.url, &st.idp, "alice", "/console/")
+        .await
+        .unwrap();
     let me: Value = alice
         .client
         .get(st.gw.at("/auth/me"))
@@ -66,7 +68,9 @@ async fn sandbox_page_cannot_touch_the_console_session_in_chromium() {
     wait_state(&alice.client, &st.gw.url, &id, "Running")
         .await
         .unwrap();
-    let page = st.gw.at(&format!("/v1/sandboxes/{id}/proxy/8080/cgi-bin/evil"));
+    let page = st
+        .gw
+        .at(&format!("/v1/sandboxes/{id}/proxy/8080/cgi-bin/evil"));
     wait_for("the hostile page", Duration::from_secs(30), || async {
         let r = alice.client.get(&page).send().await.ok()?;
         (r.status() == 200).then_some(())
@@ -90,13 +94,25 @@ async fn sandbox_page_cannot_touch_the_console_session_in_chromium() {
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
     println!("hostile page in chromium: {report}");
     let p = &report["sandboxPage"];
-    assert_eq!(p["origin"], "null", "the page runs in an opaque origin: {p}");
+    assert_eq!(
+        p["origin"], "null",
+        "the page runs in an opaque origin: {p}"
+    );
     let me = p["me"].as_str().unwrap_or_default();
-    assert!(!me.contains("alice") && !me.contains("csrfToken"), "read /auth/me: {me}");
-    let create = p["create"].as_str().unwrap_or_default();
-    assert!(!create.starts_with("202"), "created a sandbox as alice: {create}");
     assert!(
-        !p["cookieRead"].as_str().unwrap_or_default().contains(&alice.session_cookie),
+        !me.contains("alice") && !me.contains("csrfToken"),
+        "read /auth/me: {me}"
+    );
+    let create = p["create"].as_str().unwrap_or_default();
+    assert!(
+        !create.starts_with("202"),
+        "created a sandbox as alice: {create}"
+    );
+    assert!(
+        !p["cookieRead"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&alice.session_cookie),
         "{p}"
     );
     assert_eq!(
@@ -109,6 +125,11 @@ async fn sandbox_page_cannot_touch_the_console_session_in_chromium() {
         (Some(200), Some("alice")),
         "alice is still signed in"
     );
-    let (_, list) = gatehouse_tests::api::send(&alice.client, "GET", &st.gw.at("/v1/sandboxes"), None).await;
-    assert_eq!(list["items"].as_array().map_or(0, Vec::len), 1, "only the hostile sandbox: {list}");
+    let (_, list) =
+        gatehouse_tests::api::send(&alice.client, "GET", &st.gw.at("/v1/sandboxes"), None).await;
+    assert_eq!(
+        list["items"].as_array().map_or(0, Vec::len),
+        1,
+        "only the hostile sandbox: {list}"
+    );
 }

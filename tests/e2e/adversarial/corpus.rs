@@ -61,8 +61,7 @@ async fn run(case: &Case) -> Result<(), String> {
     let mut out = Vec::new();
     let mut buf = [0u8; 16384];
     // Read until the server closes or stays quiet for a while.
-    while let Ok(Ok(n)) =
-        tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf)).await
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf)).await
     {
         if n == 0 {
             break;
@@ -85,12 +84,21 @@ async fn run(case: &Case) -> Result<(), String> {
 }
 
 /// An HTTP/1.1 request head (+ body) with `Connection: close`.
-fn http(method: &str, target: &str, host: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+fn http(
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut h = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
     for (k, v) in headers {
         h.push_str(&format!("{k}: {v}\r\n"));
     }
-    h.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    h.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     let mut b = h.into_bytes();
     b.extend_from_slice(body);
     b
@@ -113,7 +121,11 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str)> {
         ("PATCH", "/metadata", r#"{"x":"y"}"#),
         ("POST", "/pause", ""),
         ("POST", "/resume", ""),
-        ("POST", "/renew-expiration", r#"{"expiresAt":"2099-01-01T00:00:00Z"}"#),
+        (
+            "POST",
+            "/renew-expiration",
+            r#"{"expiresAt":"2099-01-01T00:00:00Z"}"#,
+        ),
         ("GET", "/endpoints/8080", ""),
         ("POST", "/snapshots", "{}"),
         ("GET", "/diagnostics/logs", ""),
@@ -137,7 +149,13 @@ fn encodings(own: &str, victim: &str, suffix: &str) -> Vec<String> {
     let half: String = victim
         .bytes()
         .enumerate()
-        .map(|(i, b)| if i % 2 == 0 { format!("%{b:02x}") } else { (b as char).to_string() })
+        .map(|(i, b)| {
+            if i % 2 == 0 {
+                format!("%{b:02x}")
+            } else {
+                (b as char).to_string()
+            }
+        })
         .collect();
     let s = suffix.trim_start_matches('/');
     vec![
@@ -176,11 +194,21 @@ fn scope_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
     let mut out = Vec::new();
     for (method, suffix, body) in routes() {
         for (i, path) in encodings(&t.a1, &t.c1, suffix).into_iter().enumerate() {
-            let class = if i < 2 { "scope_escape" } else { "path_encoding" };
+            let class = if i < 2 {
+                "scope_escape"
+            } else {
+                "path_encoding"
+            };
             out.push(Case {
                 class,
                 what: format!("alice {method} {path}"),
-                bytes: http(method, &path, &host, &as_user("alice", "team-a", "operator"), body.as_bytes()),
+                bytes: http(
+                    method,
+                    &path,
+                    &host,
+                    &as_user("alice", "team-a", "operator"),
+                    body.as_bytes(),
+                ),
                 trusted: true,
                 target,
                 ok: DENIED,
@@ -191,7 +219,13 @@ fn scope_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
             out.push(Case {
                 class: "scope_escape",
                 what: format!("carol {method} {path}"),
-                bytes: http(method, &path, &host, &as_user("carol", "team-b", "operator"), body.as_bytes()),
+                bytes: http(
+                    method,
+                    &path,
+                    &host,
+                    &as_user("carol", "team-b", "operator"),
+                    body.as_bytes(),
+                ),
                 trusted: true,
                 target,
                 ok: DENIED,
@@ -202,7 +236,13 @@ fn scope_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
             out.push(Case {
                 class: "scope_escape",
                 what: format!("bob {method} {path}"),
-                bytes: http(method, &path, &host, &as_user("bob", "team-a", "read_only"), body.as_bytes()),
+                bytes: http(
+                    method,
+                    &path,
+                    &host,
+                    &as_user("bob", "team-a", "read_only"),
+                    body.as_bytes(),
+                ),
                 trusted: true,
                 target,
                 ok: DENIED,
@@ -215,7 +255,13 @@ fn scope_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
             out.push(Case {
                 class: "scope_escape",
                 what: format!("bob (read_only) {method} {path}"),
-                bytes: http(method, &path, &host, &as_user("bob", "team-a", "read_only"), body.as_bytes()),
+                bytes: http(
+                    method,
+                    &path,
+                    &host,
+                    &as_user("bob", "team-a", "read_only"),
+                    body.as_bytes(),
+                ),
                 trusted: true,
                 target,
                 ok: &[403, 404, 405],
@@ -293,15 +339,30 @@ fn spoofing_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
     let spoofs: Vec<Vec<(&'static str, String)>> = vec![
         as_user("carol", "team-b", "service_admin"),
         as_user("carol", "team-b", "operator"),
-        vec![("x-opensandbox-user", "carol".into()), ("x-opensandbox-roles", "service_admin".into())],
-        vec![("X-OpenSandbox-User", "carol".into()), ("X-Forwarded-For", "127.0.0.2".into())],
-        vec![("X-OpenSandbox-User", "carol".into()), ("Forwarded", "for=127.0.0.2".into())],
-        vec![("X-OpenSandbox-User", "carol".into()), ("X-Real-IP", "127.0.0.2".into())],
+        vec![
+            ("x-opensandbox-user", "carol".into()),
+            ("x-opensandbox-roles", "service_admin".into()),
+        ],
+        vec![
+            ("X-OpenSandbox-User", "carol".into()),
+            ("X-Forwarded-For", "127.0.0.2".into()),
+        ],
+        vec![
+            ("X-OpenSandbox-User", "carol".into()),
+            ("Forwarded", "for=127.0.0.2".into()),
+        ],
+        vec![
+            ("X-OpenSandbox-User", "carol".into()),
+            ("X-Real-IP", "127.0.0.2".into()),
+        ],
         vec![("OPEN-SANDBOX-API-KEY", "wrong-key".into())],
         vec![("OPEN-SANDBOX-API-KEY", format!("{ADMIN_KEY}x"))],
         vec![("Authorization", format!("Bearer {ADMIN_KEY}"))],
         vec![("Authorization", "Basic Y2Fyb2w6eA==".into())],
-        vec![("X-Gatehouse-Caller", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjYXJvbCJ9.".into())],
+        vec![(
+            "X-Gatehouse-Caller",
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjYXJvbCJ9.".into(),
+        )],
         vec![("Cookie", "gatehouse_session=forged".into())],
     ];
     let targets = [
@@ -319,7 +380,10 @@ fn spoofing_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
         for (method, path) in &targets {
             out.push(Case {
                 class: "header_spoofing",
-                what: format!("untrusted {method} {path} with {:?}", headers.iter().map(|h| h.0).collect::<Vec<_>>()),
+                what: format!(
+                    "untrusted {method} {path} with {:?}",
+                    headers.iter().map(|h| h.0).collect::<Vec<_>>()
+                ),
                 bytes: http(method, path, &host, headers, b""),
                 trusted: false,
                 target,
@@ -328,13 +392,24 @@ fn spoofing_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
             });
         }
     }
-    for h in ["evil.example", "evil.example:80", "127.0.0.1.evil.example", "localhost@evil.example"] {
+    for h in [
+        "evil.example",
+        "evil.example:80",
+        "127.0.0.1.evil.example",
+        "localhost@evil.example",
+    ] {
         for q in ["?use_server_proxy=true", ""] {
             let path = format!("/v1/sandboxes/{}/endpoints/8080{q}", t.a1);
             out.push(Case {
                 class: "header_spoofing",
                 what: format!("alice endpoint with Host {h}"),
-                bytes: http("GET", &path, h, &as_user("alice", "team-a", "operator"), b""),
+                bytes: http(
+                    "GET",
+                    &path,
+                    h,
+                    &as_user("alice", "team-a", "operator"),
+                    b"",
+                ),
                 trusted: true,
                 target,
                 ok: &[200, 400],
@@ -350,7 +425,10 @@ fn spoofing_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
 fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
     let host = host_port(&t.st.gw.url).to_string();
     let image = gatehouse_tests::test_image();
-    let big = format!(r#"{{"image":{{"uri":"{image}"}},"entrypoint":["sleep","1"],"timeout":60,"metadata":{{"pad":"{}"}}}}"#, "x".repeat(70 * 1024));
+    let big = format!(
+        r#"{{"image":{{"uri":"{image}"}},"entrypoint":["sleep","1"],"timeout":60,"metadata":{{"pad":"{}"}}}}"#,
+        "x".repeat(70 * 1024)
+    );
     let deep = format!("{}{}", "[".repeat(20000), "]".repeat(20000));
     let creates: Vec<(&str, Vec<u8>)> = vec![
         ("70 KiB create", big.into_bytes()),
@@ -358,12 +436,24 @@ fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
         ("not JSON", b"image=x".to_vec()),
         ("JSON array", b"[]".to_vec()),
         ("deep nesting", deep.into_bytes()),
-        ("invalid UTF-8", b"{\"image\":{\"uri\":\"\xff\xfe\"}}".to_vec()),
-        ("metadata not an object", br#"{"image":5,"entrypoint":["sleep","1"],"metadata":"team-b"}"#.to_vec()),
-        ("metadata number values", br#"{"image":5,"entrypoint":["sleep","1"],"metadata":{"access.team":5}}"#.to_vec()),
+        (
+            "invalid UTF-8",
+            b"{\"image\":{\"uri\":\"\xff\xfe\"}}".to_vec(),
+        ),
+        (
+            "metadata not an object",
+            br#"{"image":5,"entrypoint":["sleep","1"],"metadata":"team-b"}"#.to_vec(),
+        ),
+        (
+            "metadata number values",
+            br#"{"image":5,"entrypoint":["sleep","1"],"metadata":{"access.team":5}}"#.to_vec(),
+        ),
         ("empty body", Vec::new()),
         ("NUL bytes", b"\0\0\0\0".to_vec()),
-        ("huge number", format!("{{\"timeout\":1{}}}", "0".repeat(5000)).into_bytes()),
+        (
+            "huge number",
+            format!("{{\"timeout\":1{}}}", "0".repeat(5000)).into_bytes(),
+        ),
     ];
     let mut out = Vec::new();
     for (what, body) in &creates {
@@ -371,7 +461,13 @@ fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
             out.push(Case {
                 class: "bodies",
                 what: format!("create: {what} at {path}"),
-                bytes: http("POST", path, &host, &as_user("alice", "team-a", "operator"), body),
+                bytes: http(
+                    "POST",
+                    path,
+                    &host,
+                    &as_user("alice", "team-a", "operator"),
+                    body,
+                ),
                 trusted: true,
                 target,
                 ok: &[400, 413, 415, 422],
@@ -389,7 +485,10 @@ fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
         (r#"{"ACCESS.TEAM":"team-b"}"#.into(), lookalike),
         (r#"{"access.team ":"team-b"}"#.into(), lookalike),
         (r#"{"access%2eteam":"team-b"}"#.into(), lookalike),
-        (r#"{"access.team":"team-a","access.team":"team-b"}"#.into(), strict),
+        (
+            r#"{"access.team":"team-a","access.team":"team-b"}"#.into(),
+            strict,
+        ),
         (r#"{"x":"y","access.owner":null}"#.into(), strict),
         (r#"{"access.team":null}"#.into(), strict),
         (r#"[["access.team","team-b"]]"#.into(), strict),
@@ -397,11 +496,20 @@ fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
         (format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024)), strict),
     ];
     for (body, ok) in &patches {
-        for path in [format!("/v1/sandboxes/{}/metadata", t.a1), format!("/sandboxes/{}/metadata", t.a1)] {
+        for path in [
+            format!("/v1/sandboxes/{}/metadata", t.a1),
+            format!("/sandboxes/{}/metadata", t.a1),
+        ] {
             out.push(Case {
                 class: "bodies",
                 what: format!("metadata patch {}", &body[..body.len().min(40)]),
-                bytes: http("PATCH", &path, &host, &as_user("alice", "team-a", "operator"), body.as_bytes()),
+                bytes: http(
+                    "PATCH",
+                    &path,
+                    &host,
+                    &as_user("alice", "team-a", "operator"),
+                    body.as_bytes(),
+                ),
                 trusted: true,
                 target,
                 ok,
@@ -423,7 +531,19 @@ fn body_cases(t: &Arena, target: SocketAddr) -> Vec<Case> {
 }
 
 /// An HTTP case for the OIDC stack (from an untrusted peer: there is no trusted proxy).
-fn oidc_case(class: &'static str, what: String, st: &OidcStack, method: &str, path: &str, headers: &[(&str, String)], body: &[u8], ok: &'static [u16], forbidden: Vec<String>) -> Case {
+/// One argument per column of the corpus table, so each call reads as a row.
+#[allow(clippy::too_many_arguments)]
+fn oidc_case(
+    class: &'static str,
+    what: String,
+    st: &OidcStack,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    ok: &'static [u16],
+    forbidden: Vec<String>,
+) -> Case {
     let host = host_port(&st.gw.url).to_string();
     Case {
         class,
@@ -455,14 +575,19 @@ fn jwt_cases(st: &OidcStack) -> Vec<Case> {
     let good = sign(&jwk, &kid, &base);
     let mut parts: Vec<&str> = good.split('.').collect();
     let evil_payload = data_encoding::BASE64URL_NOPAD.encode(
-        json!({"iss": st.idp.issuer, "aud": st.idp.api_audience, "sub": "root", "exp": now + 300}).to_string().as_bytes(),
+        json!({"iss": st.idp.issuer, "aud": st.idp.api_audience, "sub": "root", "exp": now + 300})
+            .to_string()
+            .as_bytes(),
     );
     parts[1] = &evil_payload;
     let tampered = parts.join(".");
     let b64 = |v: &Value| data_encoding::BASE64URL_NOPAD.encode(v.to_string().as_bytes());
     let tokens: Vec<(&str, String)> = vec![
         ("wrong iss", with("iss", json!("http://127.0.0.1:1"))),
-        ("iss trailing slash", with("iss", json!(format!("{}/", st.idp.issuer)))),
+        (
+            "iss trailing slash",
+            with("iss", json!(format!("{}/", st.idp.issuer))),
+        ),
         ("wrong aud", with("aud", json!("someone-else"))),
         ("aud list without ours", with("aud", json!(["a", "b"]))),
         ("expired", with("exp", json!(now - 120))),
@@ -476,22 +601,52 @@ fn jwt_cases(st: &OidcStack) -> Vec<Case> {
         ("nbf in the future", with("nbf", json!(now + 600))),
         ("typ JWT", sign_typed(&jwk, &kid, Some("JWT"), &base)),
         ("no typ", sign_typed(&jwk, &kid, None, &base)),
-        ("typ logout+jwt", sign_typed(&jwk, &kid, Some("logout+jwt"), &base)),
-        ("typ id_token", sign_typed(&jwk, &kid, Some("id_token+jwt"), &base)),
+        (
+            "typ logout+jwt",
+            sign_typed(&jwk, &kid, Some("logout+jwt"), &base),
+        ),
+        (
+            "typ id_token",
+            sign_typed(&jwk, &kid, Some("id_token+jwt"), &base),
+        ),
         ("nonce", with("nonce", json!("n"))),
         ("at_hash", with("at_hash", json!("h"))),
         ("c_hash", with("c_hash", json!("h"))),
-        ("events", with("events", json!({"http://schemas.openid.net/event/backchannel-logout": {}}))),
+        (
+            "events",
+            with(
+                "events",
+                json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+            ),
+        ),
         ("payload swapped", tampered),
-        ("signature stripped", format!("{}.{}.", good.split('.').next().unwrap(), good.split('.').nth(1).unwrap())),
-        ("alg none", format!("{}.{}.", b64(&json!({"alg":"none","kid":kid,"typ":"at+jwt"})), b64(&base))),
+        (
+            "signature stripped",
+            format!(
+                "{}.{}.",
+                good.split('.').next().unwrap(),
+                good.split('.').nth(1).unwrap()
+            ),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg":"none","kid":kid,"typ":"at+jwt"})),
+                b64(&base)
+            ),
+        ),
         ("four segments", format!("{good}.x")),
         ("garbage", "a.b.c".into()),
         ("empty", String::new()),
     ];
     let targets = [
         ("GET", "/v1/sandboxes".to_string(), ""),
-        ("POST", "/v1/sandboxes".to_string(), r#"{"image":{"uri":"x"},"entrypoint":["sleep","1"],"timeout":60}"#),
+        (
+            "POST",
+            "/v1/sandboxes".to_string(),
+            r#"{"image":{"uri":"x"},"entrypoint":["sleep","1"],"timeout":60}"#,
+        ),
         ("GET", "/auth/me".to_string(), ""),
         ("DELETE", "/v1/sandboxes/any-id".to_string(), ""),
         ("GET", "/v1/sandboxes/any-id/proxy/8080/".to_string(), ""),
@@ -526,29 +681,56 @@ fn session_cases(st: &OidcStack, session: &str, csrf: &str, bob_session: &str) -
     flipped[5] = if flipped[5] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
     let cookies: Vec<(&str, String)> = vec![
-        ("truncated", format!("gatehouse_session={}", &session[..session.len() - 1])),
+        (
+            "truncated",
+            format!("gatehouse_session={}", &session[..session.len() - 1]),
+        ),
         ("one more char", format!("gatehouse_session={session}A")),
         ("one char changed", format!("gatehouse_session={flipped}")),
-        ("uppercased", format!("gatehouse_session={}", session.to_uppercase())),
+        (
+            "uppercased",
+            format!("gatehouse_session={}", session.to_uppercase()),
+        ),
         ("quoted", format!("gatehouse_session=\"{session}\"")),
-        ("bob's planted first", format!("gatehouse_session={bob_session}; gatehouse_session={session}")),
-        ("planted after", format!("gatehouse_session={session}; gatehouse_session=planted")),
+        (
+            "bob's planted first",
+            format!("gatehouse_session={bob_session}; gatehouse_session={session}"),
+        ),
+        (
+            "planted after",
+            format!("gatehouse_session={session}; gatehouse_session=planted"),
+        ),
         ("empty", "gatehouse_session=".into()),
         ("name case", format!("Gatehouse_Session={session}")),
         ("space before =", format!("gatehouse_session ={session}")),
-        ("very long", format!("gatehouse_session={}", "A".repeat(4000))),
-        ("the CSRF token as session", format!("gatehouse_session={csrf}")),
+        (
+            "very long",
+            format!("gatehouse_session={}", "A".repeat(4000)),
+        ),
+        (
+            "the CSRF token as session",
+            format!("gatehouse_session={csrf}"),
+        ),
     ];
     let mut out = Vec::new();
     for (name, cookie) in &cookies {
-        for (method, path) in [("GET", "/auth/me"), ("GET", "/v1/sandboxes"), ("POST", "/v1/sandboxes"), ("POST", "/auth/logout")] {
+        for (method, path) in [
+            ("GET", "/auth/me"),
+            ("GET", "/v1/sandboxes"),
+            ("POST", "/v1/sandboxes"),
+            ("POST", "/auth/logout"),
+        ] {
             out.push(oidc_case(
                 "cookie_tampering",
                 format!("{name}: {method} {path}"),
                 st,
                 method,
                 path,
-                &[("Cookie", cookie.clone()), ("X-CSRF-Token", csrf.to_string()), ("Origin", origin.clone())],
+                &[
+                    ("Cookie", cookie.clone()),
+                    ("X-CSRF-Token", csrf.to_string()),
+                    ("Origin", origin.clone()),
+                ],
                 br#"{"image":{"uri":"x"},"entrypoint":["sleep","1"],"timeout":60}"#,
                 &[400, 401, 403],
                 vec!["\"alice\"".into()],
@@ -556,7 +738,11 @@ fn session_cases(st: &OidcStack, session: &str, csrf: &str, bob_session: &str) -
         }
     }
     let good_cookie = format!("gatehouse_session={session}");
-    let tokens = [("no token", None), ("wrong token", Some("x".repeat(43))), ("empty token", Some(String::new()))];
+    let tokens = [
+        ("no token", None),
+        ("wrong token", Some("x".repeat(43))),
+        ("empty token", Some(String::new())),
+    ];
     let origins = [
         Some(origin.clone()),
         None,
@@ -584,30 +770,81 @@ fn session_cases(st: &OidcStack, session: &str, csrf: &str, bob_session: &str) -
                 if let Some(o) = o {
                     h.push(("Origin", o.clone()));
                 }
-                out.push(oidc_case("csrf", format!("{tname}, Origin {o:?}: {method} {path}"), st, method, path, &h, b"{}", &[403], vec![]));
+                out.push(oidc_case(
+                    "csrf",
+                    format!("{tname}, Origin {o:?}: {method} {path}"),
+                    st,
+                    method,
+                    path,
+                    &h,
+                    b"{}",
+                    &[403],
+                    vec![],
+                ));
             }
         }
         // The right token from a wrong origin.
         for o in origins.iter().skip(1) {
-            let mut h = vec![("Cookie", good_cookie.clone()), ("X-CSRF-Token", csrf.to_string())];
+            let mut h = vec![
+                ("Cookie", good_cookie.clone()),
+                ("X-CSRF-Token", csrf.to_string()),
+            ];
             if let Some(o) = o {
                 h.push(("Origin", o.clone()));
             }
-            out.push(oidc_case("csrf", format!("right token, Origin {o:?}: {method} {path}"), st, method, path, &h, b"{}", &[403], vec![]));
+            out.push(oidc_case(
+                "csrf",
+                format!("right token, Origin {o:?}: {method} {path}"),
+                st,
+                method,
+                path,
+                &h,
+                b"{}",
+                &[403],
+                vec![],
+            ));
         }
     }
     let redirects = [
-        "https://evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil.example", "http:evil.example",
-        "javascript:alert(1)", "/%0d%0aLocation:%20https://evil.example", "%2f%2fevil.example", "/%2F%2Fevil.example",
-        "https:/evil.example", "//%65vil.example", "/\t/evil.example", "evil.example", " //evil.example",
-        "/console/%0a//evil.example", "data:text/html,x", "///evil.example", "/.//evil.example", "https://127.0.0.1.evil.example/",
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "/%0d%0aLocation:%20https://evil.example",
+        "%2f%2fevil.example",
+        "/%2F%2Fevil.example",
+        "https:/evil.example",
+        "//%65vil.example",
+        "/\t/evil.example",
+        "evil.example",
+        " //evil.example",
+        "/console/%0a//evil.example",
+        "data:text/html,x",
+        "///evil.example",
+        "/.//evil.example",
+        "https://127.0.0.1.evil.example/",
     ];
     for r in redirects {
         let enc: String = r.bytes().map(|b| format!("%{b:02X}")).collect();
-        for q in [format!("return_to={enc}"), format!("return_to={}", r.replace(' ', "%20").replace('\t', "%09"))] {
+        for q in [
+            format!("return_to={enc}"),
+            format!("return_to={}", r.replace(' ', "%20").replace('\t', "%09")),
+        ] {
             // 400, or a same-origin path kept server-side while the browser goes to the
             // IdP: either way no answer points anywhere near the attacker's host.
-            out.push(oidc_case("open_redirect", format!("login return_to {r:?}"), st, "GET", &format!("/auth/login?{q}"), &[], b"", &[302, 400], vec!["evil.example".into()]));
+            out.push(oidc_case(
+                "open_redirect",
+                format!("login return_to {r:?}"),
+                st,
+                "GET",
+                &format!("/auth/login?{q}"),
+                &[],
+                b"",
+                &[302, 400],
+                vec!["evil.example".into()],
+            ));
         }
     }
     for h in ["evil.example", "evil.example:1234"] {
@@ -633,9 +870,21 @@ fn session_cases(st: &OidcStack, session: &str, csrf: &str, bob_session: &str) -
 async fn adversarial_corpus_finds_no_bypass() {
     let t = Arena::start().await;
     let st = OidcStack::start("", "").await.unwrap();
-    let a = login(&st.gw.url, &st.idp, "alice", "/console/").await.unwrap();
-    let b = login(&st.gw.url, &st.idp, "bob", "/console/").await.unwrap();
-    let me: Value = a.client.get(st.gw.at("/auth/me")).send().await.unwrap().json().await.unwrap();
+    let a = login(&st.gw.url, &st.idp, "alice", "/console/")
+        .await
+        .unwrap();
+    let b = login(&st.gw.url, &st.idp, "bob", "/console/")
+        .await
+        .unwrap();
+    let me: Value = a
+        .client
+        .get(st.gw.at("/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let csrf = me["csrfToken"].as_str().unwrap().to_string();
     let target: SocketAddr = host_port(&t.st.gw.url).parse().unwrap();
     let before_c1 = send(&carol(), "GET", &t.sandbox(&t.c1, ""), None).await;
@@ -645,7 +894,12 @@ async fn adversarial_corpus_finds_no_bypass() {
     cases.extend(spoofing_cases(&t, target));
     cases.extend(body_cases(&t, target));
     cases.extend(jwt_cases(&st));
-    cases.extend(session_cases(&st, &a.session_cookie, &csrf, &b.session_cookie));
+    cases.extend(session_cases(
+        &st,
+        &a.session_cookie,
+        &csrf,
+        &b.session_cookie,
+    ));
     assert!(cases.len() >= 2000, "only {} cases", cases.len());
     let results: Vec<(&Case, Result<(), String>)> = stream::iter(cases.iter())
         .map(|c| async move { (c, run(c).await) })
@@ -673,16 +927,38 @@ async fn adversarial_corpus_finds_no_bypass() {
     assert_eq!(before_c1.1["metadata"], after_c1.1["metadata"]);
     let (_, a1) = send(&alice(), "GET", &t.sandbox(&t.a1, ""), None).await;
     for k in ["access.team", "access.owner"] {
-        assert_eq!(a1["metadata"][k], before_a1["metadata"][k], "{k} of alice's sandbox");
+        assert_eq!(
+            a1["metadata"][k], before_a1["metadata"][k],
+            "{k} of alice's sandbox"
+        );
         assert!(a1["metadata"][k].is_string(), "{a1}");
     }
-    let (_, all) = send(&keyed(ADMIN_KEY), "GET", &t.st.gw.at("/v1/sandboxes?pageSize=100"), None).await;
+    let (_, all) = send(
+        &keyed(ADMIN_KEY),
+        "GET",
+        &t.st.gw.at("/v1/sandboxes?pageSize=100"),
+        None,
+    )
+    .await;
     let items = all["items"].as_array().map_or(0, Vec::len);
     assert_eq!(items, 2, "no sandbox was created by the corpus: {all}");
     let (s, v) = send(&a.client, "GET", &st.gw.at("/auth/me"), None).await;
-    assert_eq!((s, v["subject"].as_str()), (200, Some("alice")), "alice was not logged out");
+    assert_eq!(
+        (s, v["subject"].as_str()),
+        (200, Some("alice")),
+        "alice was not logged out"
+    );
     let (_, listed) = send(&a.client, "GET", &st.gw.at("/v1/sandboxes"), None).await;
-    assert_eq!(listed["items"].as_array().map_or(0, Vec::len), 0, "no console create got through");
+    assert_eq!(
+        listed["items"].as_array().map_or(0, Vec::len),
+        0,
+        "no console create got through"
+    );
     assert!(!t.st.gw.exposes(ADMIN_KEY) && !st.gw.exposes(&a.session_cookie));
-    assert!(failures.is_empty(), "{} bypasses or unexpected answers:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} bypasses or unexpected answers:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -26,8 +26,14 @@ async fn sandbox_responses_cannot_set_cookies_and_own_cookies_never_reach_it() {
     assert_eq!(r.status(), 200);
     let headers = r.headers().clone();
     let body = r.text().await.unwrap();
-    assert!(body.contains("theme=dark"), "the sandbox's own cookies pass: {body}");
-    assert!(!body.contains("LOGIN-SECRET-1"), "the gateway's cookie was forwarded");
+    assert!(
+        body.contains("theme=dark"),
+        "the sandbox's own cookies pass: {body}"
+    );
+    assert!(
+        !body.contains("LOGIN-SECRET-1"),
+        "the gateway's cookie was forwarded"
+    );
     assert!(headers.get("set-cookie").is_none(), "{headers:?}");
     assert!(headers.get("access-control-allow-origin").is_none());
     assert!(headers.get("access-control-allow-credentials").is_none());
@@ -39,7 +45,8 @@ async fn sandbox_responses_cannot_set_cookies_and_own_cookies_never_reach_it() {
         .filter_map(|v| v.to_str().ok())
         .collect();
     assert!(
-        csp.iter().any(|p| p.starts_with("sandbox ") && !p.contains("allow-same-origin")),
+        csp.iter()
+            .any(|p| p.starts_with("sandbox ") && !p.contains("allow-same-origin")),
         "{csp:?}"
     );
     // One byte outside ASCII: the whole header cannot be filtered safely and is dropped.
@@ -51,7 +58,10 @@ async fn sandbox_responses_cannot_set_cookies_and_own_cookies_never_reach_it() {
     let r = alice().get(&url).headers(h).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
-    assert!(!body.contains("LOGIN-SECRET-2"), "non-ASCII Cookie forwarded: {body}");
+    assert!(
+        !body.contains("LOGIN-SECRET-2"),
+        "non-ASCII Cookie forwarded: {body}"
+    );
     assert!(!t.st.gw.exposes("LOGIN-SECRET-2"));
 }
 
@@ -60,7 +70,11 @@ async fn sandbox_responses_cannot_set_cookies_and_own_cookies_never_reach_it() {
 async fn unknown_host_is_never_reflected_into_endpoints() {
     let t = Arena::start().await;
     let gw_host = host_port(&t.st.gw.url).to_string();
-    for host in ["evil.example", "evil.example:8080", "127.0.0.1.evil.example"] {
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
         let req = format!(
             "GET /v1/sandboxes/{}/endpoints/8080?use_server_proxy=true HTTP/1.1\r\nHost: {host}\r\n\
              X-OpenSandbox-User: alice\r\nX-OpenSandbox-Team: team-a\r\nX-OpenSandbox-Roles: operator\r\n\
@@ -123,7 +137,9 @@ async fn missing_and_out_of_scope_sandboxes_take_the_same_path() {
 
 /// An OIDC stack with alice logged in; her CSRF token.
 async fn alice_console(st: &OidcStack) -> (gatehouse_tests::login::LoginResult, String) {
-    let a = login(&st.gw.url, &st.idp, "alice", "/console/").await.unwrap();
+    let a = login(&st.gw.url, &st.idp, "alice", "/console/")
+        .await
+        .unwrap();
     let v: Value = a
         .client
         .get(st.gw.at("/auth/me"))
@@ -217,14 +233,22 @@ async fn logged_out_sessions_tokens_are_refused() {
                 .as_u16()
         }
     };
-    assert_eq!(bearer(id_token.clone()).await, 401, "the handed-out ID token");
+    assert_eq!(
+        bearer(id_token.clone()).await,
+        401,
+        "the handed-out ID token"
+    );
     let (jwk, kid, mut claims) = crate::findings::signing(&st);
     claims["sid"] = json!(sid);
     let same_session = crate::findings::sign(&jwk, &kid, &claims);
     claims["sid"] = json!("another-session");
     let other_session = crate::findings::sign(&jwk, &kid, &claims);
     assert_eq!(bearer(other_session).await, 200, "another session's token");
-    assert_eq!(bearer(same_session).await, 401, "the logged-out session's token");
+    assert_eq!(
+        bearer(same_session).await,
+        401,
+        "the logged-out session's token"
+    );
     assert!(!st.gw.exposes(&id_token));
 }
 
@@ -272,8 +296,12 @@ pub(crate) fn sign_typed(jwk: &Value, kid: &str, typ: Option<&str>, claims: &Val
 #[tokio::test]
 async fn idp_group_named_like_a_role_grants_nothing() {
     let users = json!({"mallory": {"team": "team-z", "groups": ["service_admin", "operator"]}});
-    let st = OidcStack::start_with_users("", "", Some(users)).await.unwrap();
-    let m = login(&st.gw.url, &st.idp, "mallory", "/console/").await.unwrap();
+    let st = OidcStack::start_with_users("", "", Some(users))
+        .await
+        .unwrap();
+    let m = login(&st.gw.url, &st.idp, "mallory", "/console/")
+        .await
+        .unwrap();
     let v: Value = m
         .client
         .get(st.gw.at("/auth/me"))
@@ -294,8 +322,12 @@ async fn idp_group_named_like_a_role_grants_nothing() {
 #[tokio::test]
 async fn duplicate_session_cookies_are_refused() {
     let st = OidcStack::start("", "").await.unwrap();
-    let alice = login(&st.gw.url, &st.idp, "alice", "/console/").await.unwrap();
-    let bob = login(&st.gw.url, &st.idp, "bob", "/console/").await.unwrap();
+    let alice = login(&st.gw.url, &st.idp, "alice", "/console/")
+        .await
+        .unwrap();
+    let bob = login(&st.gw.url, &st.idp, "bob", "/console/")
+        .await
+        .unwrap();
     let me = |cookie: String| {
         let url = st.gw.at("/auth/me");
         async move {
@@ -338,7 +370,10 @@ async fn proxied_requests_carry_a_verified_caller_assertion() {
         .text()
         .await
         .unwrap();
-    assert!(!body.contains(forged), "a client's assertion reached the sandbox: {body}");
+    assert!(
+        !body.contains(forged),
+        "a client's assertion reached the sandbox: {body}"
+    );
     let token = body
         .lines()
         .find_map(|l| {
@@ -350,12 +385,16 @@ async fn proxied_requests_carry_a_verified_caller_assertion() {
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     assert_eq!(header.typ.as_deref(), Some("gatehouse-caller+jwt"));
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in the JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in the JWKS");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.set_audience(&[&t.a1]);
     v.set_issuer(&["gatehouse"]);
-    let claims = jsonwebtoken::decode::<Value>(&token, &key, &v).unwrap().claims;
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &v)
+        .unwrap()
+        .claims;
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["team"], "team-a");
     assert_eq!(claims["role"], "operator");

@@ -176,15 +176,27 @@ fn forged_tokens(jwk: &Value, kid: &str, base: &Value) -> Vec<(&'static str, Str
             sign_der(stranger.as_bytes(), kid, base),
         ),
         ("garbage", "not.a.jwt".into()),
-        ("typ JWT (an ID token's)", sign_typed(jwk, kid, Some("JWT"), base)),
+        (
+            "typ JWT (an ID token's)",
+            sign_typed(jwk, kid, Some("JWT"), base),
+        ),
         ("no typ", sign_typed(jwk, kid, None, base)),
         (
             "typ logout+jwt",
             sign_typed(jwk, kid, Some("logout+jwt"), base),
         ),
-        ("at+jwt with a nonce (an ID token)", with("nonce", json!("n-1"))),
-        ("at+jwt with at_hash (an ID token)", with("at_hash", json!("x"))),
-        ("at+jwt with c_hash (an ID token)", with("c_hash", json!("x"))),
+        (
+            "at+jwt with a nonce (an ID token)",
+            with("nonce", json!("n-1")),
+        ),
+        (
+            "at+jwt with at_hash (an ID token)",
+            with("at_hash", json!("x")),
+        ),
+        (
+            "at+jwt with c_hash (an ID token)",
+            with("c_hash", json!("x")),
+        ),
         (
             "at+jwt with events (a logout token)",
             with(

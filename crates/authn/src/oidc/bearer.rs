@@ -103,11 +103,17 @@ impl BearerAuthenticator {
             .get("exp")
             .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
             .ok_or_else(rejected)?;
-        if let Some(c) = NOT_ACCESS_TOKEN_CLAIMS.iter().find(|c| claims.contains_key(**c)) {
+        if let Some(c) = NOT_ACCESS_TOKEN_CLAIMS
+            .iter()
+            .find(|c| claims.contains_key(**c))
+        {
             tracing::info!(claim = c, "bearer token refused: an ID or logout token");
             return Err(rejected());
         }
-        let sid = claims.get("sid").and_then(|v| v.as_str()).map(str::to_owned);
+        let sid = claims
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let identity = identity(
             &claims,
             &self.subject_claim,

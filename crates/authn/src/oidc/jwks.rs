@@ -90,7 +90,9 @@ pub fn typ_allowed(typ: Option<&str>, types: &[String]) -> bool {
     };
     let t = t.to_ascii_lowercase();
     let t = t.strip_prefix("application/").unwrap_or(&t);
-    types.iter().any(|a| a.strip_prefix("application/").unwrap_or(a) == t)
+    types
+        .iter()
+        .any(|a| a.strip_prefix("application/").unwrap_or(a) == t)
 }
 
 /// Cached signing keys of one issuer.

@@ -311,7 +311,11 @@ mod tests {
             http::header::COOKIE,
             "gatehouse_session=planted".parse().unwrap(),
         );
-        assert_eq!(cookie_value(&h, "gatehouse_session"), None, "a planted twin");
+        assert_eq!(
+            cookie_value(&h, "gatehouse_session"),
+            None,
+            "a planted twin"
+        );
         assert_eq!(
             cookie_lookup(&h, "gatehouse_session"),
             CookieLookup::Ambiguous

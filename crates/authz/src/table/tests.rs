@@ -192,8 +192,15 @@ read_only_subjects = ["bob"]
         t.resolve_role_with("bob", &g(&["sandbox-operators"]), true),
         "operator"
     );
-    assert_eq!(t.resolve_role_with("carol", &[], true), "read_only", "default role");
-    assert_eq!(t.resolve_role_with("carol", &g(&["unknown"]), true), "read_only");
+    assert_eq!(
+        t.resolve_role_with("carol", &[], true),
+        "read_only",
+        "default role"
+    );
+    assert_eq!(
+        t.resolve_role_with("carol", &g(&["unknown"]), true),
+        "read_only"
+    );
     assert_eq!(
         t.resolve_role_with("carol", &g(&["operator"]), true),
         "operator",
@@ -208,7 +215,10 @@ read_only_subjects = ["bob"]
         "service_admin"
     );
     // An explicit binding wins over the default, even a weaker one.
-    assert_eq!(t.resolve_role_with("carol", &g(&["auditors"]), true), "auditor");
+    assert_eq!(
+        t.resolve_role_with("carol", &g(&["auditors"]), true),
+        "auditor"
+    );
     assert_eq!(
         t.resolve_role_with("carol", &g(&["auditors", "read_only"]), true),
         "read_only"
@@ -221,7 +231,10 @@ read_only_subjects = ["bob"]
 fn group_named_like_a_role_grants_it_only_when_enabled() {
     let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let off = bindings("default_role = \"read_only\"");
-    assert_eq!(off.resolve_role("mallory", &g(&["service_admin"])), "read_only");
+    assert_eq!(
+        off.resolve_role("mallory", &g(&["service_admin"])),
+        "read_only"
+    );
     assert_eq!(off.resolve_role("mallory", &g(&["operator"])), "read_only");
     assert_eq!(
         off.resolve_role_with("proxy-user", &g(&["operator"]), true),
