@@ -79,6 +79,9 @@ pub struct ServerSection {
     /// Ed25519 private key (PKCS#8 PEM) signing the verified-caller header; unset: a new
     /// key at every start (apps re-fetch `/.well-known/jwks.json` on an unknown `kid`).
     pub caller_key_file: Option<PathBuf>,
+    /// Domain under which each sandbox port gets its own origin, `{id}-{port}.{domain}`
+    /// (development: `localhost`). Unset: no sandbox origins.
+    pub sandbox_domain: Option<String>,
     /// Pingora's per-connection read buffer under hyper, bytes. hyper buffers reads
     /// itself, so the default is the smallest Pingora allows (1 KiB): every idle
     /// keep-alive connection pays for it.
@@ -113,6 +116,7 @@ impl Default for ServerSection {
             public_url: None,
             allowed_hosts: Vec::new(),
             caller_key_file: None,
+            sandbox_domain: None,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 0,
             work_stealing: false,

@@ -37,6 +37,7 @@ pub mod http;
 pub mod pipeline;
 pub mod reply;
 pub mod routes;
+pub mod sandbox_origin;
 pub mod server;
 pub mod signing_key;
 pub mod state;

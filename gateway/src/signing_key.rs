@@ -6,7 +6,7 @@
 //! reuses it for sandbox tokens.
 
 use data_encoding::{BASE64, BASE64URL_NOPAD};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -42,6 +42,7 @@ pub enum KeyError {
 pub struct SigningKey {
     kid: String,
     encoding: EncodingKey,
+    decoding: DecodingKey,
     jwks: String,
 }
 
@@ -93,6 +94,7 @@ impl SigningKey {
         Self {
             kid,
             encoding: EncodingKey::from_ed_der(&der),
+            decoding: DecodingKey::from_ed_der(&public),
             jwks,
         }
     }
@@ -113,6 +115,29 @@ impl SigningKey {
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+}
+
+impl SigningKey {
+    /// Verifies a token this key signed: signature, `typ`, `aud` and `exp` (no leeway).
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        aud: &str,
+    ) -> Result<T, KeyError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| KeyError::Sign(e.to_string()))?;
+        if header.typ.as_deref() != Some(typ) || header.kid.as_deref() != Some(&self.kid) {
+            return Err(KeyError::Sign("wrong token type or key".into()));
+        }
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.leeway = 0;
+        v.set_audience(&[aud]);
+        v.set_required_spec_claims(&["exp", "aud"]);
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
+            .map(|d| d.claims)
             .map_err(|e| KeyError::Sign(e.to_string()))
     }
 }

@@ -9,6 +9,7 @@
 //!   cookie tampering, CSRF, open redirects, scope escapes on every per-sandbox route,
 //!   oversized and malformed bodies); any request that reads or changes what it must not
 //!   fails the suite, which prints totals per class;
+//! - `origin`: sandbox content on its own origin, entered by a single-use hand-off;
 //! - `browser`: a hostile sandbox page in Chromium cannot set or read the console's
 //!   cookies or call its API as the signed-in viewer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,6 +20,8 @@ mod browser;
 mod corpus;
 #[path = "adversarial/findings.rs"]
 mod findings;
+#[path = "adversarial/origin.rs"]
+mod origin;
 
 use gatehouse_tests::principals::{alice, carol, connect_trusted};
 use gatehouse_tests::sandbox::{create_id, httpd_body, script_body, wait_state};
@@ -51,7 +54,12 @@ struct Arena {
 
 impl Arena {
     async fn start() -> Self {
-        let st = KeyedStack::start().await.unwrap();
+        Self::start_with("").await
+    }
+
+    /// [`Arena::start`] with `more` gateway config.
+    async fn start_with(more: &str) -> Self {
+        let st = KeyedStack::start_with(more).await.unwrap();
         let a1 = create_id(&alice(), &st.gw.url, &script_body(ECHO_SCRIPT))
             .await
             .unwrap();

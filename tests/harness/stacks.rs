@@ -30,11 +30,16 @@ pub struct KeyedStack {
 impl KeyedStack {
     /// Starts both processes.
     pub async fn start() -> Result<Self> {
+        Self::start_with("").await
+    }
+
+    /// [`KeyedStack::start`] with `more` TOML for the gateway (see [`Gateway::start_on`]).
+    pub async fn start_with(more: &str) -> Result<Self> {
         let backend = Backend::start(BackendOptions::default()).await?;
         let extra = format!(
             "[auth]\nmode = \"api_key_and_user\"\n\n{TRUSTED_PROXY_SECTION}\n\
              [[auth.api_keys]]\nname = \"ci-admin\"\nsha256 = \"{}\"\nrole = \"service_admin\"\n\n\
-             [[auth.api_keys]]\nname = \"teamb-bot\"\nsha256 = \"{}\"\nrole = \"operator\"\nteam = \"team-b\"\n",
+             [[auth.api_keys]]\nname = \"teamb-bot\"\nsha256 = \"{}\"\nrole = \"operator\"\nteam = \"team-b\"\n{more}\n",
             hex::encode(Sha256::digest(ADMIN_KEY)),
             hex::encode(Sha256::digest(TEAMB_KEY)),
         );

@@ -32,6 +32,14 @@ impl Gateway {
         if crate::cors::Cors::is_preflight(req.method(), req.headers()) {
             return Ok(Admitted::Answer(self.cors.preflight(req.headers())));
         }
+        if let Some(origins) = &self.sandbox_origins {
+            if let Some((id, port)) = origins.parse(req.host()) {
+                let id = id.to_owned();
+                return self
+                    .admit_sandbox_origin(origins, &id, port, req, ctx)
+                    .await;
+            }
+        }
         let path = self.normalize(req, ctx)?;
         let own = OwnRoute::resolve(req.method(), &path.path);
         if let Some(route) = own.filter(|r| !r.needs_caller()) {
@@ -63,7 +71,7 @@ impl Gateway {
     }
 
     /// One canonical spelling of the path, or 400.
-    fn normalize(
+    pub(super) fn normalize(
         &self,
         req: &Inbound,
         ctx: &mut RequestCtx,
@@ -107,7 +115,7 @@ impl Gateway {
     }
 
     /// The caller's role: fixed by the authenticator, else from the role table.
-    fn resolve_role(&self, table: &RoleTable, ctx: &mut RequestCtx) {
+    pub(super) fn resolve_role(&self, table: &RoleTable, ctx: &mut RequestCtx) {
         let p = &ctx.principal;
         if p.kind == PrincipalKind::Anonymous {
             return;
@@ -136,7 +144,7 @@ impl Gateway {
     /// The role table's decision: a [`Permit`], `None` to forward unchecked (the backend's
     /// own key on a route the table does not know, or an anonymous call to a public
     /// route), or a refusal.
-    fn authorize(
+    pub(super) fn authorize(
         &self,
         table: &RoleTable,
         req: &Inbound,

@@ -19,6 +19,7 @@ mod admit;
 pub mod audit;
 pub mod caller;
 mod forward;
+mod origin;
 mod rewrite;
 pub mod sandbox_headers;
 mod scope;

@@ -28,7 +28,11 @@ impl Gateway {
             strip_response_hop_by_hop(&mut parts.headers);
         }
         super::sandbox_headers::drop_unsafe(&mut parts.headers);
-        if ctx.action() == Some(gatehouse_authz::Action::SandboxProxy) || is_proxy_path(&ctx.path) {
+        // A sandbox's own origin needs no CSP sandbox: it cannot reach the console's.
+        if !ctx.sandbox_origin
+            && (ctx.action() == Some(gatehouse_authz::Action::SandboxProxy)
+                || is_proxy_path(&ctx.path))
+        {
             super::sandbox_headers::harden_proxied(&mut parts.headers);
         }
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
