@@ -392,6 +392,17 @@ impl GatewayConfig {
                 ));
             }
         }
+        if let Some(d) = &self.server.sandbox_domain {
+            let ok = !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok || d.starts_with('.') || d.ends_with('.') {
+                return Err(invalid(
+                    "server.sandbox_domain",
+                    format!("'{d}' is not a domain name like sandboxes.example.net"),
+                ));
+            }
+        }
         if let Some(u) = &self.server.public_url {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 return Err(invalid(
