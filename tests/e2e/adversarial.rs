@@ -7,7 +7,7 @@
 //! - `corpus`: a generated corpus of more than 2,000 requests over every attack class
 //!   (path encodings, smuggling and framing over raw TCP, header spoofing, JWT forgeries,
 //!   cookie tampering, CSRF, open redirects, scope escapes on every per-sandbox route,
-//!   oversized and malformed bodies); any request that reads or changes what it must not
+//!   oversized and malformed bodies, sandbox origins); any request that reads or changes what it must not
 //!   fails the suite, which prints totals per class;
 //! - `origin`: sandbox content on its own origin, entered by a single-use hand-off;
 //! - `browser`: a hostile sandbox page in Chromium cannot set or read the console's

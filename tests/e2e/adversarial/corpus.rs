@@ -34,6 +34,7 @@ struct Case {
 
 const DENIED: &[u16] = &[400, 401, 403, 404, 405, 413, 431];
 const UNAUTH: &[u16] = &[400, 401];
+const DENIED_OR_CONSOLE: &[u16] = &[302, 400, 401, 403, 404, 405];
 const ANY: &[u16] = &[];
 
 /// What marks another team's data: carol's sandbox's metadata and page, and the request
@@ -864,11 +865,128 @@ fn session_cases(st: &OidcStack, session: &str, csrf: &str, bob_session: &str) -
     out
 }
 
+/// alice's hand-off to her sandbox's origin, redeemed: `(used hand-off path, cookie)`.
+async fn alice_origin_cookie(t: &Arena, target: SocketAddr) -> (String, String) {
+    let url =
+        t.st.gw
+            .at(&format!("/auth/sandbox-handoff?sandbox={}&port=8080", t.a1));
+    let (s, v) = send(&alice(), "POST", &url, None).await;
+    assert_eq!(s, 200, "{v}");
+    let url = v["url"].as_str().unwrap();
+    let pq = &url[url.find("/.gatehouse/").unwrap()..];
+    let host = format!("{}-8080.localhost:{}", t.a1, target.port());
+    let case = Case {
+        class: "sandbox_origin",
+        what: "redeem".into(),
+        bytes: http("GET", pq, &host, &[], b""),
+        trusted: false,
+        target,
+        ok: ANY,
+        forbidden: vec![],
+    };
+    let mut s = tokio::net::TcpStream::connect(case.target).await.unwrap();
+    s.write_all(&case.bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    let cookie = text
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: gatehouse_sandbox="))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no origin cookie: {text}"))
+        .to_string();
+    (pq.to_string(), cookie)
+}
+
+/// Sandbox origins: another sandbox's origin, other ports, look-alike hosts, replayed and
+/// forged hand-offs, and credentials a sandbox origin must ignore.
+fn origin_cases(t: &Arena, target: SocketAddr, used: &str, cookie: &str) -> Vec<Case> {
+    let port = target.port();
+    let hosts = [
+        format!("{}-8080.localhost:{port}", t.c1),
+        format!("{}-8081.localhost:{port}", t.a1),
+        format!("{}-44772.localhost:{port}", t.a1),
+        format!("{}-8080.localhost:{port}", t.c1.to_uppercase()),
+        format!("x.{}-8080.localhost:{port}", t.a1),
+        format!("{}-8080.localhost.evil.example:{port}", t.a1),
+        format!("{}-8080.localhostx:{port}", t.a1),
+        format!("{}-08080.localhost:{port}", t.c1),
+        format!("{}--8080.localhost:{port}", t.c1),
+        format!("{}-8080.localhost:{port}", &t.c1[..8]),
+    ];
+    let mut credentials: Vec<(&str, Vec<(&'static str, String)>)> = vec![
+        (
+            "alice's origin cookie",
+            vec![("Cookie", format!("gatehouse_sandbox={cookie}"))],
+        ),
+        ("no credentials", vec![]),
+        (
+            "a console session cookie",
+            vec![("Cookie", "gatehouse_session=anything".into())],
+        ),
+        (
+            "the admin key",
+            vec![("OPEN-SANDBOX-API-KEY", ADMIN_KEY.to_string())],
+        ),
+    ];
+    credentials.push(("identity headers", as_user("carol", "team-b", "operator")));
+    let paths = [
+        "/",
+        "/index.html",
+        used,
+        "/.gatehouse/handoff?t=a.b.c",
+        "/.gatehouse/handoff",
+    ];
+    let mut out = Vec::new();
+    for host in &hosts {
+        for (cname, headers) in &credentials {
+            for path in paths {
+                out.push(Case {
+                    class: "sandbox_origin",
+                    what: format!("{cname} on {host}{path}"),
+                    bytes: http("GET", path, host, headers, b""),
+                    trusted: cname == &"identity headers",
+                    target,
+                    // A look-alike host is no sandbox origin: it is the console's, whose
+                    // `/` redirects to `/console/`.
+                    ok: if path == "/" {
+                        DENIED_OR_CONSOLE
+                    } else {
+                        DENIED
+                    },
+                    forbidden: vec![
+                        HELLO.to_string(),
+                        "\"project\":\"x\"".into(),
+                        "x-gatehouse-caller".into(),
+                        "X-Gatehouse-Caller".into(),
+                    ],
+                });
+            }
+        }
+    }
+    // On alice's own origin: without the cookie, or with what a sandbox origin ignores.
+    let own = format!("{}-8080.localhost:{port}", t.a1);
+    for (cname, headers) in credentials.iter().skip(1) {
+        for path in paths {
+            out.push(Case {
+                class: "sandbox_origin",
+                what: format!("{cname} on alice's origin {path}"),
+                bytes: http("GET", path, &own, headers, b""),
+                trusted: cname == &"identity headers",
+                target,
+                ok: DENIED,
+                forbidden: vec!["x-gatehouse-caller".into(), "X-Gatehouse-Caller".into()],
+            });
+        }
+    }
+    out
+}
+
 /// Runs the whole corpus, prints totals per class, and fails on any bypass or on anything
 /// changed that the corpus must not change.
 #[tokio::test]
 async fn adversarial_corpus_finds_no_bypass() {
-    let t = Arena::start().await;
+    let t = Arena::start_with("server.sandbox_domain = \"localhost\"").await;
     let st = OidcStack::start("", "").await.unwrap();
     let a = login(&st.gw.url, &st.idp, "alice", "/console/")
         .await
@@ -900,6 +1018,8 @@ async fn adversarial_corpus_finds_no_bypass() {
         &csrf,
         &b.session_cookie,
     ));
+    let (used, origin_cookie) = alice_origin_cookie(&t, target).await;
+    cases.extend(origin_cases(&t, target, &used, &origin_cookie));
     assert!(cases.len() >= 2000, "only {} cases", cases.len());
     let results: Vec<(&Case, Result<(), String>)> = stream::iter(cases.iter())
         .map(|c| async move { (c, run(c).await) })
