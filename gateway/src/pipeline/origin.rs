@@ -16,6 +16,31 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Sibling sandbox origins are one site, so `SameSite` does not keep one sandbox's page
+/// from posting to another's with the viewer's cookie: a mutating request that a browser
+/// marks as coming from another origin is refused (safe methods and non-browser clients,
+/// which send no `Origin`, pass).
+fn same_origin_mutation(req: &Inbound, host: &str) -> bool {
+    use http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    let h = req.headers();
+    let site_ok = h
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|s| s == "same-origin" || s == "none");
+    let origin_ok = h
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|o| {
+            o.strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+        });
+    site_ok && origin_ok
+}
+
 impl Gateway {
     /// Admits a request on a sandbox origin.
     pub(super) async fn admit_sandbox_origin(
@@ -52,6 +77,13 @@ impl Gateway {
                 "Open this sandbox from the console to sign in to it.",
             )
         })?;
+        if !same_origin_mutation(req, &host) {
+            return Err(GatewayError::new(
+                403,
+                "GATEWAY::CSRF",
+                "Cross-origin request to a sandbox origin refused.",
+            ));
+        }
         ctx.principal = session.principal.clone();
         let pq = req.parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let proxied = format!("/v1/sandboxes/{id}/proxy/{port}{pq}");

@@ -96,6 +96,30 @@ async fn sandbox_origin_is_entered_only_through_a_single_use_handoff() {
         !head.contains("set-cookie") && !head.contains("content-security-policy: sandbox"),
         "{head}"
     );
+    // Sibling sandbox origins are one site: a post from another one is refused.
+    let post = |origin: String| {
+        let c = c.clone();
+        let host = host.clone();
+        let t = &t;
+        async move {
+            let req = format!(
+                "POST /form HTTP/1.1\r\nHost: {host}\r\n{c}Origin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let out = raw_exchange(&t.st.gw.url, req.as_bytes()).await;
+            super::first_status(&out)
+        }
+    };
+    assert_eq!(
+        post(format!("http://{other}")).await,
+        403,
+        "from a sibling origin"
+    );
+    assert_eq!(post("null".into()).await, 403, "from an opaque origin");
+    assert_eq!(
+        post(format!("http://{host}")).await,
+        200,
+        "from its own pages"
+    );
     // The cookie is good for that one origin only.
     for h in [other.clone(), format!("{}-8081.localhost:{port}", t.a1)] {
         assert_eq!(on_origin(&t, &h, "/page", &c).await.0, 401, "{h}");
