@@ -307,7 +307,12 @@ fn jwt(c: &mut Criterion) {
         ("validate_repeat", serde_json::json!({})),
     ] {
         let cfg = config(extra);
-        let bearer = BearerAuthenticator::new(&cfg, cfg.issuer.clone(), cache.clone());
+        let bearer = BearerAuthenticator::new(
+            &cfg,
+            cfg.issuer.clone(),
+            cache.clone(),
+            std::sync::Arc::new(gatehouse_authn::oidc::Revocations::default()),
+        );
         // With the key cached, validation never waits: it must be ready on the first poll.
         match ready(bearer.authenticate(&view)) {
             Some(Ok(Some(p)))

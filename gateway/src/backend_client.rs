@@ -1,6 +1,10 @@
 //! [`BackendClient`]: the gateway's own calls to the lifecycle backend (as opposed to the
 //! requests it forwards): a sandbox's scope metadata, cached, and the health check. They
 //! carry the upstream API key and the caller's request id.
+//!
+//! Answers are cached both ways, "missing" as well as found: a missing id and an
+//! out-of-scope one then take the same path at the same speed, so response time tells a
+//! caller nothing about which sandboxes exist.
 
 use crate::config::Upstream;
 use bytes::Bytes;
@@ -31,7 +35,7 @@ pub struct BackendClient {
     client: Client<HttpConnector, Empty<Bytes>>,
     upstream: Upstream,
     timeout: Duration,
-    cache: Cache<String, StringMap>,
+    cache: Cache<String, Found>,
 }
 
 impl BackendClient {
@@ -82,8 +86,8 @@ impl BackendClient {
 
     /// The metadata of sandbox `id` (cached), or `Missing`.
     pub async fn sandbox(&self, id: &str, request_id: &str) -> Result<Found, LookupError> {
-        if let Some(md) = self.cache.get(id) {
-            return Ok(Found::Sandbox(md));
+        if let Some(found) = self.cache.get(id) {
+            return Ok(found);
         }
         let path = format!("/v1/sandboxes/{id}");
         let (status, body) = self.get(&path, request_id).await?;
@@ -91,17 +95,21 @@ impl BackendClient {
             200 => {
                 let md = gatehouse_scope::body::sandbox_metadata(&body)
                     .map_err(|e| LookupError(e.to_string()))?;
-                self.cache.insert(id.to_string(), md.clone());
-                Ok(Found::Sandbox(md))
+                let found = Found::Sandbox(md);
+                self.cache.insert(id.to_string(), found.clone());
+                Ok(found)
             }
-            404 => Ok(Found::Missing),
+            404 => {
+                self.cache.insert(id.to_string(), Found::Missing);
+                Ok(Found::Missing)
+            }
             other => Err(LookupError(format!(
                 "backend answered {other} for a sandbox lookup"
             ))),
         }
     }
 
-    /// Forgets a sandbox (after it is deleted). Callable from synchronous code: the
+    /// Forgets a sandbox (after it is deleted, or created under an id looked up before). Callable from synchronous code: the
     /// removal is immediate for later lookups.
     pub fn forget(&self, id: &str) {
         self.cache.invalidate(id);

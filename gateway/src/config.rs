@@ -68,8 +68,20 @@ pub struct ServerSection {
     /// Seconds to wait for in-flight requests at shutdown.
     pub graceful_shutdown_timeout_seconds: u64,
     /// Public base URL of the gateway (`http://host:port`), used in server-proxy endpoint
-    /// URLs; defaults to the request's `Host`.
+    /// URLs and the post-logout redirect. Unset: the request's `Host` when it is the
+    /// listen address or in `allowed_hosts`, else the first of those (never an unknown
+    /// `Host`).
     pub public_url: Option<String>,
+    /// Other `host[:port]` names the gateway is reached by (e.g. `localhost:8080`); the
+    /// CSRF check and the URLs the gateway builds accept only these, the listen address
+    /// and `public_url`.
+    pub allowed_hosts: Vec<String>,
+    /// Ed25519 private key (PKCS#8 PEM) signing the verified-caller header; unset: a new
+    /// key at every start (apps re-fetch `/.well-known/jwks.json` on an unknown `kid`).
+    pub caller_key_file: Option<PathBuf>,
+    /// Domain under which each sandbox port gets its own origin, `{id}-{port}.{domain}`
+    /// (development: `localhost`). Unset: no sandbox origins.
+    pub sandbox_domain: Option<String>,
     /// Pingora's per-connection read buffer under hyper, bytes. hyper buffers reads
     /// itself, so the default is the smallest Pingora allows (1 KiB): every idle
     /// keep-alive connection pays for it.
@@ -102,6 +114,9 @@ impl Default for ServerSection {
             grace_period_seconds: 0,
             graceful_shutdown_timeout_seconds: 5,
             public_url: None,
+            allowed_hosts: Vec::new(),
+            caller_key_file: None,
+            sandbox_domain: None,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 0,
             work_stealing: false,
@@ -366,6 +381,37 @@ impl GatewayConfig {
                 return Err(invalid(
                     &format!("server.cors_allowed_origins[{i}]"),
                     format!("'{o}' is not an origin like https://tools.example:8443"),
+                ));
+            }
+        }
+        for (i, h) in self.server.allowed_hosts.iter().enumerate() {
+            if h.is_empty()
+                || h.contains("://")
+                || h.contains('/')
+                || h.contains(char::is_whitespace)
+            {
+                return Err(invalid(
+                    &format!("server.allowed_hosts[{i}]"),
+                    format!("'{h}' is not a host[:port] like gw.example:8443"),
+                ));
+            }
+        }
+        if let Some(d) = &self.server.sandbox_domain {
+            let ok = !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok || d.starts_with('.') || d.ends_with('.') {
+                return Err(invalid(
+                    "server.sandbox_domain",
+                    format!("'{d}' is not a domain name like sandboxes.example.net"),
+                ));
+            }
+        }
+        if let Some(u) = &self.server.public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(invalid(
+                    "server.public_url",
+                    format!("'{u}' is not an http(s) URL"),
                 ));
             }
         }

@@ -65,6 +65,8 @@ pub struct RequestCtx {
     pub denied: bool,
     /// Client IP.
     pub peer: Option<std::net::IpAddr>,
+    /// Whether the request came to a sandbox's own origin (`{id}-{port}.{domain}`).
+    pub sandbox_origin: bool,
 }
 
 impl RequestCtx {
@@ -91,6 +93,7 @@ impl RequestCtx {
             reason: None,
             denied: false,
             peer: None,
+            sandbox_origin: false,
         }
     }
 

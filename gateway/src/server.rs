@@ -58,6 +58,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
                     o,
                     o.issuer.clone(),
                     jwks.clone(),
+                    sessions.revocations(),
                 )));
             }
             let discover = login.clone();
@@ -115,6 +116,10 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         Duration::from_millis(cfg.upstream.lookup_timeout_ms),
         Duration::from_secs(cfg.scope.cache_ttl_seconds),
     );
+    let signing_key = Arc::new(
+        crate::signing_key::SigningKey::load_or_generate(cfg.server.caller_key_file.as_deref())
+            .context("server.caller_key_file")?,
+    );
     let gateway = Gateway {
         chain,
         policy,
@@ -149,8 +154,24 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         max_body: cfg.scope.max_body_bytes,
         max_response: cfg.scope.max_response_bytes,
         public_url: cfg.server.public_url.clone(),
+        sandbox_origins: cfg.server.sandbox_domain.as_deref().map(|d| {
+            crate::sandbox_origin::SandboxOrigins::new(
+                d,
+                signing_key.clone(),
+                cfg.oidc.as_ref().is_some_and(|o| o.cookie_secure()),
+            )
+        }),
+        caller: crate::pipeline::caller::CallerAssertions::new(signing_key),
+        hosts: crate::hosts::PublicHosts::new(
+            cfg.server.public_url.as_deref(),
+            &cfg.server.allowed_hosts,
+            &cfg.server.listen,
+        ),
         own_cookies: {
-            let mut c = vec![crate::cookies::LOGIN_COOKIE.to_string()];
+            let mut c = vec![
+                crate::cookies::LOGIN_COOKIE.to_string(),
+                crate::sandbox_origin::SANDBOX_COOKIE.to_string(),
+            ];
             if let Some(o) = &cfg.oidc {
                 c.push(o.session.cookie_name.clone());
             }

@@ -48,6 +48,12 @@ pub struct Gateway {
     pub max_response: usize,
     /// Public base URL for server-proxy endpoints.
     pub public_url: Option<String>,
+    /// Sandbox origins and their hand-offs, when `server.sandbox_domain` is set.
+    pub sandbox_origins: Option<crate::sandbox_origin::SandboxOrigins>,
+    /// Signs the verified-caller header of proxied requests.
+    pub caller: crate::pipeline::caller::CallerAssertions,
+    /// The names the gateway answers to (never reflect an unknown `Host`).
+    pub hosts: crate::hosts::PublicHosts,
     /// OIDC login and sessions, when configured.
     pub oidc: Option<Arc<OidcRuntime>>,
     /// The console bundle.

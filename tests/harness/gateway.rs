@@ -30,7 +30,8 @@ impl Gateway {
     }
 
     /// Like [`Gateway::start`] on a chosen port (an IdP must know the callback URL first).
-    /// `{gateway}` in `extra` is replaced by the gateway's base URL.
+    /// `{gateway}` in `extra` is replaced by the gateway's base URL; lines of `extra`
+    /// starting with `server.` go into the `[server]` section (without the prefix).
     pub async fn start_on(
         port: u16,
         upstream_url: &str,
@@ -50,13 +51,20 @@ impl Gateway {
         extra: &str,
     ) -> Result<Self> {
         let extra = extra.replace("{gateway}", &format!("http://127.0.0.1:{port}"));
+        let (server_lines, rest): (Vec<&str>, Vec<&str>) =
+            extra.lines().partition(|l| l.starts_with("server."));
+        let server_extra: String = server_lines
+            .iter()
+            .map(|l| format!("{}\n", l.trim_start_matches("server.")))
+            .collect();
+        let extra = rest.join("\n");
         let dir = std::env::temp_dir().join(format!("gatehouse-gw-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let policy_path = dir.join("roles.toml");
         std::fs::copy(crate::repo_root().join("policies/roles.toml"), &policy_path)?;
         let audit_path = dir.join("audit.jsonl");
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nthreads = 2\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n{server_extra}\n\
              [upstream]\nurl = \"{upstream_url}\"\napi_key = \"{upstream_key}\"\nconnect_timeout_ms = 1000\n{upstream_extra}\n\n\
              [policy]\npath = \"{policy}\"\nreload_interval_ms = 200\n\n\
              [scope]\ncache_ttl_seconds = 30\n\n\

@@ -30,11 +30,16 @@ pub struct KeyedStack {
 impl KeyedStack {
     /// Starts both processes.
     pub async fn start() -> Result<Self> {
+        Self::start_with("").await
+    }
+
+    /// [`KeyedStack::start`] with `more` TOML for the gateway (see [`Gateway::start_on`]).
+    pub async fn start_with(more: &str) -> Result<Self> {
         let backend = Backend::start(BackendOptions::default()).await?;
         let extra = format!(
             "[auth]\nmode = \"api_key_and_user\"\n\n{TRUSTED_PROXY_SECTION}\n\
              [[auth.api_keys]]\nname = \"ci-admin\"\nsha256 = \"{}\"\nrole = \"service_admin\"\n\n\
-             [[auth.api_keys]]\nname = \"teamb-bot\"\nsha256 = \"{}\"\nrole = \"operator\"\nteam = \"team-b\"\n",
+             [[auth.api_keys]]\nname = \"teamb-bot\"\nsha256 = \"{}\"\nrole = \"operator\"\nteam = \"team-b\"\n{more}\n",
             hex::encode(Sha256::digest(ADMIN_KEY)),
             hex::encode(Sha256::digest(TEAMB_KEY)),
         );
@@ -58,7 +63,7 @@ impl OidcStack {
     /// Starts the three processes; `oidc_extra` is TOML appended to `[oidc]`, `sections`
     /// more sections (e.g. `[oidc.session]`, `[console]`).
     pub async fn start(oidc_extra: &str, sections: &str) -> Result<Self> {
-        Self::start_with(BackendOptions::default(), oidc_extra, sections).await
+        Self::start_full(BackendOptions::default(), oidc_extra, sections, None).await
     }
 
     /// Like [`OidcStack::start`] with the backend's options (e.g. sandboxes running the
@@ -68,9 +73,30 @@ impl OidcStack {
         oidc_extra: &str,
         sections: &str,
     ) -> Result<Self> {
+        Self::start_full(backend, oidc_extra, sections, None).await
+    }
+
+    /// [`OidcStack::start`] with more IdP users (see [`IdpOptions::extra_users`]).
+    pub async fn start_with_users(
+        oidc_extra: &str,
+        sections: &str,
+        users: Option<serde_json::Value>,
+    ) -> Result<Self> {
+        Self::start_full(BackendOptions::default(), oidc_extra, sections, users).await
+    }
+
+    /// The stack with the backend's options and more IdP users.
+    pub async fn start_full(
+        backend: BackendOptions,
+        oidc_extra: &str,
+        sections: &str,
+        users: Option<serde_json::Value>,
+    ) -> Result<Self> {
         let backend = Backend::start(backend).await?;
         let port = free_port();
-        let idp = Idp::start(IdpOptions::for_gateway(&format!("http://127.0.0.1:{port}"))).await?;
+        let mut opts = IdpOptions::for_gateway(&format!("http://127.0.0.1:{port}"));
+        opts.extra_users = users;
+        let idp = Idp::start(opts).await?;
         let extra = format!(
             "[oidc]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n\
              redirect_url = \"{{gateway}}/auth/callback\"\n{oidc_extra}\n\n{sections}\n",

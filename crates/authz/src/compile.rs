@@ -20,6 +20,7 @@ pub(crate) fn compile(raw: RawTable) -> Result<RoleTable, String> {
         operator_subjects,
         read_only_subjects,
         group_roles,
+        group_names_are_roles,
     } = raw.authz;
     Ok(RoleTable {
         roles,
@@ -29,6 +30,7 @@ pub(crate) fn compile(raw: RawTable) -> Result<RoleTable, String> {
         operator_subjects,
         read_only_subjects,
         group_roles: group_roles.into_iter().collect(),
+        group_names_are_roles,
         routes,
     })
 }

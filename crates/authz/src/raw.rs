@@ -44,6 +44,10 @@ pub(crate) struct RawAuthz {
     pub read_only_subjects: Vec<String>,
     #[serde(default)]
     pub group_roles: BTreeMap<String, String>,
+    /// Whether an IdP group named exactly like a role grants it (off: only
+    /// `group_roles` maps groups).
+    #[serde(default)]
+    pub group_names_are_roles: bool,
 }
 
 impl Default for RawAuthz {
@@ -55,6 +59,7 @@ impl Default for RawAuthz {
             operator_subjects: Vec::new(),
             read_only_subjects: Vec::new(),
             group_roles: BTreeMap::new(),
+            group_names_are_roles: false,
         }
     }
 }

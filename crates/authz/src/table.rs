@@ -129,6 +129,7 @@ pub struct RoleTable {
     pub(crate) operator_subjects: Vec<String>,
     pub(crate) read_only_subjects: Vec<String>,
     pub(crate) group_roles: HashMap<String, String>,
+    pub(crate) group_names_are_roles: bool,
     pub(crate) routes: Vec<RouteEntry>,
 }
 
@@ -190,12 +191,24 @@ impl RoleTable {
     }
 
     /// The role of a caller who has no role of their own: the most privileged of the
-    /// explicit subject lists, the `group_roles` of each group and each group named like a
-    /// role; `default_role` when none applies.
+    /// explicit subject lists and the `group_roles` of each group (and each group named
+    /// like a role, only with `group_names_are_roles = true`); `default_role` when none
+    /// applies.
     ///
     /// Privilege is the number of actions a role has (a `"*"` role wins ties); equal
     /// privilege goes to the alphabetically first name.
     pub fn resolve_role(&self, subject: &str, groups: &[String]) -> String {
+        self.resolve_role_with(subject, groups, self.group_names_are_roles)
+    }
+
+    /// [`RoleTable::resolve_role`], with groups named like a role granting it when
+    /// `names_are_roles` (a trusted proxy's roles header lists role names by design).
+    pub fn resolve_role_with(
+        &self,
+        subject: &str,
+        groups: &[String],
+        names_are_roles: bool,
+    ) -> String {
         let lists = [
             (&self.service_admin_subjects, crate::SERVICE_ADMIN),
             (&self.operator_subjects, crate::OPERATOR),
@@ -212,7 +225,7 @@ impl RoleTable {
         let named = groups
             .iter()
             .map(String::as_str)
-            .filter(|g| self.roles.contains_key(*g));
+            .filter(|g| names_are_roles && self.roles.contains_key(*g));
         explicit
             .chain(mapped)
             .chain(named)
@@ -244,6 +257,11 @@ impl RoleTable {
         let mut names: Vec<&str> = self.roles.keys().map(String::as_str).collect();
         names.sort_unstable();
         names
+    }
+
+    /// `[authz] group_names_are_roles`: whether a group named like a role grants it.
+    pub fn group_names_are_roles(&self) -> bool {
+        self.group_names_are_roles
     }
 
     /// `[authz] default_role`.

@@ -32,6 +32,14 @@ impl Gateway {
         if crate::cors::Cors::is_preflight(req.method(), req.headers()) {
             return Ok(Admitted::Answer(self.cors.preflight(req.headers())));
         }
+        if let Some(origins) = &self.sandbox_origins {
+            if let Some((id, port)) = origins.parse(req.host()) {
+                let id = id.to_owned();
+                return self
+                    .admit_sandbox_origin(origins, &id, port, req, ctx)
+                    .await;
+            }
+        }
         let path = self.normalize(req, ctx)?;
         let own = OwnRoute::resolve(req.method(), &path.path);
         if let Some(route) = own.filter(|r| !r.needs_caller()) {
@@ -63,7 +71,7 @@ impl Gateway {
     }
 
     /// One canonical spelling of the path, or 400.
-    fn normalize(
+    pub(super) fn normalize(
         &self,
         req: &Inbound,
         ctx: &mut RequestCtx,
@@ -107,14 +115,20 @@ impl Gateway {
     }
 
     /// The caller's role: fixed by the authenticator, else from the role table.
-    fn resolve_role(&self, table: &RoleTable, ctx: &mut RequestCtx) {
+    pub(super) fn resolve_role(&self, table: &RoleTable, ctx: &mut RequestCtx) {
         let p = &ctx.principal;
         if p.kind == PrincipalKind::Anonymous {
             return;
         }
         let role = match &p.role {
             Some(r) => r.clone(),
-            None => table.resolve_role(&p.subject, &p.groups),
+            // A trusted proxy's roles header names roles; IdP groups grant a role by
+            // name only when the table says so (`group_names_are_roles`).
+            None => table.resolve_role_with(
+                &p.subject,
+                &p.groups,
+                p.method == AuthMethod::TrustedHeader || table.group_names_are_roles(),
+            ),
         };
         ctx.role = Some(role);
     }
@@ -124,13 +138,13 @@ impl Gateway {
         if ctx.principal.method != AuthMethod::Session {
             return Ok(());
         }
-        crate::csrf::check(&req.parts, self.oidc.as_deref(), self.public_url.as_deref()).await
+        crate::csrf::check(&req.parts, self.oidc.as_deref(), &self.hosts).await
     }
 
     /// The role table's decision: a [`Permit`], `None` to forward unchecked (the backend's
     /// own key on a route the table does not know, or an anonymous call to a public
     /// route), or a refusal.
-    fn authorize(
+    pub(super) fn authorize(
         &self,
         table: &RoleTable,
         req: &Inbound,
@@ -175,8 +189,11 @@ impl Gateway {
         if permit.target() == Target::Create {
             ctx.rewrite = ResponseRewrite::CaptureCreatedId;
         } else if permit.action() == Action::SandboxEndpoint
-            && gatehouse_lifecycle::query::flag(req.query(), "use_server_proxy")
+            && (permit.scope_mode().is_some()
+                || gatehouse_lifecycle::query::flag(req.query(), "use_server_proxy"))
         {
+            // Only service_admin may learn a direct host port: it serves the sandbox with
+            // no authentication. Everyone else is pointed through the gateway.
             ctx.rewrite = ResponseRewrite::EndpointViaGateway;
         }
     }

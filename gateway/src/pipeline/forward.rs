@@ -43,6 +43,11 @@ impl Gateway {
         }
         // The gateway's credentials never reach a backend or a sandbox.
         h.remove(header::AUTHORIZATION);
+        // Only the gateway asserts who is calling a sandbox.
+        h.remove(super::caller::CALLER_HEADER);
+        if let Some(v) = self.caller_assertion(ctx) {
+            h.insert(super::caller::CALLER_HEADER, v);
+        }
         self.strip_cookies(h);
         if !ctx.principal.passthrough() {
             h.remove(API_KEY_HEADER);
@@ -110,6 +115,22 @@ impl Gateway {
         if let Some(v) = kept.and_then(|k| HeaderValue::from_str(&k).ok()) {
             h.insert(header::COOKIE, v);
         }
+    }
+}
+
+impl Gateway {
+    /// The verified-caller header for a request to a sandbox through the proxy route.
+    fn caller_assertion(&self, ctx: &RequestCtx) -> Option<HeaderValue> {
+        let permit = ctx.permit.as_ref()?;
+        if permit.action() != gatehouse_authz::Action::SandboxProxy || anonymous(ctx) {
+            return None;
+        }
+        let sandbox = permit.sandbox_id()?;
+        self.caller.header_for(
+            &ctx.principal,
+            ctx.role.as_deref().unwrap_or_default(),
+            sandbox,
+        )
     }
 }
 

@@ -6,16 +6,22 @@
 //!   [`Permit`](gatehouse_authz::Permit)) and [`scope`]. Anything refused is answered
 //!   here and never reaches the backend.
 //! - upstream request filter → [`forward`]: header hygiene, the upstream key, the
-//!   canonical path, the scoped query, the rewritten body.
-//! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id.
+//!   canonical path, the scoped query, the rewritten body, and on the sandbox proxy the
+//!   [`caller`] assertion.
+//! - response filters → [`rewrite`]: list filter, endpoint rewrite, created id; and
+//!   [`sandbox_headers`]: no cookies, CORS or storage clearing from the backend or a
+//!   sandbox, a CSP `sandbox` policy on proxied content.
 //! - fail to proxy → [`Gateway::upstream_failed`]: backend failures in the API's shape.
 //! - logging → [`audit`]: the log line and one audit event per mutation and denial, when
 //!   the response has ended (errors included).
 
 mod admit;
 pub mod audit;
+pub mod caller;
 mod forward;
+mod origin;
 mod rewrite;
+pub mod sandbox_headers;
 mod scope;
 
 use crate::ctx::RequestCtx;

@@ -27,6 +27,14 @@ impl Gateway {
         if status != 101 {
             strip_response_hop_by_hop(&mut parts.headers);
         }
+        super::sandbox_headers::drop_unsafe(&mut parts.headers);
+        // A sandbox's own origin needs no CSP sandbox: it cannot reach the console's.
+        if !ctx.sandbox_origin
+            && (ctx.action() == Some(gatehouse_authz::Action::SandboxProxy)
+                || is_proxy_path(&ctx.path))
+        {
+            super::sandbox_headers::harden_proxied(&mut parts.headers);
+        }
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             parts.headers.insert(REQUEST_ID_HEADER, v);
         }
@@ -49,6 +57,10 @@ impl Gateway {
         let out = match ctx.rewrite {
             ResponseRewrite::CaptureCreatedId => {
                 ctx.created_id = scope_body::created_id(&buf);
+                if let Some(id) = &ctx.created_id {
+                    // A "missing" answer cached for this id must not outlive its creation.
+                    self.backend.forget(id);
+                }
                 buf
             }
             ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
@@ -97,10 +109,7 @@ impl Gateway {
             tracing::error!(error = %e, "endpoint response not JSON");
             GatewayError::internal()
         })?;
-        let host = match &self.public_url {
-            Some(u) => u.trim_end_matches('/'),
-            None => host,
-        };
+        let host = self.hosts.base(host);
         let base = format!("{host}{}", ctx.mount);
         let id = ctx.sandbox_id().unwrap_or_default();
         let port = ctx
@@ -111,6 +120,18 @@ impl Gateway {
         v["endpoint"] = serde_json::Value::String(wire::server_proxy_endpoint(&base, id, port));
         Ok(Bytes::from(v.to_string()))
     }
+}
+
+/// Whether a canonical path is a sandbox proxy route (`…/sandboxes/{id}/proxy/{port}…`),
+/// also when the backend's own key forwards it without a permit.
+fn is_proxy_path(path: &str) -> bool {
+    let mut segs = path.split('/').filter(|s| !s.is_empty());
+    while let Some(s) = segs.next() {
+        if s == "sandboxes" {
+            return segs.nth(1) == Some("proxy");
+        }
+    }
+    false
 }
 
 /// Connection-level headers of the backend's response; hyper frames the response to the

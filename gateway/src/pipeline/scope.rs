@@ -63,7 +63,7 @@ impl Gateway {
     }
 
     /// The sandbox exists and carries the caller's scope; otherwise the not-found answer.
-    async fn check_sandbox_in_scope(
+    pub(crate) async fn check_sandbox_in_scope(
         &self,
         id: &str,
         scope: &Scope,

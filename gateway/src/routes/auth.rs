@@ -255,8 +255,8 @@ pub async fn logout(
         let host = gatehouse_lifecycle::wire::request_host(
             headers.get(http::header::HOST).map(|h| h.as_bytes()),
         );
-        let scheme = if oidc.secure { "https" } else { "http" };
-        format!("{scheme}://{host}{post}")
+        // Never the client's `Host` unless it is one of the gateway's own names.
+        format!("{}{post}", gw.hosts.origin(host, oidc.secure))
     } else {
         post.clone()
     };

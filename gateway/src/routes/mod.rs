@@ -7,10 +7,13 @@
 //! | `GET /`, `GET/HEAD /console/*` | anyone | [`console`] |
 //! | `GET /auth/config`, `/auth/login`, `/auth/callback`, `POST /auth/backchannel-logout` | anyone | [`auth`] |
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
+//! | `POST /auth/sandbox-handoff` | authenticated (after the chain and CSRF) | [`handoff`] |
 //! | anything else under `/auth` | 404 | |
+//! | `GET /.well-known/jwks.json` | anyone | the verified-caller key ([`crate::pipeline::caller`]) |
 
 pub mod auth;
 pub mod console;
+pub mod handoff;
 pub mod health;
 
 use crate::ctx::RequestCtx;
@@ -42,6 +45,10 @@ pub enum OwnRoute {
     Logout,
     /// Any other path under `/auth`.
     UnknownAuth,
+    /// `GET /.well-known/jwks.json`: the key of the verified-caller header.
+    Jwks,
+    /// `POST /auth/sandbox-handoff` (authenticated): a hand-off to a sandbox origin.
+    Handoff,
 }
 
 impl OwnRoute {
@@ -60,7 +67,9 @@ impl OwnRoute {
             (&Method::POST, "/auth/backchannel-logout") => OwnRoute::BackchannelLogout,
             (&Method::GET, "/auth/me") => OwnRoute::Me,
             (&Method::POST, "/auth/logout") => OwnRoute::Logout,
+            (&Method::POST, "/auth/sandbox-handoff") => OwnRoute::Handoff,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
+            (&Method::GET, "/.well-known/jwks.json") => OwnRoute::Jwks,
             _ => return None,
         };
         Some(route)
@@ -68,7 +77,7 @@ impl OwnRoute {
 
     /// Whether the route is answered only after authentication (and the CSRF check).
     pub fn needs_caller(self) -> bool {
-        matches!(self, OwnRoute::Me | OwnRoute::Logout)
+        matches!(self, OwnRoute::Me | OwnRoute::Logout | OwnRoute::Handoff)
     }
 }
 
@@ -89,6 +98,15 @@ pub async fn serve(
         OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, req, ctx).await,
         OwnRoute::Me => auth::me(gw, req, ctx).await,
         OwnRoute::Logout => auth::logout(gw, req, ctx).await,
+        OwnRoute::Handoff => handoff::handoff(gw, req, ctx).await,
+        OwnRoute::Jwks => Ok(Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/jwk-set+json".into()),
+                ("cache-control", "max-age=60".into()),
+            ],
+            body: bytes::Bytes::from(gw.caller.key().jwks().to_owned()),
+        }),
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",

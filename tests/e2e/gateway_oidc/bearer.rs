@@ -1,5 +1,6 @@
-//! Bearer JWTs at the gateway: the IdP's ID tokens are accepted, forged and broken ones are
-//! not, the verified-token cache never outlives a token, keys rotated at the IdP are
+//! Bearer JWTs at the gateway: the IdP's access tokens are accepted, its ID tokens and
+//! logout tokens, forged and broken ones are not, a logged-out session's tokens stop
+//! working, the verified-token cache never outlives a token, keys rotated at the IdP are
 //! fetched, and an IdP outage leaves sessions and cached keys working.
 
 use super::{body, me, stack};
@@ -23,18 +24,35 @@ fn component(jwk: &Value, f: &str) -> BigUint {
     )
 }
 
-/// Signs `claims` RS256 with `der` (a PKCS#1 private key) under `kid`.
+/// Signs `claims` RS256 with `der` (a PKCS#1 private key) under `kid`, as an access
+/// token (`typ: at+jwt`).
 fn sign_der(der: &[u8], kid: &str, claims: &Value) -> String {
+    sign_der_typed(der, kid, Some("at+jwt"), claims)
+}
+
+/// Signs `claims` RS256 with `der` under `kid` with JOSE `typ`.
+fn sign_der_typed(der: &[u8], kid: &str, typ: Option<&str>, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_string());
+    header.typ = typ.map(str::to_string);
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der)).unwrap()
 }
 
-/// Signs `claims` with a private JWK (the IdP's, or any RSA JWK).
-fn sign(jwk: &Value, kid: &str, claims: &Value) -> String {
+/// The PKCS#1 DER of a private JWK (the IdP's, or any RSA JWK).
+fn der_of(jwk: &Value) -> Vec<u8> {
     let n = |f: &str| component(jwk, f);
     let key = RsaPrivateKey::from_components(n("n"), n("e"), n("d"), vec![n("p"), n("q")]).unwrap();
-    sign_der(key.to_pkcs1_der().unwrap().as_bytes(), kid, claims)
+    key.to_pkcs1_der().unwrap().as_bytes().to_vec()
+}
+
+/// Signs `claims` as an access token with a private JWK.
+pub(crate) fn sign(jwk: &Value, kid: &str, claims: &Value) -> String {
+    sign_der(&der_of(jwk), kid, claims)
+}
+
+/// Signs `claims` with a private JWK under JOSE `typ`.
+pub(crate) fn sign_typed(jwk: &Value, kid: &str, typ: Option<&str>, claims: &Value) -> String {
+    sign_der_typed(&der_of(jwk), kid, typ, claims)
 }
 
 fn now() -> i64 {
@@ -66,17 +84,21 @@ fn assert_no_token_leaked(gw: &Gateway, tokens: &[&str]) {
     }
 }
 
-/// A valid ID token is accepted as a bearer (no CSRF token, exempt from CSRF).
+/// A valid access token is accepted as a bearer (no CSRF token, exempt from CSRF); the
+/// ID token of the same login, valid and signed by the same key, is not (finding 2).
 #[tokio::test]
-async fn idp_id_token_is_accepted_as_a_bearer() {
+async fn idp_access_token_is_accepted_and_its_id_token_is_not() {
     let st = stack("").await;
     let gw = &st.gw;
     let tokens = alice_tokens(&st).await;
     let (s, v) = bearer_status(gw, &tokens.id_token).await;
-    assert_eq!(s, 200, "a valid ID token is accepted as a bearer: {v}");
+    assert_eq!(s, 401, "an ID token is not a bearer credential: {v}");
+    assert_eq!(v["code"], "GATEWAY::INVALID_TOKEN");
+    let (s, v) = bearer_status(gw, &tokens.access_token).await;
+    assert_eq!(s, 200, "a valid access token is accepted as a bearer: {v}");
     let r = reqwest::Client::new()
         .get(gw.at("/auth/me"))
-        .bearer_auth(&tokens.id_token)
+        .bearer_auth(&tokens.access_token)
         .send()
         .await
         .unwrap();
@@ -93,6 +115,14 @@ async fn idp_id_token_is_accepted_as_a_bearer() {
     let r = reqwest::Client::new()
         .post(gw.at("/v1/sandboxes"))
         .bearer_auth(&tokens.id_token)
+        .json(&body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no mutation with an ID token");
+    let r = reqwest::Client::new()
+        .post(gw.at("/v1/sandboxes"))
+        .bearer_auth(&tokens.access_token)
         .json(&body())
         .send()
         .await
@@ -146,11 +176,39 @@ fn forged_tokens(jwk: &Value, kid: &str, base: &Value) -> Vec<(&'static str, Str
             sign_der(stranger.as_bytes(), kid, base),
         ),
         ("garbage", "not.a.jwt".into()),
+        (
+            "typ JWT (an ID token's)",
+            sign_typed(jwk, kid, Some("JWT"), base),
+        ),
+        ("no typ", sign_typed(jwk, kid, None, base)),
+        (
+            "typ logout+jwt",
+            sign_typed(jwk, kid, Some("logout+jwt"), base),
+        ),
+        (
+            "at+jwt with a nonce (an ID token)",
+            with("nonce", json!("n-1")),
+        ),
+        (
+            "at+jwt with at_hash (an ID token)",
+            with("at_hash", json!("x")),
+        ),
+        (
+            "at+jwt with c_hash (an ID token)",
+            with("c_hash", json!("x")),
+        ),
+        (
+            "at+jwt with events (a logout token)",
+            with(
+                "events",
+                json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+            ),
+        ),
     ]
 }
 
 /// The IdP's signing key (its private JWK) and valid claims for alice.
-fn signing_key_and_claims(st: &OidcStack) -> (Value, String, Value) {
+pub(crate) fn signing_key_and_claims(st: &OidcStack) -> (Value, String, Value) {
     let jwk = st.idp.private_jwks().unwrap()["keys"][0].clone();
     let kid = jwk["kid"].as_str().unwrap().to_string();
     let base = json!({"iss": st.idp.issuer, "aud": st.idp.client_id, "sub": "alice", "team": "team-a", "groups": ["sandbox-operators"], "iat": now(), "exp": now() + 300});
@@ -207,23 +265,23 @@ struct Rotated {
 /// tokens signed with the old key and logins after the rotation keep working.
 async fn rotate_keys(st: &mut OidcStack) -> Rotated {
     let before = alice_tokens(st).await;
-    let old_kid = decode_jwt(&before.id_token).unwrap().0["kid"].clone();
-    assert_eq!(bearer_status(&st.gw, &before.id_token).await.0, 200);
+    let old_kid = decode_jwt(&before.access_token).unwrap().0["kid"].clone();
+    assert_eq!(bearer_status(&st.gw, &before.access_token).await.0, 200);
     let bob = login(&st.gw.url, &st.idp, "bob", "/console/")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     st.idp.restart(true).await.unwrap();
     let after = alice_tokens(st).await;
-    let new_kid = decode_jwt(&after.id_token).unwrap().0["kid"].clone();
+    let new_kid = decode_jwt(&after.access_token).unwrap().0["kid"].clone();
     assert_ne!(new_kid, old_kid, "the IdP signs with the new key");
-    let (s, v) = bearer_status(&st.gw, &after.id_token).await;
+    let (s, v) = bearer_status(&st.gw, &after.access_token).await;
     assert_eq!(
         s, 200,
         "a token signed with the rotated key is accepted: {v}"
     );
     assert_eq!(
-        bearer_status(&st.gw, &before.id_token).await.0,
+        bearer_status(&st.gw, &before.access_token).await.0,
         200,
         "older tokens still verify (old key kept)"
     );
@@ -262,7 +320,7 @@ async fn idp_outage_keeps_sessions_and_cached_keys_working() {
     let gw = &st.gw;
     assert_eq!(me(&r.bob.client, gw).await.0, 200);
     assert_eq!(me(&r.carol.client, gw).await.0, 200);
-    assert_eq!(bearer_status(gw, &r.after.id_token).await.0, 200);
+    assert_eq!(bearer_status(gw, &r.after.access_token).await.0, 200);
     let r2 = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

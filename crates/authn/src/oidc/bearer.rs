@@ -1,4 +1,10 @@
-//! `Authorization: Bearer <JWT>` from the configured issuer.
+//! `Authorization: Bearer <JWT>` from the configured issuer: access tokens only.
+//!
+//! A bearer must be an access token for this gateway's API: its JOSE `typ` is one of
+//! `access_token_types` (`at+jwt`, RFC 9068), its `aud` one of `audiences`, and it carries
+//! none of the claims that mark an ID token (`nonce`, `at_hash`, `c_hash`, `s_hash`) or a
+//! logout token (`events`). A token of a session that logged out is refused until it
+//! expires (the [`Revocations`] list).
 //!
 //! Verified tokens are remembered by their SHA-256 for `bearer_cache_seconds` (as Envoy's
 //! `jwt_authn` cache does), never past their `exp`: automation that repeats one token pays
@@ -6,6 +12,7 @@
 
 use super::claims::{identity, Identity};
 use super::jwks::{Expect, JwksCache};
+use super::revocation::Revocations;
 use super::OidcConfig;
 use crate::authenticator::{Authenticator, RequestView};
 use crate::error::AuthError;
@@ -24,7 +31,12 @@ const CACHE_CAPACITY: u64 = 10_000;
 struct Verified {
     identity: Identity,
     expires: u64,
+    /// The IdP session the token belongs to (`sid`), for the revocation list.
+    sid: Option<String>,
 }
+
+/// Claims that only ID tokens (OIDC Core §2, §3.3.2.11) or logout tokens carry.
+const NOT_ACCESS_TOKEN_CLAIMS: [&str; 5] = ["nonce", "at_hash", "c_hash", "s_hash", "events"];
 
 fn now() -> u64 {
     SystemTime::now()
@@ -41,11 +53,18 @@ pub struct BearerAuthenticator {
     team_claim: String,
     groups_claim: String,
     verified: Option<Cache<[u8; 32], Arc<Verified>>>,
+    revoked: Arc<Revocations>,
 }
 
 impl BearerAuthenticator {
-    /// A bearer authenticator over `jwks` for the issuer in `cfg`.
-    pub fn new(cfg: &OidcConfig, issuer: String, jwks: Arc<JwksCache>) -> Self {
+    /// A bearer authenticator over `jwks` for the issuer in `cfg`, refusing what
+    /// `revoked` lists.
+    pub fn new(
+        cfg: &OidcConfig,
+        issuer: String,
+        jwks: Arc<JwksCache>,
+        revoked: Arc<Revocations>,
+    ) -> Self {
         let algorithms = cfg
             .algorithms
             .iter()
@@ -59,6 +78,7 @@ impl BearerAuthenticator {
                 algorithms,
                 leeway: cfg.leeway_seconds,
                 require_exp: true,
+                types: cfg.bearer_types(),
             },
             subject_claim: cfg.subject_claim.clone(),
             team_claim: cfg.team_claim.clone(),
@@ -69,6 +89,7 @@ impl BearerAuthenticator {
                     .time_to_live(Duration::from_secs(cfg.bearer_cache_seconds))
                     .build()
             }),
+            revoked,
         }
     }
 
@@ -82,29 +103,58 @@ impl BearerAuthenticator {
             .get("exp")
             .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
             .ok_or_else(rejected)?;
+        if let Some(c) = NOT_ACCESS_TOKEN_CLAIMS
+            .iter()
+            .find(|c| claims.contains_key(**c))
+        {
+            tracing::info!(claim = c, "bearer token refused: an ID or logout token");
+            return Err(rejected());
+        }
+        let sid = claims
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let identity = identity(
             &claims,
             &self.subject_claim,
             &self.team_claim,
             &self.groups_claim,
         )?;
-        Ok(Verified { identity, expires })
+        Ok(Verified {
+            identity,
+            expires,
+            sid,
+        })
     }
 
     /// The verified token, from the cache when it is there and not yet expired.
     async fn verified(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let v = self.verified_uncached_revocation(token, &key).await?;
+        if self.revoked.is_revoked(&key, v.sid.as_deref()) {
+            tracing::info!("bearer token refused: its session logged out");
+            return Err(rejected());
+        }
+        Ok(v)
+    }
+
+    /// The verified token (cache or signature check), before the revocation check.
+    async fn verified_uncached_revocation(
+        &self,
+        token: &str,
+        key: &[u8; 32],
+    ) -> Result<Arc<Verified>, AuthError> {
         let Some(cache) = &self.verified else {
             return self.verify(token).await.map(Arc::new);
         };
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(v) = cache.get(&key) {
+        if let Some(v) = cache.get(key) {
             if now() < v.expires.saturating_add(self.expect.leeway) {
                 return Ok(v);
             }
-            cache.invalidate(&key);
+            cache.invalidate(key);
         }
         let v = Arc::new(self.verify(token).await?);
-        cache.insert(key, v.clone());
+        cache.insert(*key, v.clone());
         Ok(v)
     }
 }

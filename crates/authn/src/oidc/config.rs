@@ -30,6 +30,9 @@ fn default_refresh() -> u64 {
 fn default_bearer_cache() -> u64 {
     60
 }
+fn default_token_types() -> Vec<String> {
+    vec!["at+jwt".into()]
+}
 fn default_post_logout() -> String {
     "/console/".into()
 }
@@ -65,9 +68,17 @@ pub struct OidcConfig {
     /// Claim holding the groups (an array of strings, or one string).
     #[serde(default = "default_groups")]
     pub groups_claim: String,
-    /// Audiences accepted on bearer JWTs (default: the client id).
+    /// Audiences accepted on bearer access tokens: the API's audience at the IdP. Default:
+    /// the client id. Set it when the IdP gives access tokens their own audience, so
+    /// nothing minted for the client itself (an ID token) can pass as a bearer.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// JOSE `typ` values a bearer token must carry (RFC 9068 access tokens: `at+jwt`).
+    /// Add `"JWT"` for an IdP whose access tokens say only that (Keycloak); ID tokens
+    /// (`nonce`, `at_hash`, `c_hash`) and logout tokens (`events`) are refused whatever
+    /// their `typ`.
+    #[serde(default = "default_token_types")]
+    pub access_token_types: Vec<String>,
     /// Signature algorithms accepted (asymmetric only; `none` and HMAC are never accepted).
     #[serde(default = "default_algs")]
     pub algorithms: Vec<String>,
@@ -144,6 +155,17 @@ impl OidcConfig {
         if !self.scopes.iter().any(|s| s == "openid") {
             return Err("oidc.scopes: must include \"openid\"".into());
         }
+        if self.access_token_types.is_empty()
+            || self
+                .access_token_types
+                .iter()
+                .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        {
+            return Err(
+                "oidc.access_token_types: list the JOSE typ values of access tokens (e.g. \"at+jwt\")"
+                    .into(),
+            );
+        }
         for a in &self.algorithms {
             if a.starts_with("HS") || a.eq_ignore_ascii_case("none") {
                 return Err(format!(
@@ -193,6 +215,14 @@ impl OidcConfig {
         } else {
             self.audiences.clone()
         }
+    }
+
+    /// The accepted access-token `typ` values, lowercase.
+    pub fn bearer_types(&self) -> Vec<String> {
+        self.access_token_types
+            .iter()
+            .map(|t| t.to_ascii_lowercase())
+            .collect()
     }
 
     /// Whether the session cookie carries `Secure`.

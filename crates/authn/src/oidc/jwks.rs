@@ -74,6 +74,25 @@ pub struct Expect {
     pub leeway: u64,
     /// Whether `exp` is required (logout tokens have none).
     pub require_exp: bool,
+    /// Accepted JOSE `typ` header values, lowercase (empty: any). Bearer access tokens
+    /// require `at+jwt` (RFC 9068) by default, so an ID token is not one.
+    pub types: Vec<String>,
+}
+
+/// Whether a token's `typ` header is one of `types` (compared without case and without an
+/// `application/` prefix, RFC 7515 §4.1.9); any `typ` passes when `types` is empty.
+pub fn typ_allowed(typ: Option<&str>, types: &[String]) -> bool {
+    if types.is_empty() {
+        return true;
+    }
+    let Some(t) = typ else {
+        return false;
+    };
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    types
+        .iter()
+        .any(|a| a.strip_prefix("application/").unwrap_or(a) == t)
 }
 
 /// What a token's header says, once [`checked_header`] accepted it.
@@ -86,10 +105,16 @@ pub struct CheckedHeader {
 }
 
 /// The checks on a JWT's header that come before any key is looked up: a well-formed
-/// header, an allowed asymmetric algorithm, and a `kid`.
+/// header, an accepted `typ`, an allowed asymmetric algorithm, and a `kid`.
 pub fn checked_header(token: &str, expect: &Expect) -> Result<CheckedHeader, TokenError> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    if !typ_allowed(header.typ.as_deref(), &expect.types) {
+        return Err(TokenError::Malformed(format!(
+            "token type {:?} is not accepted here",
+            header.typ
+        )));
+    }
     if !expect.algorithms.contains(&header.alg) {
         return Err(TokenError::Malformed(format!(
             "algorithm {:?} is not allowed",

@@ -320,6 +320,7 @@ impl OidcLogin {
                 .collect(),
             leeway: self.cfg.leeway_seconds,
             require_exp: false,
+            types: Vec::new(),
         };
         let claims = self
             .jwks

@@ -7,13 +7,15 @@
 //!   refresh while the old keys keep serving; when the IdP is down, cached keys keep working;
 //! - [`bearer`]: the `Authorization: Bearer` authenticator;
 //! - [`session`]: the server-side session store and the cookie authenticator;
-//! - [`login`]: the login flow and the back-channel logout token check.
+//! - [`login`]: the login flow and the back-channel logout token check;
+//! - [`revocation`]: tokens of ended sessions, refused until they expire.
 
 pub mod bearer;
 pub mod claims;
 pub mod config;
 pub mod jwks;
 pub mod login;
+pub mod revocation;
 pub mod session;
 
 pub use bearer::BearerAuthenticator;
@@ -21,4 +23,5 @@ pub use claims::Identity;
 pub use config::{OidcConfig, SessionConfig};
 pub use jwks::JwksCache;
 pub use login::{LoginError, OidcLogin, PendingLogin};
+pub use revocation::Revocations;
 pub use session::{Session, SessionAuthenticator, SessionStore};

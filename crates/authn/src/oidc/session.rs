@@ -7,6 +7,7 @@
 //! server-side, so no header ever grows with it.
 
 use super::claims::Identity;
+use super::revocation::{token_digest, unix_now, unverified_exp, Revocations};
 use super::SessionConfig;
 use crate::authenticator::{Authenticator, RequestView};
 use crate::error::AuthError;
@@ -46,6 +47,7 @@ impl std::fmt::Debug for Session {
 /// The session store.
 pub struct SessionStore {
     cache: Cache<String, Arc<Session>>,
+    revoked: Arc<Revocations>,
     absolute: Duration,
     cfg: SessionConfig,
 }
@@ -78,8 +80,27 @@ impl SessionStore {
                 .time_to_idle(Duration::from_secs(cfg.idle_timeout_seconds))
                 .time_to_live(Duration::from_secs(cfg.absolute_timeout_seconds))
                 .build(),
+            revoked: Arc::new(Revocations::default()),
             absolute: Duration::from_secs(cfg.absolute_timeout_seconds),
             cfg: cfg.clone(),
+        }
+    }
+
+    /// Tokens of ended sessions, for the bearer authenticator to refuse.
+    pub fn revocations(&self) -> Arc<Revocations> {
+        self.revoked.clone()
+    }
+
+    /// Revokes what a session's tokens carry: its ID token until that expires, and its
+    /// IdP session id for as long as a session could have lasted.
+    fn revoke(&self, s: &Session) {
+        let horizon = unix_now().saturating_add(self.cfg.absolute_timeout_seconds);
+        if let Some(t) = &s.id_token {
+            self.revoked
+                .revoke_token(token_digest(t), unverified_exp(t).unwrap_or(horizon));
+        }
+        if let Some(sid) = &s.sid {
+            self.revoked.revoke_sid(sid, horizon);
         }
     }
 
@@ -115,12 +136,18 @@ impl SessionStore {
 
     /// Ends one session.
     pub async fn end(&self, id: &str) -> Option<Arc<Session>> {
-        self.cache.remove(&key_of(id)).await
+        let s = self.cache.remove(&key_of(id)).await?;
+        self.revoke(&s);
+        Some(s)
     }
 
     /// Ends every session of an IdP session id or subject (back-channel logout).
     pub async fn end_matching(&self, sid: Option<&str>, subject: Option<&str>) -> usize {
-        let victims: Vec<String> = self
+        if let Some(sid) = sid {
+            let horizon = unix_now().saturating_add(self.cfg.absolute_timeout_seconds);
+            self.revoked.revoke_sid(sid, horizon);
+        }
+        let victims: Vec<(String, Arc<Session>)> = self
             .cache
             .iter()
             .filter(|(_, s)| match (sid, subject) {
@@ -128,9 +155,10 @@ impl SessionStore {
                 (None, Some(sub)) => s.identity.subject == sub,
                 (None, None) => false,
             })
-            .map(|(k, _)| (*k).clone())
+            .map(|(k, s)| ((*k).clone(), s))
             .collect();
-        for k in &victims {
+        for (k, s) in &victims {
+            self.revoke(s);
             self.cache.invalidate(k).await;
         }
         victims.len()
@@ -156,16 +184,42 @@ impl SessionStore {
     }
 }
 
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+/// What a request's `Cookie` headers hold under one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieLookup<'a> {
+    /// Not sent.
+    Absent,
+    /// Sent exactly once.
+    One(&'a str),
+    /// Sent more than once (another path or a sibling host planted one): which one the
+    /// browser meant cannot be known, so none is used.
+    Ambiguous,
+}
+
+/// Looks cookie `name` up in a request's `Cookie` headers.
+pub fn cookie_lookup<'a>(headers: &'a http::HeaderMap, name: &str) -> CookieLookup<'a> {
+    let mut found = headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (None, _) => CookieLookup::Absent,
+        (Some(v), None) => CookieLookup::One(v),
+        (Some(_), Some(_)) => CookieLookup::Ambiguous,
+    }
+}
+
+/// The value of cookie `name` when the request sent it exactly once; a duplicated cookie
+/// (a planted twin) counts as absent.
+pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    match cookie_lookup(headers, name) {
+        CookieLookup::One(v) => Some(v),
+        _ => None,
+    }
 }
 
 /// Authenticates the session cookie.
@@ -188,8 +242,15 @@ impl Authenticator for SessionAuthenticator {
     }
 
     async fn authenticate(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthError> {
-        let Some(id) = cookie_value(req.headers, self.store.cookie_name()) else {
-            return Ok(None);
+        let id = match cookie_lookup(req.headers, self.store.cookie_name()) {
+            CookieLookup::Absent => return Ok(None),
+            CookieLookup::One(id) => id,
+            CookieLookup::Ambiguous => {
+                return Err(AuthError::Rejected {
+                    code: "GATEWAY::SESSION_AMBIGUOUS",
+                    message: "More than one session cookie was sent; sign in again.".into(),
+                })
+            }
         };
         match self.store.get(id).await {
             Some(s) => Ok(Some(Principal {
@@ -246,5 +307,18 @@ mod tests {
         );
         assert_eq!(cookie_value(&h, "gatehouse_session"), Some("xyz"));
         assert_eq!(cookie_value(&h, "gatehouse"), None);
+        h.append(
+            http::header::COOKIE,
+            "gatehouse_session=planted".parse().unwrap(),
+        );
+        assert_eq!(
+            cookie_value(&h, "gatehouse_session"),
+            None,
+            "a planted twin"
+        );
+        assert_eq!(
+            cookie_lookup(&h, "gatehouse_session"),
+            CookieLookup::Ambiguous
+        );
     }
 }

@@ -185,35 +185,64 @@ read_only_subjects = ["bob"]
 "#,
     );
     let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(t.resolve_role("root", &[]), "service_admin");
-    assert_eq!(t.resolve_role("alice", &[]), "operator");
-    assert_eq!(t.resolve_role("bob", &[]), "read_only");
+    assert_eq!(t.resolve_role_with("root", &[], true), "service_admin");
+    assert_eq!(t.resolve_role_with("alice", &[], true), "operator");
+    assert_eq!(t.resolve_role_with("bob", &[], true), "read_only");
     assert_eq!(
-        t.resolve_role("bob", &g(&["sandbox-operators"])),
+        t.resolve_role_with("bob", &g(&["sandbox-operators"]), true),
         "operator"
     );
-    assert_eq!(t.resolve_role("carol", &[]), "read_only", "default role");
-    assert_eq!(t.resolve_role("carol", &g(&["unknown"])), "read_only");
     assert_eq!(
-        t.resolve_role("carol", &g(&["operator"])),
+        t.resolve_role_with("carol", &[], true),
+        "read_only",
+        "default role"
+    );
+    assert_eq!(
+        t.resolve_role_with("carol", &g(&["unknown"]), true),
+        "read_only"
+    );
+    assert_eq!(
+        t.resolve_role_with("carol", &g(&["operator"]), true),
         "operator",
         "group named like a role"
     );
     assert_eq!(
-        t.resolve_role("carol", &g(&["service_admin", "read_only"])),
+        t.resolve_role_with("carol", &g(&["service_admin", "read_only"]), true),
         "service_admin"
     );
     assert_eq!(
-        t.resolve_role("alice", &g(&["service_admin"])),
+        t.resolve_role_with("alice", &g(&["service_admin"]), true),
         "service_admin"
     );
     // An explicit binding wins over the default, even a weaker one.
-    assert_eq!(t.resolve_role("carol", &g(&["auditors"])), "auditor");
     assert_eq!(
-        t.resolve_role("carol", &g(&["auditors", "read_only"])),
+        t.resolve_role_with("carol", &g(&["auditors"]), true),
+        "auditor"
+    );
+    assert_eq!(
+        t.resolve_role_with("carol", &g(&["auditors", "read_only"]), true),
         "read_only"
     );
-    assert_eq!(t.resolve_role("", &[]), "read_only");
+    assert_eq!(t.resolve_role_with("", &[], true), "read_only");
+}
+
+/// An IdP group named like a role grants nothing unless the table says so.
+#[test]
+fn group_named_like_a_role_grants_it_only_when_enabled() {
+    let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let off = bindings("default_role = \"read_only\"");
+    assert_eq!(
+        off.resolve_role("mallory", &g(&["service_admin"])),
+        "read_only"
+    );
+    assert_eq!(off.resolve_role("mallory", &g(&["operator"])), "read_only");
+    assert_eq!(
+        off.resolve_role_with("proxy-user", &g(&["operator"]), true),
+        "operator",
+        "a trusted proxy's roles header names roles"
+    );
+    let on = bindings("default_role = \"read_only\"\ngroup_names_are_roles = true");
+    assert_eq!(on.resolve_role("mallory", &g(&["operator"])), "operator");
 }
 
 #[test]
