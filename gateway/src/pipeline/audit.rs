@@ -56,6 +56,7 @@ impl Gateway {
         };
         let p = &ctx.principal;
         self.audit.record(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
             time: gatehouse_lifecycle::time::format(&chrono::Utc::now()),
             request_id: ctx.request_id.clone(),
             principal: AuditPrincipal {
