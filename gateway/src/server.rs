@@ -100,9 +100,23 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
     let policy = Arc::new(PolicyStore::new(table));
+    let store = rt
+        .block_on(cfg.store.open())
+        .context("opening the governance store ([store])")?;
+    let durable = Arc::new(
+        rt.block_on(gatehouse_store::DurableAuditSink::start(
+            store.clone(),
+            gatehouse_store::DurableOptions::from_config(&cfg.store),
+        ))
+        .context("starting the durable audit writer ([store] spool_dir)")?,
+    );
     let audit = {
         let _guard = rt.enter();
-        let sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        let log_sink =
+            gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        let sink: Arc<dyn gatehouse_audit::AuditSink> = Arc::new(gatehouse_audit::TeeSink::new(
+            vec![log_sink, durable.clone()],
+        ));
         policy.clone().spawn_watcher(
             cfg.policy.path.clone(),
             Duration::from_millis(cfg.policy.reload_interval_ms),
@@ -139,6 +153,8 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
             .context("upstream.api_key is not a valid header value")?,
         backend,
         audit,
+        store,
+        durable,
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
             team: cfg.scope.team_metadata_key.clone(),

@@ -8,7 +8,9 @@
 //! | `GET /auth/config`, `/auth/login`, `/auth/callback`, `POST /auth/backchannel-logout` | anyone | [`auth`] |
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
 //! | anything else under `/auth` | 404 | |
+//! | `GET /gatehouse/v1/audit` | operator (own team), service_admin | [`audit_api`] |
 
+pub mod audit_api;
 pub mod auth;
 pub mod console;
 pub mod health;
@@ -42,6 +44,8 @@ pub enum OwnRoute {
     Logout,
     /// Any other path under `/auth`.
     UnknownAuth,
+    /// `GET /gatehouse/v1/audit` (authenticated).
+    AuditQuery,
 }
 
 impl OwnRoute {
@@ -61,6 +65,7 @@ impl OwnRoute {
             (&Method::GET, "/auth/me") => OwnRoute::Me,
             (&Method::POST, "/auth/logout") => OwnRoute::Logout,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
+            (&Method::GET | &Method::HEAD, "/gatehouse/v1/audit") => OwnRoute::AuditQuery,
             _ => return None,
         };
         Some(route)
@@ -68,7 +73,7 @@ impl OwnRoute {
 
     /// Whether the route is answered only after authentication (and the CSRF check).
     pub fn needs_caller(self) -> bool {
-        matches!(self, OwnRoute::Me | OwnRoute::Logout)
+        matches!(self, OwnRoute::Me | OwnRoute::Logout | OwnRoute::AuditQuery)
     }
 }
 
@@ -89,6 +94,7 @@ pub async fn serve(
         OwnRoute::BackchannelLogout => auth::backchannel_logout(gw, req, ctx).await,
         OwnRoute::Me => auth::me(gw, req, ctx).await,
         OwnRoute::Logout => auth::logout(gw, req, ctx).await,
+        OwnRoute::AuditQuery => audit_api::query(gw, req, ctx).await,
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
