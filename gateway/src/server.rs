@@ -112,11 +112,12 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     );
     let audit = {
         let _guard = rt.enter();
-        let log_sink =
-            gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
-        let sink: Arc<dyn gatehouse_audit::AuditSink> = Arc::new(gatehouse_audit::TeeSink::new(
-            vec![log_sink, durable.clone()],
-        ));
+        let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        let sink: Arc<dyn gatehouse_audit::AuditSink> =
+            Arc::new(gatehouse_audit::TeeSink::new(vec![
+                log_sink,
+                durable.clone(),
+            ]));
         policy.clone().spawn_watcher(
             cfg.policy.path.clone(),
             Duration::from_millis(cfg.policy.reload_interval_ms),

@@ -26,7 +26,8 @@ fn keys_toml() -> String {
         format!(
             "[[auth.api_keys]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\n{}\n",
             hex::encode(Sha256::digest(key.as_bytes())),
-            team.map(|t| format!("team = \"{t}\"\n")).unwrap_or_default()
+            team.map(|t| format!("team = \"{t}\"\n"))
+                .unwrap_or_default()
         )
     };
     [
@@ -82,9 +83,11 @@ async fn all_events(gw: &Gateway) -> Option<Vec<Value>> {
 }
 
 async fn wait_events(gw: &Gateway, n: usize) -> Vec<Value> {
-    let r = wait_for(&format!("{n} audit rows"), Duration::from_secs(30), || async {
-        all_events(gw).await.filter(|e| e.len() >= n)
-    })
+    let r = wait_for(
+        &format!("{n} audit rows"),
+        Duration::from_secs(30),
+        || async { all_events(gw).await.filter(|e| e.len() >= n) },
+    )
     .await;
     let events = r.unwrap_or_else(|e| panic!("{e}; log: {}", gw.log()));
     assert_eq!(events.len(), n, "exactly {n} rows");
@@ -106,7 +109,9 @@ async fn audit_survives_a_postgres_outage_and_a_sigkilled_gateway() {
         keys_toml(),
         pg.url
     );
-    let mut gw = Gateway::start(&dead_upstream(), "backend-key", &extra).await.unwrap();
+    let mut gw = Gateway::start(&dead_upstream(), "backend-key", &extra)
+        .await
+        .unwrap();
 
     for n in 0..3 {
         assert_eq!(delete(&gw, ADMIN, &format!("before-{n}")).await, 502);
@@ -119,7 +124,10 @@ async fn audit_survives_a_postgres_outage_and_a_sigkilled_gateway() {
     for n in 0..N {
         let started = std::time::Instant::now();
         assert_eq!(delete(&gw, ADMIN, &format!("during-{n}")).await, 502);
-        assert!(started.elapsed() < Duration::from_secs(1), "the request waited for the store");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the request waited for the store"
+        );
     }
     let (status, body) = audit(&gw, ADMIN, "").await;
     assert_eq!(status, 503, "{body}");
@@ -145,7 +153,9 @@ async fn audit_survives_a_postgres_outage_and_a_sigkilled_gateway() {
         .filter(|s| s.starts_with("during-"))
         .collect();
     assert_eq!(during.len(), N);
-    assert!(events.iter().all(|e| e["outcome"] == "error" && e["action"] == "sandbox:delete"));
+    assert!(events
+        .iter()
+        .all(|e| e["outcome"] == "error" && e["action"] == "sandbox:delete"));
     // The replay emptied the spool; later events go straight to the table.
     wait_for("an empty spool", Duration::from_secs(10), || async {
         (spooled(&gw) == 0).then_some(())
@@ -159,7 +169,9 @@ async fn audit_survives_a_postgres_outage_and_a_sigkilled_gateway() {
 
 #[tokio::test]
 async fn audit_api_scopes_filters_pages_and_exports() {
-    let gw = Gateway::start(&dead_upstream(), "backend-key", &keys_toml()).await.unwrap();
+    let gw = Gateway::start(&dead_upstream(), "backend-key", &keys_toml())
+        .await
+        .unwrap();
     for n in 0..4 {
         assert_eq!(delete(&gw, ADMIN, &format!("adm-{n}")).await, 502);
     }
@@ -186,7 +198,12 @@ async fn audit_api_scopes_filters_pages_and_exports() {
     assert_eq!(b["items"].as_array().unwrap().len(), 2);
     let (_, b) = audit(&gw, ADMIN, "?sandbox=adm-2&action=sandbox:delete").await;
     assert_eq!(b["items"].as_array().unwrap().len(), 1, "{b}");
-    let (_, b) = audit(&gw, ADMIN, "?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z").await;
+    let (_, b) = audit(
+        &gw,
+        ADMIN,
+        "?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z",
+    )
+    .await;
     assert_eq!(b["items"].as_array().unwrap().len(), 0);
 
     // Keyset pages of 4: 4, 4, 1, in order, no overlap.
@@ -205,7 +222,10 @@ async fn audit_api_scopes_filters_pages_and_exports() {
         }
     }
     assert_eq!(sizes, [4, 4, 1]);
-    let ids: Vec<String> = all.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = all
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(seen, ids);
 
     // JSON Lines, by parameter and by Accept.
@@ -220,7 +240,10 @@ async fn audit_api_scopes_filters_pages_and_exports() {
             .unwrap();
         assert_eq!(r.headers()["content-type"], "application/x-ndjson");
         let text = r.text().await.unwrap();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 9);
     }
 
@@ -234,11 +257,22 @@ async fn audit_api_scopes_filters_pages_and_exports() {
     assert_eq!((s, b["code"].as_str()), (403, Some("GATEWAY::FORBIDDEN")));
     let (s, _) = audit(&gw, VIEWER_A, "").await;
     assert_eq!(s, 403);
-    let r = client.get(gw.at("/gatehouse/v1/audit")).send().await.unwrap();
+    let r = client
+        .get(gw.at("/gatehouse/v1/audit"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Bad input: 400 in the API's error shape.
-    for q in ["?limit=5000", "?limit=0", "?cursor=garbage", "?outcome=maybe", "?since=now", "?colour=red"] {
+    for q in [
+        "?limit=5000",
+        "?limit=0",
+        "?cursor=garbage",
+        "?outcome=maybe",
+        "?since=now",
+        "?colour=red",
+    ] {
         let (s, b) = audit(&gw, ADMIN, q).await;
         assert_eq!(s, 400, "{q}");
         assert_eq!(b["code"], "GATEWAY::INVALID_QUERY", "{q}");

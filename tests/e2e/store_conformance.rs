@@ -28,7 +28,14 @@ fn event(n: usize, at_ms: i64, actor: &str, team: &str, outcome: Outcome) -> Aud
             auth_method: "session".into(),
             key_name: None,
         },
-        action: Some(if n % 2 == 0 { "sandbox.create" } else { "sandbox.delete" }.into()),
+        action: Some(
+            if n % 2 == 0 {
+                "sandbox.create"
+            } else {
+                "sandbox.delete"
+            }
+            .into(),
+        ),
         sandbox_id: Some(format!("sbx-{}", n % 3)),
         method: "POST".into(),
         path: "/v1/sandboxes?secret=x".into(),
@@ -67,9 +74,21 @@ async fn conformance(store: &dyn GovernanceStore) {
     // 30 events: 10 ms apart, except that 6..=9 share one millisecond (keyset ties).
     let events: Vec<AuditEvent> = (0..30)
         .map(|n| {
-            let at = if (6..=9).contains(&n) { T0 + 60 } else { T0 + 10 * n as i64 };
-            let (actor, team) = if n % 3 == 0 { ("alice", "team-a") } else { ("bob", "team-b") };
-            let outcome = if n % 5 == 0 { Outcome::Denied } else { Outcome::Allowed };
+            let at = if (6..=9).contains(&n) {
+                T0 + 60
+            } else {
+                T0 + 10 * n as i64
+            };
+            let (actor, team) = if n % 3 == 0 {
+                ("alice", "team-a")
+            } else {
+                ("bob", "team-b")
+            };
+            let outcome = if n % 5 == 0 {
+                Outcome::Denied
+            } else {
+                Outcome::Allowed
+            };
             event(n, at, actor, team, outcome)
         })
         .collect();
@@ -125,10 +144,30 @@ async fn conformance(store: &dyn GovernanceStore) {
     let alice = all(store, by(|q| q.actor = Some("alice".into()))).await;
     assert_eq!(alice.len(), 10);
     assert!(alice.iter().all(|e| e.principal.subject == "alice"));
-    assert_eq!(all(store, by(|q| q.team = Some("team-b".into()))).await.len(), 20);
-    assert_eq!(all(store, by(|q| q.sandbox_id = Some("sbx-1".into()))).await.len(), 10);
-    assert_eq!(all(store, by(|q| q.action = Some("sandbox.delete".into()))).await.len(), 15);
-    assert_eq!(all(store, by(|q| q.outcome = Some(Outcome::Denied))).await.len(), 6);
+    assert_eq!(
+        all(store, by(|q| q.team = Some("team-b".into())))
+            .await
+            .len(),
+        20
+    );
+    assert_eq!(
+        all(store, by(|q| q.sandbox_id = Some("sbx-1".into())))
+            .await
+            .len(),
+        10
+    );
+    assert_eq!(
+        all(store, by(|q| q.action = Some("sandbox.delete".into())))
+            .await
+            .len(),
+        15
+    );
+    assert_eq!(
+        all(store, by(|q| q.outcome = Some(Outcome::Denied)))
+            .await
+            .len(),
+        6
+    );
     let window = all(
         store,
         by(|q| {
@@ -155,7 +194,10 @@ async fn conformance(store: &dyn GovernanceStore) {
     for limit in [0, MAX_PAGE + 1] {
         let mut q = AuditQuery::all();
         q.limit = limit;
-        assert!(matches!(store.query_audit(&q).await, Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.query_audit(&q).await,
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     // Bindings: create, replace, list, delete; the version moves on every change.
@@ -182,9 +224,18 @@ async fn conformance(store: &dyn GovernanceStore) {
     store.put_binding(&b).await.unwrap();
     let v1 = store.bindings_version().await.unwrap();
     assert!(v1 >= v0 + 3, "{v0} -> {v1}");
-    assert_eq!(store.list_bindings().await.unwrap(), vec![b.clone(), alice_b.clone()]);
-    assert!(store.delete_binding(BindingKind::Group, "platform").await.unwrap());
-    assert!(!store.delete_binding(BindingKind::Group, "platform").await.unwrap());
+    assert_eq!(
+        store.list_bindings().await.unwrap(),
+        vec![b.clone(), alice_b.clone()]
+    );
+    assert!(store
+        .delete_binding(BindingKind::Group, "platform")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_binding(BindingKind::Group, "platform")
+        .await
+        .unwrap());
     assert_eq!(store.list_bindings().await.unwrap(), vec![alice_b]);
     assert!(store.bindings_version().await.unwrap() > v1);
 
@@ -202,10 +253,18 @@ async fn conformance(store: &dyn GovernanceStore) {
     for k in [&k1, &k2, &k3] {
         store.create_key(&k.record).await.unwrap();
     }
-    let found = store.key_by_hash(&hash_key(&k1.secret)).await.unwrap().unwrap();
+    let found = store
+        .key_by_hash(&hash_key(&k1.secret))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, k1.record);
     assert!(found.is_usable(T0 + 10));
-    assert!(store.key_by_hash(&hash_key("gk_nope")).await.unwrap().is_none());
+    assert!(store
+        .key_by_hash(&hash_key("gk_nope"))
+        .await
+        .unwrap()
+        .is_none());
     let k2s = store.key_by_id(&k2.record.id).await.unwrap().unwrap();
     assert!(k2s.is_usable(T0 + 4) && !k2s.is_usable(T0 + 5));
     let mine = store.list_keys(Some("alice")).await.unwrap();
@@ -219,7 +278,10 @@ async fn conformance(store: &dyn GovernanceStore) {
     assert!(store.revoke_key(&k1.record.id, T0 + 8).await.unwrap());
     assert!(!store.revoke_key(&k1.record.id, T0 + 9).await.unwrap());
     let k1s = store.key_by_id(&k1.record.id).await.unwrap().unwrap();
-    assert_eq!((k1s.last_used_ms, k1s.revoked_ms), (Some(T0 + 7), Some(T0 + 8)));
+    assert_eq!(
+        (k1s.last_used_ms, k1s.revoked_ms),
+        (Some(T0 + 7), Some(T0 + 8))
+    );
     assert!(!k1s.is_usable(T0 + 10));
     // The secret is nowhere in the stored record.
     assert!(!format!("{k1s:?}").contains(&k1.secret));
@@ -272,7 +334,9 @@ async fn durable_sink_spools_through_a_postgres_outage() {
     let mut pg = Postgres::start().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let store: Arc<dyn GovernanceStore> = Arc::new(PostgresStore::connect_lazy(&pg.url).unwrap());
-    let sink = DurableAuditSink::start(store.clone(), options(spool.path())).await.unwrap();
+    let sink = DurableAuditSink::start(store.clone(), options(spool.path()))
+        .await
+        .unwrap();
     for n in 0..5 {
         sink.record(event(n, T0 + n as i64, "alice", "team-a", Outcome::Allowed));
     }
@@ -284,10 +348,20 @@ async fn durable_sink_spools_through_a_postgres_outage() {
     const N: usize = 40;
     let started = std::time::Instant::now();
     for n in 0..N {
-        sink.record(event(100 + n, T0 + 1000 + n as i64, "bob", "team-b", Outcome::Denied));
+        sink.record(event(
+            100 + n,
+            T0 + 1000 + n as i64,
+            "bob",
+            "team-b",
+            Outcome::Denied,
+        ));
     }
     // Recording never waits for the store.
-    assert!(started.elapsed() < Duration::from_millis(50), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
     sink.flush().await.unwrap();
     assert_eq!(sink.spool_depth(), N as u64, "every event is in the spool");
     let spooled = std::fs::read_to_string(spool.path().join("audit.spool")).unwrap();
@@ -300,7 +374,12 @@ async fn durable_sink_spools_through_a_postgres_outage() {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(std::fs::metadata(spool.path().join("audit.spool")).unwrap().len(), 0);
+    assert_eq!(
+        std::fs::metadata(spool.path().join("audit.spool"))
+            .unwrap()
+            .len(),
+        0
+    );
     // Events recorded after the outage go straight in, after the replayed ones.
     sink.record(event(999, T0 + 5000, "carol", "team-a", Outcome::Allowed));
     sink.flush().await.unwrap();
@@ -331,7 +410,9 @@ async fn spool_of_a_dead_process_is_replayed_once() {
     text.push_str("{\"id\":\"torn");
     std::fs::write(spool_dir.join("audit.spool"), text).unwrap();
 
-    let sink = DurableAuditSink::start(store.clone(), options(&spool_dir)).await.unwrap();
+    let sink = DurableAuditSink::start(store.clone(), options(&spool_dir))
+        .await
+        .unwrap();
     assert_eq!(sink.spool_depth(), 13, "12 events and one torn line found");
     sink.record(event(50, T0 + 50, "bob", "team-b", Outcome::Error));
     sink.flush().await.unwrap();

@@ -109,16 +109,30 @@ impl Gateway {
 
     /// Kills the process with SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
-        process::stop(&mut self.child, "-KILL", process::Target::Process, Duration::from_secs(5));
+        process::stop(
+            &mut self.child,
+            "-KILL",
+            process::Target::Process,
+            Duration::from_secs(5),
+        );
     }
 
     /// Starts the process again with the same config (after [`Gateway::stop`] or
     /// [`Gateway::kill`]) and waits for `/healthz`.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
-        let log = std::fs::OpenOptions::new().append(true).open(&self.log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)?;
         let unset = "GATEHOUSE_UPSTREAM_API_KEY";
-        self.child = Some(process::spawn_binary("gatehouse", &self.config_path, "info", &[], &[unset], log)?);
+        self.child = Some(process::spawn_binary(
+            "gatehouse",
+            &self.config_path,
+            "info",
+            &[],
+            &[unset],
+            log,
+        )?);
         let health = format!("{}/healthz", self.url);
         wait_for("gateway /healthz", Duration::from_secs(30), || {
             let health = health.clone();

@@ -56,7 +56,10 @@ fn is_root() -> bool {
 impl Postgres {
     /// Creates and starts a fresh cluster.
     pub fn start() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("gh-pg-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+        let dir = std::env::temp_dir().join(format!(
+            "gh-pg-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
         std::fs::create_dir_all(&dir)?;
         let as_root = is_root();
         if as_root {
@@ -177,7 +180,16 @@ impl Postgres {
         let data = self.data_dir();
         self.run(
             "pg_ctl",
-            &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "-t", "60", "stop"],
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
         )?;
         self.running = false;
         Ok(())
@@ -190,7 +202,14 @@ impl Drop for Postgres {
             let data = self.data_dir();
             let _ = self.run(
                 "pg_ctl",
-                &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    &data.to_string_lossy(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             );
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -157,7 +157,9 @@ mod tests {
         assert!(parse("[store]\ntype = \"mysql\"\n")
             .unwrap_err()
             .contains("mysql"));
-        assert!(parse("[store]\npaht = \"x\"\n").unwrap_err().contains("paht"));
+        assert!(parse("[store]\npaht = \"x\"\n")
+            .unwrap_err()
+            .contains("paht"));
         assert!(parse("[store]\nqueue_capacity = 0\n")
             .unwrap_err()
             .contains("store.queue_capacity"));

@@ -25,8 +25,7 @@ pub use api_keys::{
     KEY_PREFIX,
 };
 pub use audit_query::{
-    event_ms, ms_to_rfc3339, parse_outcome, AuditPage, AuditQuery, Cursor, DEFAULT_PAGE,
-    MAX_PAGE,
+    event_ms, ms_to_rfc3339, parse_outcome, AuditPage, AuditQuery, Cursor, DEFAULT_PAGE, MAX_PAGE,
 };
 pub use bindings::{Binding, BindingKind};
 pub use config::{StoreConfig, StoreKind};

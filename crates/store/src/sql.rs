@@ -4,7 +4,8 @@
 //! parameter; filters are appended with `QueryBuilder::push_bind`.
 
 /// Columns of `audit_events`, in insert order.
-pub(crate) const AUDIT_COLUMNS: &str = "id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
      sandbox_id, method, path, status, outcome, reason, duration_ms, peer";
 
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
@@ -12,7 +13,8 @@ pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, at_ms, requ
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (id) DO NOTHING";
 
-pub(crate) const KEY_COLUMNS: &str = "id, hash, prefix, name, subject, team, role, created_ms, expires_ms, last_used_ms, revoked_ms";
+pub(crate) const KEY_COLUMNS: &str =
+    "id, hash, prefix, name, subject, team, role, created_ms, expires_ms, last_used_ms, revoked_ms";
 
 /// Implements [`crate::GovernanceStore`] for `$store` (a struct with a `pool:
 /// sqlx::Pool<$db>` field).

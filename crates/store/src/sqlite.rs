@@ -31,7 +31,9 @@ impl SqliteStore {
 
     /// Applies the embedded migrations (`migrations/sqlite`) not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 }

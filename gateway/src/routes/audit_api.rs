@@ -45,7 +45,11 @@ pub fn store_error(e: StoreError) -> GatewayError {
 fn parse_time(name: &str, v: &str) -> Result<i64, GatewayError> {
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| bad(format!("'{name}' must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z")))
+        .map_err(|_| {
+            bad(format!(
+                "'{name}' must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z"
+            ))
+        })
 }
 
 /// The query and whether JSON Lines was asked for, from the query string.
@@ -68,9 +72,10 @@ pub fn parse_query(query: Option<&str>) -> Result<(AuditQuery, bool), GatewayErr
             "sandbox" => q.sandbox_id = text(),
             "action" => q.action = text(),
             "outcome" => {
-                q.outcome = Some(gatehouse_store::parse_outcome(&v).ok_or_else(|| {
-                    bad("'outcome' must be one of allowed, denied, error")
-                })?)
+                q.outcome = Some(
+                    gatehouse_store::parse_outcome(&v)
+                        .ok_or_else(|| bad("'outcome' must be one of allowed, denied, error"))?,
+                )
             }
             "since" => q.since_ms = Some(parse_time("since", &v)?),
             "until" => q.until_ms = Some(parse_time("until", &v)?),
@@ -113,7 +118,10 @@ fn scope_to_caller(q: &mut AuditQuery, ctx: &mut RequestCtx) -> Result<(), Gatew
                 return Err(forbidden(ctx, "Reading the audit trail needs a team."));
             };
             if q.team.as_ref().is_some_and(|t| *t != team) {
-                return Err(forbidden(ctx, "Operators read their own team's events only."));
+                return Err(forbidden(
+                    ctx,
+                    "Operators read their own team's events only.",
+                ));
             }
             q.team = Some(team);
             Ok(())
@@ -126,7 +134,11 @@ fn scope_to_caller(q: &mut AuditQuery, ctx: &mut RequestCtx) -> Result<(), Gatew
 }
 
 /// `GET /gatehouse/v1/audit`.
-pub async fn query(gw: &Gateway, req: &Inbound, ctx: &mut RequestCtx) -> Result<Reply, GatewayError> {
+pub async fn query(
+    gw: &Gateway,
+    req: &Inbound,
+    ctx: &mut RequestCtx,
+) -> Result<Reply, GatewayError> {
     if ctx.principal.kind == PrincipalKind::Anonymous {
         return Err(GatewayError::unauthenticated());
     }

@@ -32,7 +32,10 @@ impl Spool {
         options.mode(0o600);
         let file = options.open(&path).await.map_err(err(&path))?;
         let data = tokio::fs::read(&path).await.map_err(err(&path))?;
-        let pending = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+        let pending = data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64;
         if pending > 0 {
             tracing::info!(events = pending, path = %path.display(), "audit spool holds events from a previous run; replaying");
         }
