@@ -33,6 +33,7 @@ pub mod csrf;
 pub mod ctx;
 pub mod error;
 pub mod http;
+pub mod personal_keys;
 pub mod pipeline;
 pub mod reply;
 pub mod routes;

@@ -29,7 +29,20 @@ use std::time::Duration;
 pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Result<Server> {
     let upstream = cfg.upstream()?;
 
-    let mut authenticators: Vec<Box<dyn Authenticator>> = Vec::new();
+    let store = rt
+        .block_on(cfg.store.open())
+        .context("opening the governance store ([store])")?;
+    let durable = Arc::new(
+        rt.block_on(gatehouse_store::DurableAuditSink::start(
+            store.clone(),
+            gatehouse_store::DurableOptions::from_config(&cfg.store),
+        ))
+        .context("starting the durable audit writer ([store] spool_dir)")?,
+    );
+    let personal_keys =
+        crate::personal_keys::PersonalKeyAuthenticator::new(store.clone(), rt.handle().clone());
+    // Personal `gk_` keys first: the named-key authenticator refuses keys it does not know.
+    let mut authenticators: Vec<Box<dyn Authenticator>> = vec![Box::new(personal_keys.clone())];
     let backend_key = if cfg.auth.backend_key_passthrough {
         upstream.api_key.clone().map(SecretString::new)
     } else {
@@ -100,16 +113,6 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
     let policy = Arc::new(PolicyStore::new(table));
-    let store = rt
-        .block_on(cfg.store.open())
-        .context("opening the governance store ([store])")?;
-    let durable = Arc::new(
-        rt.block_on(gatehouse_store::DurableAuditSink::start(
-            store.clone(),
-            gatehouse_store::DurableOptions::from_config(&cfg.store),
-        ))
-        .context("starting the durable audit writer ([store] spool_dir)")?,
-    );
     let audit = {
         let _guard = rt.enter();
         let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
@@ -156,6 +159,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         audit,
         store,
         durable,
+        personal_keys,
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
             team: cfg.scope.team_metadata_key.clone(),

@@ -40,6 +40,8 @@ pub struct Gateway {
     pub audit: Arc<dyn AuditSink>,
     /// The governance store.
     pub store: Arc<dyn gatehouse_store::GovernanceStore>,
+    /// Personal `gk_` keys (shares its cache with the chain's copy).
+    pub personal_keys: crate::personal_keys::PersonalKeyAuthenticator,
     /// The durable audit writer (queue and spool depth).
     pub durable: Arc<gatehouse_store::DurableAuditSink>,
     /// Reserved metadata keys.

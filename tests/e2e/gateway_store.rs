@@ -284,3 +284,184 @@ async fn audit_api_scopes_filters_pages_and_exports() {
         assert!(!gw.exposes(k));
     }
 }
+
+/// Personal keys: created by a user (never above their role), shown once, acting as the
+/// user with the key's role, listed without the secret, refused at once once revoked.
+#[tokio::test]
+async fn personal_keys_act_as_their_creator_until_revoked() {
+    use gatehouse_tests::principals::{alice, bob, carol, keyed, TRUSTED_PROXY_SECTION};
+    let extra = format!("{}\n{TRUSTED_PROXY_SECTION}", keys_toml());
+    let gw = Gateway::start(&dead_upstream(), "backend-key", &extra)
+        .await
+        .unwrap();
+    let keys_url = gw.at("/gatehouse/v1/keys");
+    let post = |c: reqwest::Client, body: Value| {
+        let url = keys_url.clone();
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Bad requests and roles above the creator's.
+    for (body, status) in [
+        (
+            serde_json::json!({"name": "ci", "role": "service_admin"}),
+            403,
+        ),
+        (serde_json::json!({"name": "ci", "role": "emperor"}), 400),
+        (serde_json::json!({"name": ""}), 400),
+        (serde_json::json!({"name": "ci", "expiresInDays": 0}), 400),
+        (serde_json::json!({"name": "ci", "team": "team-b"}), 403),
+        (serde_json::json!({"name": "ci", "colour": "red"}), 400),
+    ] {
+        let (s, b) = post(alice(), body.clone()).await;
+        assert_eq!(s, status, "{body} -> {b}");
+        assert!(
+            b["code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("GATEWAY::")),
+            "{b}"
+        );
+    }
+    let (s, _) = post(bob(), serde_json::json!({"name": "x", "role": "operator"})).await;
+    assert_eq!(s, 403, "read_only cannot mint an operator key");
+    let anon = reqwest::Client::new()
+        .post(&keys_url)
+        .json(&serde_json::json!({"name": "x"}));
+    assert_eq!(anon.send().await.unwrap().status(), 401);
+
+    // Created once, with alice's identity and role.
+    let (s, created) = post(
+        alice(),
+        serde_json::json!({"name": "ci", "expiresInDays": 7}),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let secret = created["key"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("gk_") && secret.len() == 46, "{secret}");
+    assert_eq!(created["subject"], "alice");
+    assert_eq!(created["team"], "team-a");
+    assert_eq!(created["role"], "operator");
+    assert!(created["expiresAt"].as_str().is_some());
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // The key is alice, from anywhere, with the key's role.
+    let me: Value = keyed(&secret)
+        .get(gw.at("/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["subject"], "alice");
+    assert_eq!(me["team"], "team-a");
+    assert_eq!(me["role"], "operator");
+    assert_eq!(me["authMethod"], "api_key");
+    // ... and is scoped like her: an operator sees their team's audit events only.
+    let r = keyed(&secret)
+        .get(gw.at("/gatehouse/v1/audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["principal"]["team"] == "team-a"));
+    // A forged key of the right shape is refused, not passed to the next authenticator.
+    let forged = format!("gk_{}", "A".repeat(43));
+    assert_eq!(
+        keyed(&forged)
+            .get(gw.at("/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Listed (without the secret), with a last-used time.
+    let list = wait_for("last-used time", Duration::from_secs(10), || async {
+        let v: Value = alice()
+            .get(&keys_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v["items"][0]["lastUsedAt"].as_str().is_some().then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["items"][0].get("key").is_none());
+    assert!(!list.to_string().contains(&secret[3..]));
+    let other: Value = carol()
+        .get(&keys_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["items"].as_array().unwrap().len(), 0);
+    let r = carol()
+        .get(format!("{keys_url}?all=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Only its owner (or service_admin) revokes it; then it is refused at once.
+    let r = carol()
+        .delete(format!("{keys_url}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = alice()
+        .delete(format!("{keys_url}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        keyed(&secret)
+            .get(gw.at("/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let list: Value = alice()
+        .get(&keys_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["items"][0]["revokedAt"].as_str().is_some());
+
+    // Both changes are in the audit trail; the key is nowhere in logs or audit.
+    let events = wait_for("key events", Duration::from_secs(10), || async {
+        let (_, b) = audit(&gw, ADMIN, "?actor=alice").await;
+        let items = b["items"].as_array().cloned().unwrap_or_default();
+        (items.len() >= 2).then_some(items)
+    })
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(
+        actions.contains(&"key:create") && actions.contains(&"key:revoke"),
+        "{actions:?}"
+    );
+    assert!(!gw.exposes(&secret));
+}

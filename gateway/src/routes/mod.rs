@@ -9,11 +9,13 @@
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
 //! | anything else under `/auth` | 404 | |
 //! | `GET /gatehouse/v1/audit` | operator (own team), service_admin | [`audit_api`] |
+//! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | authenticated | [`keys`] |
 
 pub mod audit_api;
 pub mod auth;
 pub mod console;
 pub mod health;
+pub mod keys;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -46,6 +48,12 @@ pub enum OwnRoute {
     UnknownAuth,
     /// `GET /gatehouse/v1/audit` (authenticated).
     AuditQuery,
+    /// `POST /gatehouse/v1/keys` (authenticated).
+    KeyCreate,
+    /// `GET /gatehouse/v1/keys` (authenticated).
+    KeyList,
+    /// `DELETE /gatehouse/v1/keys/{id}` (authenticated).
+    KeyRevoke,
 }
 
 impl OwnRoute {
@@ -66,6 +74,9 @@ impl OwnRoute {
             (&Method::POST, "/auth/logout") => OwnRoute::Logout,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
             (&Method::GET | &Method::HEAD, "/gatehouse/v1/audit") => OwnRoute::AuditQuery,
+            (&Method::POST, "/gatehouse/v1/keys") => OwnRoute::KeyCreate,
+            (&Method::GET, "/gatehouse/v1/keys") => OwnRoute::KeyList,
+            (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/keys/") => OwnRoute::KeyRevoke,
             _ => return None,
         };
         Some(route)
@@ -73,7 +84,15 @@ impl OwnRoute {
 
     /// Whether the route is answered only after authentication (and the CSRF check).
     pub fn needs_caller(self) -> bool {
-        matches!(self, OwnRoute::Me | OwnRoute::Logout | OwnRoute::AuditQuery)
+        matches!(
+            self,
+            OwnRoute::Me
+                | OwnRoute::Logout
+                | OwnRoute::AuditQuery
+                | OwnRoute::KeyCreate
+                | OwnRoute::KeyList
+                | OwnRoute::KeyRevoke
+        )
     }
 }
 
@@ -95,6 +114,16 @@ pub async fn serve(
         OwnRoute::Me => auth::me(gw, req, ctx).await,
         OwnRoute::Logout => auth::logout(gw, req, ctx).await,
         OwnRoute::AuditQuery => audit_api::query(gw, req, ctx).await,
+        OwnRoute::KeyCreate => keys::create(gw, req, ctx).await,
+        OwnRoute::KeyList => keys::list(gw, req, ctx).await,
+        OwnRoute::KeyRevoke => {
+            let id = ctx
+                .path
+                .strip_prefix("/gatehouse/v1/keys/")
+                .unwrap_or_default()
+                .to_owned();
+            keys::revoke(gw, &id, ctx).await
+        }
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
