@@ -25,6 +25,7 @@
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
+pub mod audit_cli;
 pub mod backend_client;
 pub mod config;
 pub mod cookies;

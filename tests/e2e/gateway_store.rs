@@ -278,6 +278,28 @@ async fn audit_api_scopes_filters_pages_and_exports() {
         assert_eq!(b["code"], "GATEWAY::INVALID_QUERY", "{q}");
         assert!(b["message"].as_str().is_some());
     }
+    // The CLI reads the same trail from the store the config names.
+    let out = std::process::Command::new(gatehouse_tests::bin_dir().join("gatehouse"))
+        .arg("--config")
+        .arg(&gw.config_path)
+        .args(["audit", "query", "--outcome", "denied", "--team", "team-a"])
+        .args(["--action", "sandbox:delete"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|e| e["principal"]["subject"] == "key:viewer-a"));
+
     // The SQLite store is the default: the file is beside the config.
     assert!(gw.dir().join("gatehouse.db").exists());
     for k in [ADMIN, VIEWER_A, VIEWER_B, OP_A] {
@@ -454,7 +476,8 @@ async fn personal_keys_act_as_their_creator_until_revoked() {
     let events = wait_for("key events", Duration::from_secs(10), || async {
         let (_, b) = audit(&gw, ADMIN, "?actor=alice").await;
         let items = b["items"].as_array().cloned().unwrap_or_default();
-        (items.len() >= 2).then_some(items)
+        let revoked = items.iter().any(|e| e["action"] == "key:revoke");
+        revoked.then_some(items)
     })
     .await
     .unwrap();
