@@ -27,6 +27,7 @@
 
 pub mod audit_cli;
 pub mod backend_client;
+pub mod bindings;
 pub mod config;
 pub mod cookies;
 pub mod cors;

@@ -32,6 +32,17 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let store = rt
         .block_on(cfg.store.open())
         .context("opening the governance store ([store])")?;
+    // Migrate now when the store answers; otherwise the durable writer keeps trying (the
+    // gateway starts, and spools audit events, while PostgreSQL is down).
+    let prepared =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), store.prepare()).await });
+    match prepared {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "governance store not ready; retrying in the background")
+        }
+        Err(_) => tracing::warn!("governance store not answering; retrying in the background"),
+    }
     let durable = Arc::new(
         rt.block_on(gatehouse_store::DurableAuditSink::start(
             store.clone(),
@@ -113,6 +124,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
     let policy = Arc::new(PolicyStore::new(table));
+    let bindings = Arc::new(crate::bindings::BindingsCache::new());
     let audit = {
         let _guard = rt.enter();
         let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
@@ -121,6 +133,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
                 log_sink,
                 durable.clone(),
             ]));
+        bindings.clone().spawn_watcher(store.clone());
         policy.clone().spawn_watcher(
             cfg.policy.path.clone(),
             Duration::from_millis(cfg.policy.reload_interval_ms),
@@ -160,6 +173,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         store,
         durable,
         personal_keys,
+        bindings,
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
             team: cfg.scope.team_metadata_key.clone(),

@@ -42,6 +42,8 @@ pub struct Gateway {
     pub store: Arc<dyn gatehouse_store::GovernanceStore>,
     /// Personal `gk_` keys (shares its cache with the chain's copy).
     pub personal_keys: crate::personal_keys::PersonalKeyAuthenticator,
+    /// RBAC bindings from the store (checked before the static `[authz]` table).
+    pub bindings: Arc<crate::bindings::BindingsCache>,
     /// The durable audit writer (queue and spool depth).
     pub durable: Arc<gatehouse_store::DurableAuditSink>,
     /// Reserved metadata keys.

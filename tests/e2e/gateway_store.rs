@@ -488,3 +488,139 @@ async fn personal_keys_act_as_their_creator_until_revoked() {
     );
     assert!(!gw.exposes(&secret));
 }
+
+/// RBAC bindings: service_admin binds a subject or a group to a role (and team); the
+/// change applies within a second; while PostgreSQL is down the last bindings read stay
+/// in force (fail static).
+#[tokio::test]
+async fn bindings_apply_within_a_second_and_fail_static() {
+    use gatehouse_tests::principals::{alice, user, TRUSTED_PROXY_SECTION};
+    let mut pg = Postgres::start().unwrap();
+    let extra = format!(
+        "{}\n{TRUSTED_PROXY_SECTION}\n[store]\ntype = \"postgres\"\nurl = \"{}\"\n",
+        keys_toml(),
+        pg.url
+    );
+    let gw = Gateway::start(&dead_upstream(), "backend-key", &extra)
+        .await
+        .unwrap();
+    let url = gw.at("/gatehouse/v1/bindings");
+    let admin = gatehouse_tests::principals::keyed(ADMIN);
+    let me = |c: reqwest::Client| {
+        let u = gw.at("/auth/me");
+        async move {
+            let v: Value = c.get(u).send().await.unwrap().json().await.unwrap();
+            (
+                v["role"].as_str().unwrap_or_default().to_string(),
+                v["team"].clone(),
+            )
+        }
+    };
+    let dave = || user("dave", None, None);
+    let erin = || user("erin", Some("team-e"), Some("qa"));
+    assert_eq!(me(dave()).await.0, "read_only");
+    assert_eq!(me(erin()).await.0, "read_only");
+
+    // Only service_admin; bad input is 400.
+    let put = |c: reqwest::Client, body: Value| {
+        let u = url.clone();
+        async move { c.put(u).json(&body).send().await.unwrap().status().as_u16() }
+    };
+    let b = serde_json::json!({"kind": "subject", "name": "dave", "role": "operator", "team": "team-c"});
+    assert_eq!(put(alice(), b.clone()).await, 403);
+    assert_eq!(
+        put(
+            admin.clone(),
+            serde_json::json!({"kind": "subject", "name": "dave", "role": "emperor"})
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        put(
+            admin.clone(),
+            serde_json::json!({"kind": "robot", "name": "dave", "role": "operator"})
+        )
+        .await,
+        400
+    );
+
+    let started = std::time::Instant::now();
+    assert_eq!(put(admin.clone(), b).await, 200, "{}", gw.log());
+    assert_eq!(
+        put(
+            admin.clone(),
+            serde_json::json!({"kind": "group", "name": "qa", "role": "service_admin"})
+        )
+        .await,
+        200
+    );
+    wait_for("dave's binding", Duration::from_secs(5), || async {
+        (me(dave()).await == ("operator".into(), serde_json::json!("team-c"))).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_for("erin's group binding", Duration::from_secs(5), || async {
+        (me(erin()).await.0 == "service_admin").then_some(())
+    })
+    .await
+    .unwrap();
+    let list: Value = admin.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["fresh"], true);
+    assert_eq!(alice().get(&url).send().await.unwrap().status(), 403);
+
+    // Store down: the last bindings read still apply; nothing fails open.
+    pg.pause().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(me(dave()).await.0, "operator");
+    assert_eq!(admin.get(&url).send().await.unwrap().status(), 503);
+    pg.resume().unwrap();
+
+    // Delete: back to the static table within a second.
+    let d = wait_for(
+        "delete after the restart",
+        Duration::from_secs(10),
+        || async {
+            let s = admin
+                .delete(format!("{url}/subject/dave"))
+                .send()
+                .await
+                .ok()?
+                .status();
+            (s != 503).then_some(s)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(d, 204);
+    wait_for("dave unbound", Duration::from_secs(5), || async {
+        (me(dave()).await.0 == "read_only").then_some(())
+    })
+    .await
+    .unwrap();
+    let s = admin
+        .delete(format!("{url}/subject/dave"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, 404);
+
+    // Audited.
+    let events = wait_for("binding events", Duration::from_secs(10), || async {
+        let (_, b) = audit(&gw, ADMIN, "?action=binding:delete").await;
+        let items = b["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .unwrap();
+    assert_eq!(events[0]["sandbox_id"], "subject/dave");
+    let (_, b) = audit(&gw, ADMIN, "?action=binding:put").await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 2);
+}

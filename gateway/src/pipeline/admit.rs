@@ -114,7 +114,16 @@ impl Gateway {
         }
         let role = match &p.role {
             Some(r) => r.clone(),
-            None => table.resolve_role(&p.subject, &p.groups),
+            // Store bindings first (RBAC, `/gatehouse/v1/bindings`), then the static table.
+            None => match self.bindings.resolve(table, &p.subject, &p.groups) {
+                Some(grant) => {
+                    if grant.team.is_some() {
+                        ctx.principal.team = grant.team;
+                    }
+                    grant.role
+                }
+                None => table.resolve_role(&p.subject, &p.groups),
+            },
         };
         ctx.role = Some(role);
     }

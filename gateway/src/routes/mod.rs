@@ -10,9 +10,11 @@
 //! | anything else under `/auth` | 404 | |
 //! | `GET /gatehouse/v1/audit` | operator (own team), service_admin | [`audit_api`] |
 //! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | authenticated | [`keys`] |
+//! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | service_admin | [`bindings`] |
 
 pub mod audit_api;
 pub mod auth;
+pub mod bindings;
 pub mod console;
 pub mod health;
 pub mod keys;
@@ -54,6 +56,12 @@ pub enum OwnRoute {
     KeyList,
     /// `DELETE /gatehouse/v1/keys/{id}` (authenticated).
     KeyRevoke,
+    /// `GET /gatehouse/v1/bindings` (service_admin).
+    BindingList,
+    /// `PUT /gatehouse/v1/bindings` (service_admin).
+    BindingPut,
+    /// `DELETE /gatehouse/v1/bindings/{kind}/{name}` (service_admin).
+    BindingDelete,
 }
 
 impl OwnRoute {
@@ -77,6 +85,11 @@ impl OwnRoute {
             (&Method::POST, "/gatehouse/v1/keys") => OwnRoute::KeyCreate,
             (&Method::GET, "/gatehouse/v1/keys") => OwnRoute::KeyList,
             (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/keys/") => OwnRoute::KeyRevoke,
+            (&Method::GET, "/gatehouse/v1/bindings") => OwnRoute::BindingList,
+            (&Method::PUT, "/gatehouse/v1/bindings") => OwnRoute::BindingPut,
+            (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/bindings/") => {
+                OwnRoute::BindingDelete
+            }
             _ => return None,
         };
         Some(route)
@@ -92,6 +105,9 @@ impl OwnRoute {
                 | OwnRoute::KeyCreate
                 | OwnRoute::KeyList
                 | OwnRoute::KeyRevoke
+                | OwnRoute::BindingList
+                | OwnRoute::BindingPut
+                | OwnRoute::BindingDelete
         )
     }
 }
@@ -123,6 +139,16 @@ pub async fn serve(
                 .unwrap_or_default()
                 .to_owned();
             keys::revoke(gw, &id, ctx).await
+        }
+        OwnRoute::BindingList => bindings::list(gw, ctx).await,
+        OwnRoute::BindingPut => bindings::put(gw, req, ctx).await,
+        OwnRoute::BindingDelete => {
+            let rest = ctx
+                .path
+                .strip_prefix("/gatehouse/v1/bindings/")
+                .unwrap_or_default()
+                .to_owned();
+            bindings::delete(gw, &rest, ctx).await
         }
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
