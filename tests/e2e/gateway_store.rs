@@ -94,6 +94,17 @@ async fn wait_events(gw: &Gateway, n: usize) -> Vec<Value> {
     events
 }
 
+/// The next line of a child's output, as JSON (10 s at most).
+async fn next_json(lines: &mut tokio::io::BufReader<tokio::process::ChildStdout>) -> Value {
+    use tokio::io::AsyncBufReadExt;
+    let mut buf = String::new();
+    tokio::time::timeout(Duration::from_secs(10), lines.read_line(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&buf).unwrap()
+}
+
 fn spooled(gw: &Gateway) -> usize {
     std::fs::read_to_string(gw.dir().join("audit-spool/audit.spool"))
         .unwrap_or_default()
@@ -300,6 +311,24 @@ async fn audit_api_scopes_filters_pages_and_exports() {
         .iter()
         .all(|e| e["principal"]["subject"] == "key:viewer-a"));
 
+    // `audit tail` prints the newest events, then new ones as they arrive.
+    let mut tail = tokio::process::Command::new(gatehouse_tests::bin_dir().join("gatehouse"))
+        .arg("--config")
+        .arg(&gw.config_path)
+        .args(["audit", "tail", "--interval-ms", "100", "--last", "2"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(tail.stdout.take().unwrap());
+    let first = next_json(&mut lines).await;
+    let _second = next_json(&mut lines).await;
+    assert!(first["time"].is_string());
+    assert_eq!(delete(&gw, ADMIN, "tailed").await, 502);
+    let fresh = next_json(&mut lines).await;
+    assert_eq!(fresh["path"], "/v1/sandboxes/tailed");
+    tail.kill().await.unwrap();
+
     // The SQLite store is the default: the file is beside the config.
     assert!(gw.dir().join("gatehouse.db").exists());
     for k in [ADMIN, VIEWER_A, VIEWER_B, OP_A] {
@@ -439,6 +468,32 @@ async fn personal_keys_act_as_their_creator_until_revoked() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+
+    // service_admin creates team keys and revokes anyone's.
+    let (s, team_key) = post(
+        keyed(ADMIN),
+        serde_json::json!({"name": "team-b-ci", "team": "team-b", "role": "operator"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{team_key}");
+    assert_eq!(team_key["team"], "team-b");
+    let (_, other) = post(carol(), serde_json::json!({"name": "carols"})).await;
+    let r = keyed(ADMIN)
+        .delete(format!("{keys_url}/{}", other["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let carols = other["key"].as_str().unwrap();
+    assert_eq!(
+        keyed(carols)
+            .get(gw.at("/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Only its owner (or service_admin) revokes it; then it is refused at once.
     let r = carol()
