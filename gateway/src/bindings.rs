@@ -1,9 +1,10 @@
 //! [`BindingsCache`]: the RBAC bindings of the governance store, held in memory for role
 //! resolution on the hot path (one atomic load, no I/O).
 //!
-//! A watcher task polls the store's bindings version every [`POLL`] and reloads when it
-//! changes, so an edit takes effect within a second (on SQLite and PostgreSQL alike; the
-//! PostgreSQL schema also fires `NOTIFY gatehouse_bindings`). If the store is unreachable
+//! A watcher task checks the store's bindings version and reloads when it changes: on
+//! PostgreSQL as soon as `NOTIFY gatehouse_bindings` arrives (a trigger sends it), and
+//! every [`POLL`] in any case (SQLite, or a lost listening connection), so an edit takes
+//! effect within a second. If the store is unreachable
 //! the last bindings read stay in force — fail static, never open — and
 //! [`BindingsCache::is_fresh`] turns false until a reload succeeds. When no binding
 //! matches, the static `[authz]` table of the role file decides, as before.
@@ -102,7 +103,7 @@ impl BindingsCache {
                     },
                     Err(e) => self.stale(&e),
                 }
-                tokio::time::sleep(POLL).await;
+                store.wait_for_change(POLL).await;
             }
         });
     }

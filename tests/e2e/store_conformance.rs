@@ -305,6 +305,27 @@ async fn postgres_store_conforms() {
     let store = PostgresStore::connect_lazy(&pg.url).unwrap();
     assert_eq!(store.kind(), "postgres");
     conformance(&store).await;
+
+    // Binding changes wake listeners at once (LISTEN/NOTIFY), not after the poll.
+    store.wait_for_change(Duration::from_millis(100)).await; // opens the listener
+    let waiter = store.clone();
+    let woke = tokio::spawn(async move {
+        let t = std::time::Instant::now();
+        waiter.wait_for_change(Duration::from_secs(20)).await;
+        t.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b = Binding {
+        kind: BindingKind::Subject,
+        name: "notified".into(),
+        role: "operator".into(),
+        team: None,
+        created_by: "t".into(),
+        created_ms: T0,
+    };
+    store.put_binding(&b).await.unwrap();
+    let waited = woke.await.unwrap();
+    assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
 }
 
 fn options(dir: &std::path::Path) -> DurableOptions {

@@ -198,6 +198,10 @@ macro_rules! governance_sql {
                     .collect()
             }
 
+            async fn wait_for_change(&self, max: std::time::Duration) {
+                self.wait_change(max).await
+            }
+
             async fn bindings_version(&self) -> Result<i64, $crate::StoreError> {
                 let (v,): (i64,) =
                     sqlx::query_as("SELECT version FROM governance_version WHERE id = 1")

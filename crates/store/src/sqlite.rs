@@ -38,4 +38,11 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// SQLite has no notifications: waits `max` (callers poll).
+    async fn wait_change(&self, max: Duration) {
+        tokio::time::sleep(max).await;
+    }
+}
+
 crate::sql::governance_sql!(SqliteStore, sqlx::Sqlite, "sqlite");

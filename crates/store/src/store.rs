@@ -36,6 +36,10 @@ pub trait GovernanceStore: Send + Sync + 'static {
     /// Every binding, ordered by kind and name.
     async fn list_bindings(&self) -> Result<Vec<Binding>, StoreError>;
 
+    /// Waits until the bindings may have changed, at most `max`. PostgreSQL wakes on
+    /// `NOTIFY gatehouse_bindings` (a trigger sends it); SQLite simply sleeps `max`.
+    async fn wait_for_change(&self, max: std::time::Duration);
+
     /// A number that changes whenever the bindings change.
     async fn bindings_version(&self) -> Result<i64, StoreError>;
 
