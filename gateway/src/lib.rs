@@ -37,6 +37,7 @@ pub mod error;
 pub mod http;
 pub mod personal_keys;
 pub mod pipeline;
+pub mod rbac_cli;
 pub mod reply;
 pub mod routes;
 pub mod server;

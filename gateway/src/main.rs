@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: gatehouse::audit_cli::AuditCommand,
     },
+    /// Manage RBAC bindings in the configured store.
+    Rbac {
+        #[command(subcommand)]
+        command: gatehouse::rbac_cli::RbacCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +79,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::Audit { command }) = args.command {
         let cfg = GatewayConfig::load(&args.config, Overrides::default(), Overrides::default())?;
         return gatehouse::audit_cli::run(&cfg, command);
+    }
+    if let Some(Command::Rbac { command }) = args.command {
+        let cfg = GatewayConfig::load(&args.config, Overrides::default(), Overrides::default())?;
+        return gatehouse::rbac_cli::run(&cfg, command);
     }
     if let Some(Command::Policy {
         command:

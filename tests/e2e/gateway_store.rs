@@ -678,4 +678,33 @@ async fn bindings_apply_within_a_second_and_fail_static() {
     assert_eq!(events[0]["sandbox_id"], "subject/dave");
     let (_, b) = audit(&gw, ADMIN, "?action=binding:put").await;
     assert_eq!(b["items"].as_array().unwrap().len(), 2);
+
+    // `gatehouse rbac` writes the same store (and the audit table).
+    let rbac = |args: &[&str]| {
+        let out = std::process::Command::new(gatehouse_tests::bin_dir().join("gatehouse"))
+            .arg("--config")
+            .arg(&gw.config_path)
+            .arg("rbac")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert!(!rbac(&["bind", "subject", "frank", "emperor"]).0);
+    assert!(rbac(&["bind", "subject", "frank", "operator", "--team", "team-f"]).0);
+    let frank = || user("frank", None, None);
+    wait_for("frank's binding", Duration::from_secs(5), || async {
+        (me(frank()).await == ("operator".into(), serde_json::json!("team-f"))).then_some(())
+    })
+    .await
+    .unwrap();
+    let (ok, listed) = rbac(&["list"]);
+    assert!(ok && listed.contains("\"frank\""), "{listed}");
+    assert!(rbac(&["unbind", "subject", "frank"]).0);
+    assert!(!rbac(&["unbind", "subject", "frank"]).0);
+    let (_, b) = audit(&gw, ADMIN, "?action=binding:delete&sandbox=subject/frank").await;
+    assert_eq!(b["items"][0]["principal"]["auth_method"], "cli");
 }
