@@ -37,6 +37,8 @@ pub struct GatewayConfig {
     pub oidc: Option<gatehouse_authn::oidc::OidcConfig>,
     /// `[console]`.
     pub console: ConsoleSection,
+    /// `[store]`: the governance store (durable audit, bindings, personal keys).
+    pub store: gatehouse_store::StoreConfig,
 }
 
 /// `[console]`.
@@ -319,6 +321,7 @@ impl GatewayConfig {
             }
         }
         if let Some(base) = path.parent() {
+            cfg.store.resolve_relative(base);
             if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
                 let beside = base.join("..").join(&cfg.console.dir);
                 if beside.exists() {
@@ -338,6 +341,9 @@ impl GatewayConfig {
 
     /// Checks what types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.store
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         self.server.listen.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "server.listen",

@@ -25,7 +25,9 @@
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
+pub mod audit_cli;
 pub mod backend_client;
+pub mod bindings;
 pub mod config;
 pub mod cookies;
 pub mod cors;
@@ -34,7 +36,9 @@ pub mod ctx;
 pub mod error;
 pub mod hosts;
 pub mod http;
+pub mod personal_keys;
 pub mod pipeline;
+pub mod rbac_cli;
 pub mod reply;
 pub mod routes;
 pub mod sandbox_origin;

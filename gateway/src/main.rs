@@ -45,6 +45,16 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Read the durable audit trail from the configured store.
+    Audit {
+        #[command(subcommand)]
+        command: gatehouse::audit_cli::AuditCommand,
+    },
+    /// Manage RBAC bindings in the configured store.
+    Rbac {
+        #[command(subcommand)]
+        command: gatehouse::rbac_cli::RbacCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +76,14 @@ enum PolicyCommand {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Audit { command }) = args.command {
+        let cfg = GatewayConfig::load(&args.config, Overrides::default(), Overrides::default())?;
+        return gatehouse::audit_cli::run(&cfg, command);
+    }
+    if let Some(Command::Rbac { command }) = args.command {
+        let cfg = GatewayConfig::load(&args.config, Overrides::default(), Overrides::default())?;
+        return gatehouse::rbac_cli::run(&cfg, command);
+    }
     if let Some(Command::Policy {
         command:
             PolicyCommand::Explain {

@@ -29,7 +29,31 @@ use std::time::Duration;
 pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Result<Server> {
     let upstream = cfg.upstream()?;
 
-    let mut authenticators: Vec<Box<dyn Authenticator>> = Vec::new();
+    let store = rt
+        .block_on(cfg.store.open())
+        .context("opening the governance store ([store])")?;
+    // Migrate now when the store answers; otherwise the durable writer keeps trying (the
+    // gateway starts, and spools audit events, while PostgreSQL is down).
+    let prepared =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), store.prepare()).await });
+    match prepared {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "governance store not ready; retrying in the background")
+        }
+        Err(_) => tracing::warn!("governance store not answering; retrying in the background"),
+    }
+    let durable = Arc::new(
+        rt.block_on(gatehouse_store::DurableAuditSink::start(
+            store.clone(),
+            gatehouse_store::DurableOptions::from_config(&cfg.store),
+        ))
+        .context("starting the durable audit writer ([store] spool_dir)")?,
+    );
+    let personal_keys =
+        crate::personal_keys::PersonalKeyAuthenticator::new(store.clone(), rt.handle().clone());
+    // Personal `gk_` keys first: the named-key authenticator refuses keys it does not know.
+    let mut authenticators: Vec<Box<dyn Authenticator>> = vec![Box::new(personal_keys.clone())];
     let backend_key = if cfg.auth.backend_key_passthrough {
         upstream.api_key.clone().map(SecretString::new)
     } else {
@@ -101,9 +125,16 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
     let policy = Arc::new(PolicyStore::new(table));
+    let bindings = Arc::new(crate::bindings::BindingsCache::new());
     let audit = {
         let _guard = rt.enter();
-        let sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
+        let sink: Arc<dyn gatehouse_audit::AuditSink> =
+            Arc::new(gatehouse_audit::TeeSink::new(vec![
+                log_sink,
+                durable.clone(),
+            ]));
+        bindings.clone().spawn_watcher(store.clone());
         policy.clone().spawn_watcher(
             cfg.policy.path.clone(),
             Duration::from_millis(cfg.policy.reload_interval_ms),
@@ -146,6 +177,10 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
             .context("upstream.api_key is not a valid header value")?,
         backend,
         audit,
+        store,
+        durable,
+        personal_keys,
+        bindings,
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
             team: cfg.scope.team_metadata_key.clone(),

@@ -36,8 +36,16 @@ pub struct Gateway {
     pub upstream_key: Option<http::HeaderValue>,
     /// The gateway's own backend calls: scope lookups and health.
     pub backend: BackendClient,
-    /// Audit sink.
+    /// Audit sink (the `[audit]` sink and the durable store writer).
     pub audit: Arc<dyn AuditSink>,
+    /// The governance store.
+    pub store: Arc<dyn gatehouse_store::GovernanceStore>,
+    /// Personal `gk_` keys (shares its cache with the chain's copy).
+    pub personal_keys: crate::personal_keys::PersonalKeyAuthenticator,
+    /// RBAC bindings from the store (checked before the static `[authz]` table).
+    pub bindings: Arc<crate::bindings::BindingsCache>,
+    /// The durable audit writer (queue and spool depth).
+    pub durable: Arc<gatehouse_store::DurableAuditSink>,
     /// Reserved metadata keys.
     pub keys: ScopeKeys,
     /// Identity headers never forwarded as sent.

@@ -85,3 +85,69 @@ async fn sdk_manager_through_the_gateway_with_the_backend_key() {
         && e["principal"]["auth_method"] == "backend_key"));
     assert!(!gw.audit_raw().contains(&b.api_key));
 }
+
+/// A personal key alice creates works with the real SDK through the gateway and is scoped
+/// exactly like alice: the SDK lists her team's sandbox and not another team's with the
+/// same metadata, renews and kills it; the audit trail names alice and the key.
+#[tokio::test]
+async fn sdk_with_a_personal_key_is_scoped_like_its_owner() {
+    use gatehouse_tests::principals::{alice, carol, TRUSTED_PROXY_SECTION};
+    sdk::python().unwrap();
+    let b = Backend::start(BackendOptions::default()).await.unwrap();
+    let gw = Gateway::start(&b.url, &b.api_key, TRUSTED_PROXY_SECTION)
+        .await
+        .unwrap();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mine = create_id(&alice(), &gw.url, &body(&token)).await.unwrap();
+    let theirs = create_id(&carol(), &gw.url, &body(&token)).await.unwrap();
+    let r = alice()
+        .post(gw.at("/gatehouse/v1/keys"))
+        .json(&json!({"name": "sdk", "expiresInDays": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+
+    let seen = sdk::sandbox_manager(host_port(&gw.url), &key, &mine, &token)
+        .await
+        .unwrap();
+    assert_eq!(seen["listed_ids"], json!([mine]), "{seen}");
+    assert_eq!(seen["total"], 1);
+    assert!(sdk::killed(&seen), "{seen}");
+    assert_eq!(get(&carol(), &gw.url, &theirs).await.0, 200);
+
+    let url = gw.at(&format!(
+        "/gatehouse/v1/audit?sandbox={mine}&action=sandbox:delete"
+    ));
+    let page = gatehouse_tests::wait_for(
+        "the kill's audit event",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = reqwest::Client::new()
+                .get(&url)
+                .header("OPEN-SANDBOX-API-KEY", &b.api_key)
+                .send()
+                .await
+                .ok()?;
+            let v: Value = r.json().await.ok()?;
+            v["items"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+                .then_some(v)
+        },
+    )
+    .await
+    .unwrap();
+    let e = &page["items"][0];
+    assert_eq!(e["principal"]["subject"], "alice", "{page}");
+    assert_eq!(e["principal"]["auth_method"], "api_key");
+    assert!(e["principal"]["key_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("sdk (gk_"));
+    assert!(!gw.exposes(&key));
+    let (s, _) = send_req(carol().delete(gw.at(&format!("/v1/sandboxes/{theirs}")))).await;
+    assert_eq!(s, 204);
+}

@@ -127,6 +127,47 @@ impl Gateway {
         process::stop(&mut self.child, "-INT", process::Target::Process, grace);
     }
 
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        process::stop(
+            &mut self.child,
+            "-KILL",
+            process::Target::Process,
+            Duration::from_secs(5),
+        );
+    }
+
+    /// Starts the process again with the same config (after [`Gateway::stop`] or
+    /// [`Gateway::kill`]) and waits for `/healthz`.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)?;
+        let unset = "GATEHOUSE_UPSTREAM_API_KEY";
+        self.child = Some(process::spawn_binary(
+            "gatehouse",
+            &self.config_path,
+            "info",
+            &[],
+            &[unset],
+            log,
+        )?);
+        let health = format!("{}/healthz", self.url);
+        wait_for("gateway /healthz", Duration::from_secs(30), || {
+            let health = health.clone();
+            async move { reqwest::get(&health).await.ok() }
+        })
+        .await
+        .with_context(|| format!("gateway did not restart; log: {}", self.log()))?;
+        Ok(())
+    }
+
+    /// The gateway's directory (config, role table, store, spool).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Whether `secret` appears in the gateway's log or audit file.
     pub fn exposes(&self, secret: &str) -> bool {
         self.log().contains(secret) || self.audit_raw().contains(secret)

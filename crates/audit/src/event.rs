@@ -50,6 +50,10 @@ pub struct AuditPrincipal {
 /// One audited request (every mutation and every denial).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    /// The event's unique id (a UUID): the durable store inserts each id once, so a
+    /// replayed event is never duplicated. Empty in events written before ids existed.
+    #[serde(default)]
+    pub id: String,
     /// When the request ended, RFC 3339 UTC (see [`rfc3339_now`]).
     pub time: String,
     /// The request's `X-Request-ID`.
@@ -101,6 +105,7 @@ impl AuditEvent {
 #[cfg(test)]
 pub(crate) fn sample(n: usize) -> AuditEvent {
     AuditEvent {
+        id: format!("00000000-0000-4000-8000-{n:012}"),
         time: rfc3339_now(),
         request_id: format!("req-{n}"),
         principal: AuditPrincipal {
@@ -134,6 +139,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&e.to_json().unwrap()).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected = vec![
+            "id",
             "time",
             "request_id",
             "principal",

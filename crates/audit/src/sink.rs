@@ -7,6 +7,7 @@ mod channel;
 mod file;
 mod memory;
 mod stdout;
+mod tee;
 
 use crate::event::AuditEvent;
 
@@ -14,6 +15,7 @@ pub use channel::DEFAULT_CAPACITY;
 pub use file::FileSink;
 pub use memory::MemorySink;
 pub use stdout::StdoutSink;
+pub use tee::TeeSink;
 
 /// Where audit events go. Called from the proxy's logging phase: implementations must
 /// never block the caller (no I/O, no awaiting, no unbounded waiting on locks).

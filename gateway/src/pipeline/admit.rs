@@ -122,13 +122,22 @@ impl Gateway {
         }
         let role = match &p.role {
             Some(r) => r.clone(),
+            // Store bindings first (RBAC, `/gatehouse/v1/bindings`), then the static table.
             // A trusted proxy's roles header names roles; IdP groups grant a role by
             // name only when the table says so (`group_names_are_roles`).
-            None => table.resolve_role_with(
-                &p.subject,
-                &p.groups,
-                p.method == AuthMethod::TrustedHeader || table.group_names_are_roles(),
-            ),
+            None => match self.bindings.resolve(table, &p.subject, &p.groups) {
+                Some(grant) => {
+                    if grant.team.is_some() {
+                        ctx.principal.team = grant.team;
+                    }
+                    grant.role
+                }
+                None => table.resolve_role_with(
+                    &p.subject,
+                    &p.groups,
+                    p.method == AuthMethod::TrustedHeader || table.group_names_are_roles(),
+                ),
+            },
         };
         ctx.role = Some(role);
     }

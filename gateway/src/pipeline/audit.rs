@@ -59,6 +59,7 @@ impl Gateway {
         };
         let p = &ctx.principal;
         self.audit.record(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
             time: gatehouse_lifecycle::time::format(&chrono::Utc::now()),
             request_id: ctx.request_id.clone(),
             principal: AuditPrincipal {
@@ -76,6 +77,42 @@ impl Gateway {
             outcome,
             reason: ctx.reason.clone(),
             duration_ms: elapsed,
+            peer: ctx.peer.map(|ip| ip.to_string()),
+        });
+    }
+}
+
+impl Gateway {
+    /// Audits a change made through the gateway's own routes (`key:create`,
+    /// `binding:put`, ...), which the role table does not know: one `allowed` event.
+    pub fn audit_change(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        action: &str,
+        target: Option<&str>,
+        status: u16,
+    ) {
+        let p = &ctx.principal;
+        self.audit.record(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: gatehouse_lifecycle::time::format(&chrono::Utc::now()),
+            request_id: ctx.request_id.clone(),
+            principal: AuditPrincipal {
+                subject: p.subject.clone(),
+                team: p.team.clone(),
+                role: ctx.role.clone(),
+                auth_method: p.method.as_str().to_string(),
+                key_name: p.key_name.clone(),
+            },
+            action: Some(action.to_string()),
+            sandbox_id: target.map(str::to_owned),
+            method: method.to_owned(),
+            path: ctx.path.clone(),
+            status,
+            outcome: Outcome::Allowed,
+            reason: None,
+            duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             peer: ctx.peer.map(|ip| ip.to_string()),
         });
     }

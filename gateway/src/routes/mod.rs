@@ -10,11 +10,17 @@
 //! | `POST /auth/sandbox-handoff` | authenticated (after the chain and CSRF) | [`handoff`] |
 //! | anything else under `/auth` | 404 | |
 //! | `GET /.well-known/jwks.json` | anyone | the verified-caller key ([`crate::pipeline::caller`]) |
+//! | `GET /gatehouse/v1/audit` | operator (own team), service_admin | [`audit_api`] |
+//! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | authenticated | [`keys`] |
+//! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | service_admin | [`bindings`] |
 
+pub mod audit_api;
 pub mod auth;
+pub mod bindings;
 pub mod console;
 pub mod handoff;
 pub mod health;
+pub mod keys;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -49,6 +55,20 @@ pub enum OwnRoute {
     Jwks,
     /// `POST /auth/sandbox-handoff` (authenticated): a hand-off to a sandbox origin.
     Handoff,
+    /// `GET /gatehouse/v1/audit` (authenticated).
+    AuditQuery,
+    /// `POST /gatehouse/v1/keys` (authenticated).
+    KeyCreate,
+    /// `GET /gatehouse/v1/keys` (authenticated).
+    KeyList,
+    /// `DELETE /gatehouse/v1/keys/{id}` (authenticated).
+    KeyRevoke,
+    /// `GET /gatehouse/v1/bindings` (service_admin).
+    BindingList,
+    /// `PUT /gatehouse/v1/bindings` (service_admin).
+    BindingPut,
+    /// `DELETE /gatehouse/v1/bindings/{kind}/{name}` (service_admin).
+    BindingDelete,
 }
 
 impl OwnRoute {
@@ -70,6 +90,15 @@ impl OwnRoute {
             (&Method::POST, "/auth/sandbox-handoff") => OwnRoute::Handoff,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
             (&Method::GET, "/.well-known/jwks.json") => OwnRoute::Jwks,
+            (&Method::GET | &Method::HEAD, "/gatehouse/v1/audit") => OwnRoute::AuditQuery,
+            (&Method::POST, "/gatehouse/v1/keys") => OwnRoute::KeyCreate,
+            (&Method::GET, "/gatehouse/v1/keys") => OwnRoute::KeyList,
+            (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/keys/") => OwnRoute::KeyRevoke,
+            (&Method::GET, "/gatehouse/v1/bindings") => OwnRoute::BindingList,
+            (&Method::PUT, "/gatehouse/v1/bindings") => OwnRoute::BindingPut,
+            (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/bindings/") => {
+                OwnRoute::BindingDelete
+            }
             _ => return None,
         };
         Some(route)
@@ -77,7 +106,19 @@ impl OwnRoute {
 
     /// Whether the route is answered only after authentication (and the CSRF check).
     pub fn needs_caller(self) -> bool {
-        matches!(self, OwnRoute::Me | OwnRoute::Logout | OwnRoute::Handoff)
+        matches!(
+            self,
+            OwnRoute::Me
+                | OwnRoute::Logout
+                | OwnRoute::Handoff
+                | OwnRoute::AuditQuery
+                | OwnRoute::KeyCreate
+                | OwnRoute::KeyList
+                | OwnRoute::KeyRevoke
+                | OwnRoute::BindingList
+                | OwnRoute::BindingPut
+                | OwnRoute::BindingDelete
+        )
     }
 }
 
@@ -107,6 +148,27 @@ pub async fn serve(
             ],
             body: bytes::Bytes::from(gw.caller.key().jwks().to_owned()),
         }),
+        OwnRoute::AuditQuery => audit_api::query(gw, req, ctx).await,
+        OwnRoute::KeyCreate => keys::create(gw, req, ctx).await,
+        OwnRoute::KeyList => keys::list(gw, req, ctx).await,
+        OwnRoute::KeyRevoke => {
+            let id = ctx
+                .path
+                .strip_prefix("/gatehouse/v1/keys/")
+                .unwrap_or_default()
+                .to_owned();
+            keys::revoke(gw, &id, ctx).await
+        }
+        OwnRoute::BindingList => bindings::list(gw, ctx).await,
+        OwnRoute::BindingPut => bindings::put(gw, req, ctx).await,
+        OwnRoute::BindingDelete => {
+            let rest = ctx
+                .path
+                .strip_prefix("/gatehouse/v1/bindings/")
+                .unwrap_or_default()
+                .to_owned();
+            bindings::delete(gw, &rest, ctx).await
+        }
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",

@@ -1,0 +1,36 @@
+//! The governance store: durable audit events, RBAC bindings and personal API keys.
+//!
+//! [`GovernanceStore`] is implemented twice over the same SQL ([`sql`]): [`SqliteStore`]
+//! (embedded, the default) and [`PostgresStore`] (production). Each applies its own
+//! embedded, additive, versioned migrations (`migrations/sqlite`, `migrations/postgres`).
+//! One conformance suite (`tests/e2e/store_conformance.rs`) runs against both.
+//!
+//! [`DurableAuditSink`] feeds audit events to the store without ever blocking a request:
+//! a bounded queue, a writer task, and an append-only spool file while the store is
+//! unreachable, replayed in order when it returns. Inserts are idempotent by event id.
+
+mod api_keys;
+mod audit_query;
+mod bindings;
+mod config;
+mod durable;
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+mod store;
+
+pub use api_keys::{
+    generate as generate_key, hash_key, is_personal_key, ApiKeyRecord, KeySpec, NewApiKey,
+    KEY_PREFIX,
+};
+pub use audit_query::{
+    event_ms, ms_to_rfc3339, parse_outcome, AuditPage, AuditQuery, Cursor, DEFAULT_PAGE, MAX_PAGE,
+};
+pub use bindings::{Binding, BindingKind};
+pub use config::{StoreConfig, StoreKind};
+pub use durable::{DurableAuditSink, DurableOptions};
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use store::GovernanceStore;

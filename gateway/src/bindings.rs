@@ -1,0 +1,157 @@
+//! [`BindingsCache`]: the RBAC bindings of the governance store, held in memory for role
+//! resolution on the hot path (one atomic load, no I/O).
+//!
+//! A watcher task checks the store's bindings version and reloads when it changes: on
+//! PostgreSQL as soon as `NOTIFY gatehouse_bindings` arrives (a trigger sends it), and
+//! every [`POLL`] in any case (SQLite, or a lost listening connection), so an edit takes
+//! effect within a second. If the store is unreachable
+//! the last bindings read stay in force — fail static, never open — and
+//! [`BindingsCache::is_fresh`] turns false until a reload succeeds. When no binding
+//! matches, the static `[authz]` table of the role file decides, as before.
+
+use arc_swap::ArcSwap;
+use gatehouse_authz::RoleTable;
+use gatehouse_store::{Binding, BindingKind, GovernanceStore};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the watcher checks for changes.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// What a binding grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The role.
+    pub role: String,
+    /// The team, when the binding sets one.
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    subjects: HashMap<String, Grant>,
+    groups: HashMap<String, Grant>,
+}
+
+/// The bindings in memory.
+#[derive(Debug, Default)]
+pub struct BindingsCache {
+    current: ArcSwap<Snapshot>,
+    fresh: AtomicBool,
+}
+
+impl BindingsCache {
+    /// An empty cache (no binding matches until the first load).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the bindings.
+    pub fn load(&self, bindings: &[Binding]) {
+        let mut s = Snapshot::default();
+        for b in bindings {
+            let g = Grant {
+                role: b.role.clone(),
+                team: b.team.clone(),
+            };
+            match b.kind {
+                BindingKind::Subject => s.subjects.insert(b.name.clone(), g),
+                BindingKind::Group => s.groups.insert(b.name.clone(), g),
+            };
+        }
+        self.current.store(Arc::new(s));
+        self.fresh.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the last reload succeeded (false while the store is unreachable).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh.load(Ordering::Relaxed)
+    }
+
+    /// The grant for a caller: their subject's binding, else the most privileged of their
+    /// groups' bindings (by the number of actions the role allows in `table`).
+    pub fn resolve(&self, table: &RoleTable, subject: &str, groups: &[String]) -> Option<Grant> {
+        let s = self.current.load();
+        if let Some(g) = s.subjects.get(subject) {
+            return Some(g.clone());
+        }
+        groups
+            .iter()
+            .filter_map(|g| s.groups.get(g))
+            .max_by_key(|g| table.permissions(&g.role).len())
+            .cloned()
+    }
+
+    /// Starts the watcher on the current Tokio runtime.
+    pub fn spawn_watcher(self: Arc<Self>, store: Arc<dyn GovernanceStore>) {
+        tokio::spawn(async move {
+            let mut seen: Option<i64> = None;
+            loop {
+                match store.bindings_version().await {
+                    Ok(v) if seen == Some(v) => self.fresh.store(true, Ordering::Relaxed),
+                    Ok(v) => match store.list_bindings().await {
+                        Ok(b) => {
+                            self.load(&b);
+                            if seen.is_some() {
+                                tracing::info!(bindings = b.len(), "RBAC bindings reloaded");
+                            }
+                            seen = Some(v);
+                        }
+                        Err(e) => self.stale(&e),
+                    },
+                    Err(e) => self.stale(&e),
+                }
+                store.wait_for_change(POLL).await;
+            }
+        });
+    }
+
+    fn stale(&self, e: &gatehouse_store::StoreError) {
+        if self.fresh.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "cannot read RBAC bindings; keeping the last ones read");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_first_then_the_most_privileged_group() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/roles.toml");
+        let table = RoleTable::load(std::path::Path::new(path)).unwrap();
+        let b = |kind, name: &str, role: &str, team: Option<&str>| Binding {
+            kind,
+            name: name.into(),
+            role: role.into(),
+            team: team.map(Into::into),
+            created_by: "t".into(),
+            created_ms: 0,
+        };
+        let c = BindingsCache::new();
+        assert!(!c.is_fresh());
+        c.load(&[
+            b(BindingKind::Subject, "alice", "read_only", Some("t1")),
+            b(BindingKind::Group, "ops", "operator", None),
+            b(BindingKind::Group, "admins", "service_admin", Some("t2")),
+        ]);
+        assert!(c.is_fresh());
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            c.resolve(&table, "alice", &groups(&["admins"]))
+                .map(|g| g.role),
+            Some("read_only".into())
+        );
+        assert_eq!(
+            c.resolve(&table, "bob", &groups(&["ops", "admins"])),
+            Some(Grant {
+                role: "service_admin".into(),
+                team: Some("t2".into())
+            })
+        );
+        assert_eq!(c.resolve(&table, "bob", &groups(&["nobody"])), None);
+    }
+}
