@@ -32,11 +32,18 @@ pub struct BackendClient {
     upstream: Upstream,
     timeout: Duration,
     cache: Cache<String, StringMap>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl BackendClient {
-    /// A client for `upstream`; sandbox scopes are cached for `ttl`.
-    pub fn new(upstream: Upstream, timeout: Duration, ttl: Duration) -> Self {
+    /// A client for `upstream`; sandbox scopes are cached for `ttl`, and cache lookups
+    /// are counted in `metrics`.
+    pub fn new(
+        upstream: Upstream,
+        timeout: Duration,
+        ttl: Duration,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
@@ -48,6 +55,7 @@ impl BackendClient {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            metrics,
         }
     }
 
@@ -83,8 +91,10 @@ impl BackendClient {
     /// The metadata of sandbox `id` (cached), or `Missing`.
     pub async fn sandbox(&self, id: &str, request_id: &str) -> Result<Found, LookupError> {
         if let Some(md) = self.cache.get(id) {
+            self.metrics.scope_cache(true);
             return Ok(Found::Sandbox(md));
         }
+        self.metrics.scope_cache(false);
         let path = format!("/v1/sandboxes/{id}");
         let (status, body) = self.get(&path, request_id).await?;
         match status {

@@ -37,6 +37,42 @@ pub struct GatewayConfig {
     pub oidc: Option<gatehouse_authn::oidc::OidcConfig>,
     /// `[console]`.
     pub console: ConsoleSection,
+    /// `[admin]`: the operators' listener (metrics).
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Address of the admin listener (`GET /metrics`), e.g. `127.0.0.1:9100`; a host
+    /// name such as `localhost:9100` is resolved. Reach it only from operators' networks.
+    pub listen: Option<String>,
+}
+
+impl AdminSection {
+    /// The address `listen` names (a literal address, or a host name resolved now).
+    pub fn addr(&self, listen: &str) -> Result<SocketAddr, ConfigError> {
+        resolve_listen("admin.listen", listen)
+    }
+}
+
+/// Resolves a `host:port` listen value; `key` names it in the error.
+pub fn resolve_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(a) = value.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| {
+            invalid(
+                key,
+                format!("'{value}' is not an address to listen on; expected host:port such as 127.0.0.1:9100"),
+            )
+        })
 }
 
 /// `[console]`.
@@ -319,12 +355,10 @@ impl GatewayConfig {
 
     /// Checks what types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.server.listen.parse::<SocketAddr>().map_err(|e| {
-            invalid(
-                "server.listen",
-                format!("'{}' is not host:port ({e})", self.server.listen),
-            )
-        })?;
+        resolve_listen("server.listen", &self.server.listen)?;
+        if let Some(l) = &self.admin.listen {
+            self.admin.addr(l)?;
+        }
         if self.server.threads == 0 {
             return Err(invalid("server.threads", "must be at least 1".into()));
         }

@@ -65,6 +65,9 @@ pub struct RequestCtx {
     pub denied: bool,
     /// Client IP.
     pub peer: Option<std::net::IpAddr>,
+    /// Time the backend took to answer with a response head (for the gateway-added
+    /// latency metric).
+    pub upstream_elapsed: std::time::Duration,
 }
 
 impl RequestCtx {
@@ -91,6 +94,7 @@ impl RequestCtx {
             reason: None,
             denied: false,
             peer: None,
+            upstream_elapsed: std::time::Duration::ZERO,
         }
     }
 

@@ -26,6 +26,8 @@
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
 pub mod backend_client;
+pub mod check;
+pub mod admin;
 pub mod config;
 pub mod cookies;
 pub mod cors;
@@ -33,7 +35,9 @@ pub mod csrf;
 pub mod ctx;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod reply;
 pub mod routes;
 pub mod server;

@@ -14,6 +14,17 @@ use gatehouse_authz::{
 };
 use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
 
+/// The authentication method a rejection belongs to, for the metrics label.
+fn auth_failure_method(e: &gatehouse_authn::AuthError) -> &'static str {
+    use gatehouse_authn::AuthError;
+    match e {
+        AuthError::InvalidApiKey => "api_key",
+        AuthError::MissingIdentity { .. } | AuthError::InvalidIdentity { .. } => "trusted_header",
+        AuthError::Rejected { code, .. } if code.contains("SESSION") => "session",
+        AuthError::Rejected { .. } => "bearer",
+    }
+}
+
 /// What `request_filter` decided.
 pub enum Admitted {
     /// Forward to the backend.
@@ -102,7 +113,10 @@ impl Gateway {
             .chain
             .authenticate(&view)
             .await
-            .map_err(|e| GatewayError::new(401, e.code(), e.message()))?;
+            .map_err(|e| {
+                self.metrics.auth_failure(auth_failure_method(&e), e.code());
+                GatewayError::new(401, e.code(), e.message())
+            })?;
         Ok(())
     }
 

@@ -62,7 +62,10 @@ impl Gateway {
             Ok(r) => r,
             Err(e) => return self.answer_error(e, ctx),
         };
-        let mut resp = match self.upstream.send(up).await {
+        let sent = std::time::Instant::now();
+        let sending = self.upstream.send(up).await;
+        ctx.upstream_elapsed = sent.elapsed();
+        let mut resp = match sending {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&e, ctx),
         };
@@ -86,6 +89,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> http::Response<Body> {
         tracing::warn!(error = %e, "proxying failed");
+        self.metrics.upstream_error(e.kind());
         self.answer_error(GatewayError::upstream_unavailable(), ctx)
     }
 
