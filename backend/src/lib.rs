@@ -10,9 +10,11 @@
 //! The engine is abstracted by [`gatehouse_lifecycle::Runtime`]; the Docker driver lives in
 //! `gatehouse-runtime-docker`.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod expiry;
 pub mod reconcile;
 pub mod runtime;

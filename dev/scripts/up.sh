@@ -73,7 +73,7 @@ start_kubernetes() {
     printf '[runtime]\ntype = "kubernetes"\n\n[kubernetes]\nkubeconfig_path = "%s"\n' "$kubeconfig"
     [ -n "$ns" ] && printf 'namespace = "%s"\n' "$ns"
     [ -n "$sa" ] && printf 'service_account = "%s"\n' "$sa"
-    printf '\n[store]\ntype = "sqlite"\npath = ".state/backend-kubernetes.db"\n'
+    printf '\n[store]\ntype = "sqlite"\npath = "backend-kubernetes.db"\n'
   } >"$backend_config"
 }
 

@@ -82,6 +82,11 @@ impl Gateway {
         format!("{}{path}", self.url)
     }
 
+    /// The process id (to send it a signal), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The gateway's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

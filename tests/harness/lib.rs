@@ -266,6 +266,11 @@ impl Backend {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The process id (to send it a signal), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// A client that sends the API key on every request.
     pub fn client(&self) -> reqwest::Client {
         let mut h = reqwest::header::HeaderMap::new();

@@ -13,7 +13,7 @@ use tracing::Instrument;
 pub use gatehouse_lifecycle::wire::{API_KEY_HEADER, REQUEST_ID_HEADER};
 
 /// Paths served without an API key: exactly these, nothing under them.
-const EXEMPT: &[&str] = &["/health", "/version"];
+const EXEMPT: &[&str] = &["/health", "/version", "/livez", "/readyz"];
 
 /// Propagates `X-Request-ID` (or makes one), logs one line per request.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
