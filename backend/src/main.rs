@@ -59,8 +59,7 @@ async fn shutdown_signal() {
 /// signal never ends the process. The running listener, store and engine are kept (they
 /// change with a restart); an invalid file is reported and ignored.
 async fn on_sighup(path: Option<PathBuf>, env: Overrides, cli: Overrides) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         tracing::warn!("cannot handle SIGHUP");
         return;
     };

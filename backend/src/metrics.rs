@@ -8,8 +8,7 @@
 
 use crate::store::Store;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -51,7 +50,9 @@ impl BackendMetrics {
                 "gatehouse_backend_create_seconds",
                 "Time to answer a sandbox create (engine calls included).",
             )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
         )?;
         registry.register(Box::new(create_latency.clone()))?;
         let engine_errors = IntCounterVec::new(

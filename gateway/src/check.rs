@@ -60,7 +60,10 @@ mod tests {
         .unwrap();
         let err = cross_check(&cfg, &table).unwrap_err().to_string();
         assert!(err.contains("auth.api_keys[0].role"), "{err}");
-        assert!(err.contains("'operatr'") && err.contains("operator"), "{err}");
+        assert!(
+            err.contains("'operatr'") && err.contains("operator"),
+            "{err}"
+        );
         cfg.auth.api_keys[0].role = "operator".into();
         assert!(cross_check(&cfg, &table).is_ok());
         cfg.console.dir = dir.path().join("missing");

@@ -25,9 +25,9 @@
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
+pub mod admin;
 pub mod backend_client;
 pub mod check;
-pub mod admin;
 pub mod config;
 pub mod cookies;
 pub mod cors;

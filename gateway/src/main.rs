@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse::config::{ConfigError, GatewayConfig, Overrides};
-use gatehouse_authz::RoleTable;
 use gatehouse::routes::OwnRoute;
+use gatehouse_authz::RoleTable;
 use gatehouse_telemetry::LogFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -190,7 +190,10 @@ fn run_command(command: Command, config: &std::path::Path) -> anyhow::Result<Exi
                 .and_then(|np| OwnRoute::resolve(&m, &np.path).map(|r| (np.path, r)));
             if let Some((canonical, route)) = own {
                 println!("request:  {method} {path} as role '{role}'");
-                println!("route:    the gateway's own route {canonical}: {}", route.describe());
+                println!(
+                    "route:    the gateway's own route {canonical}: {}",
+                    route.describe()
+                );
                 if route.exists() {
                     println!("decision: ANSWERED BY THE GATEWAY (never forwarded)");
                     return Ok(ExitCode::SUCCESS);

@@ -115,9 +115,8 @@ impl Metrics {
             &["action", "status", "outcome"],
         )?;
         registry.register(Box::new(requests_vec.clone()))?;
-        let mut requests = Vec::with_capacity(
-            (Action::ALL.len() + 1) * STATUS_CLASSES.len() * OUTCOMES.len(),
-        );
+        let mut requests =
+            Vec::with_capacity((Action::ALL.len() + 1) * STATUS_CLASSES.len() * OUTCOMES.len());
         let names = Action::ALL
             .iter()
             .map(|a| a.as_str())
@@ -216,7 +215,9 @@ impl Metrics {
 
     /// Counts a rejected credential. Both labels come from fixed sets (`&'static str`).
     pub fn auth_failure(&self, method: &'static str, reason: &'static str) {
-        self.auth_failures.with_label_values(&[method, reason]).inc();
+        self.auth_failures
+            .with_label_values(&[method, reason])
+            .inc();
     }
 
     /// Counts a backend failure of kind `kind` (a fixed set: `connect`, `timeout`, ...).
@@ -270,8 +271,9 @@ mod tests {
         assert!(text.contains(
             r#"gatehouse_requests_total{action="sandbox:list",outcome="forwarded",status="2xx"} 1"#
         ));
-        assert!(text
-            .contains(r#"gatehouse_requests_total{action="none",outcome="denied",status="4xx"} 2"#));
+        assert!(text.contains(
+            r#"gatehouse_requests_total{action="none",outcome="denied",status="4xx"} 2"#
+        ));
         assert!(text.contains(
             r#"gatehouse_auth_failures_total{method="api_key",reason="INVALID_API_KEY"} 1"#
         ));

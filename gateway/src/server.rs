@@ -110,10 +110,9 @@ pub fn build(
                 }
             });
             let live = sessions.clone();
-            let _ = metrics
-                .gauges
-                .live_sessions
-                .set(Arc::new(move || i64::try_from(live.live()).unwrap_or(i64::MAX)));
+            let _ = metrics.gauges.live_sessions.set(Arc::new(move || {
+                i64::try_from(live.live()).unwrap_or(i64::MAX)
+            }));
             Some(Arc::new(OidcRuntime {
                 login,
                 sessions,
@@ -234,7 +233,7 @@ pub fn build(
     // Pingora logging "ready" and retrying.
     std::net::TcpListener::bind(listen)
         .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
-    service.add_listener(ListenerConfig::tcp(&listen.to_string()).l4_buffer(
+    service.add_listener(ListenerConfig::tcp(listen.to_string()).l4_buffer(
         L4BufferSettings::new(cfg.server.read_buffer_bytes, cfg.server.write_buffer_bytes),
     ));
     server.add_service(service);

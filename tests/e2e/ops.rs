@@ -73,8 +73,10 @@ async fn metrics_move_in_both_processes() {
     let before_be = scrape(&be_metrics).await;
 
     let admin = keyed(ADMIN_KEY);
-    let list = r#"gatehouse_requests_total{action="sandbox:list",outcome="forwarded",status="2xx"}"#;
-    let create = r#"gatehouse_requests_total{action="sandbox:create",outcome="forwarded",status="2xx"}"#;
+    let list =
+        r#"gatehouse_requests_total{action="sandbox:list",outcome="forwarded",status="2xx"}"#;
+    let create =
+        r#"gatehouse_requests_total{action="sandbox:create",outcome="forwarded",status="2xx"}"#;
     let bad_key = r#"gatehouse_auth_failures_total{method="api_key",reason="INVALID_API_KEY"}"#;
     for _ in 0..3 {
         let (s, _) = get_json(&admin, &gw.at("/v1/sandboxes")).await;
@@ -95,7 +97,10 @@ async fn metrics_move_in_both_processes() {
     let added = "gatehouse_gateway_added_seconds_count";
     assert!(series(&after_gw, added) >= series(&before_gw, added) + 5.0);
     let creates = "gatehouse_backend_create_seconds_count";
-    assert_eq!(series(&after_be, creates) - series(&before_be, creates), 1.0);
+    assert_eq!(
+        series(&after_be, creates) - series(&before_be, creates),
+        1.0
+    );
     let sandboxes: f64 = after_be
         .lines()
         .filter(|l| l.starts_with("gatehouse_backend_sandboxes{"))
@@ -107,7 +112,10 @@ async fn metrics_move_in_both_processes() {
     assert_eq!(delete(&admin, &gw.url, &id).await, 204);
     // The access log: one info line per request with the action, no key.
     let log = gw.log();
-    assert!(log.contains("sandbox:create") && log.contains("INFO"), "{log}");
+    assert!(
+        log.contains("sandbox:create") && log.contains("INFO"),
+        "{log}"
+    );
     assert!(!gw.exposes(ADMIN_KEY));
 }
 
@@ -157,7 +165,10 @@ async fn sighup_reloads_keys_and_keeps_a_bad_file_out() {
     .unwrap();
 
     // A role the table does not define: refused, the running keys stay.
-    let broken = format!("{added}\n{}", key_entry("ops-bad", "x-key-0123456789abcdef", "nope"));
+    let broken = format!(
+        "{added}\n{}",
+        key_entry("ops-bad", "x-key-0123456789abcdef", "nope")
+    );
     std::fs::write(&gw.config_path, broken).unwrap();
     hup(pid);
     wait_for("the refusal in the log", Duration::from_secs(10), || {
@@ -173,7 +184,10 @@ async fn sighup_reloads_keys_and_keeps_a_bad_file_out() {
     // The backend survives SIGHUP too.
     hup(backend.pid().unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(get_json(&backend.client(), &backend.at("/health")).await.0, 200);
+    assert_eq!(
+        get_json(&backend.client(), &backend.at("/health")).await.0,
+        200
+    );
     assert!(backend.log().contains("SIGHUP"), "{}", backend.log());
 }
 
@@ -200,10 +214,24 @@ fn gatehouse(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn the_cli_checks_explains_and_makes_keys() {
-    let (code, out, _) = gatehouse(&["policy", "explain", "--role", "read_only", "DELETE", "/v1/sandboxes/x"]);
+    let (code, out, _) = gatehouse(&[
+        "policy",
+        "explain",
+        "--role",
+        "read_only",
+        "DELETE",
+        "/v1/sandboxes/x",
+    ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("decision: DENY"));
-    let (code, out, _) = gatehouse(&["policy", "explain", "--role", "read_only", "GET", "/v1/sandboxes"]);
+    let (code, out, _) = gatehouse(&[
+        "policy",
+        "explain",
+        "--role",
+        "read_only",
+        "GET",
+        "/v1/sandboxes",
+    ]);
     assert_eq!(code, 0, "{out}");
     for path in ["/livez", "/readyz", "/healthz", "/auth/me", "/console/"] {
         let (code, out, _) = gatehouse(&["policy", "explain", "--role", "read_only", "GET", path]);
@@ -227,8 +255,14 @@ fn the_cli_checks_explains_and_makes_keys() {
     .unwrap();
     let (code, _, err) = gatehouse(&["config", "check", file.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("gw.toml") && err.contains("auth.api_keys[0].role"), "{err}");
-    assert!(!err.contains("backtrace") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("gw.toml") && err.contains("auth.api_keys[0].role"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && err.lines().count() == 1,
+        "{err}"
+    );
 
     let (code, out, _) = gatehouse(&["keys", "new", "ci-bot", "--role", "operator"]);
     assert_eq!(code, 0);

@@ -109,14 +109,10 @@ impl Gateway {
             peer: ctx.peer,
             headers: req.headers(),
         };
-        ctx.principal = self
-            .chain
-            .authenticate(&view)
-            .await
-            .map_err(|e| {
-                self.metrics.auth_failure(auth_failure_method(&e), e.code());
-                GatewayError::new(401, e.code(), e.message())
-            })?;
+        ctx.principal = self.chain.authenticate(&view).await.map_err(|e| {
+            self.metrics.auth_failure(auth_failure_method(&e), e.code());
+            GatewayError::new(401, e.code(), e.message())
+        })?;
         Ok(())
     }
 
