@@ -14,6 +14,7 @@
 //! | `runtime.type` | | | `docker` (or `kubernetes`) |
 //! | `docker.docker_host` | `DOCKER_HOST` (beats the file) | | `unix:///var/run/docker.sock` |
 //! | `admin.listen` | | | none (no metrics listener) |
+//! | any `section.key` | `GATEHOUSE_BACKEND__SECTION__KEY` (e.g. `GATEHOUSE_BACKEND__ADMIN__LISTEN`) | | |
 //!
 //! Relative paths in the file (`store.path`, `runtime.execd_binary`,
 //! `runtime.execd_state_dir`) are relative to the file's directory.
@@ -23,6 +24,10 @@
 //! Unknown keys are rejected with the key's name. Keys the upstream server knows but this
 //! backend has no use for (`[log]`, `[proxy]`, `runtime.execd_image`, ...) are accepted and
 //! logged as ignored, so an upstream file loads unchanged.
+
+/// Prefix of the environment variables that override any key of the file:
+/// `GATEHOUSE_BACKEND__SECTION__KEY=value` sets `section.key`.
+pub const ENV_PREFIX: &str = "GATEHOUSE_BACKEND__";
 
 use gatehouse_runtime_docker::DockerConfig;
 use gatehouse_runtime_kubernetes::KubernetesConfig;
@@ -236,7 +241,7 @@ impl Config {
     /// Reads a TOML file, applies overrides and validates the result.
     pub fn load(path: Option<&Path>, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
         let mut cfg: Self = match path {
-            Some(p) => gatehouse_config::load(p)?,
+            Some(p) => gatehouse_config::load_layered(p, ENV_PREFIX)?,
             None => Self::default(),
         };
         if let Some(base) = path.and_then(Path::parent) {

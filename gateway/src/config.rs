@@ -8,6 +8,11 @@
 //! | `server.listen` | `GATEHOUSE_LISTEN` | `--listen` |
 //! | `upstream.url` | `GATEHOUSE_UPSTREAM_URL` | `--upstream` |
 //! | `upstream.api_key` | `GATEHOUSE_UPSTREAM_API_KEY` (or the variable named by `upstream.api_key_env`) | |
+//! | any `section.key` | `GATEHOUSE__SECTION__KEY` (e.g. `GATEHOUSE__ADMIN__LISTEN`) | |
+
+/// Prefix of the environment variables that override any key of the file:
+/// `GATEHOUSE__SECTION__KEY=value` sets `section.key` (see [`gatehouse_config::env_overrides`]).
+pub const ENV_PREFIX: &str = "GATEHOUSE__";
 
 use gatehouse_audit::SinkConfig;
 use gatehouse_authn::{ApiKeyConfig, TrustedHeaderConfig};
@@ -312,7 +317,7 @@ pub struct Upstream {
 impl GatewayConfig {
     /// Loads, applies overrides (env then CLI) and validates.
     pub fn load(path: &Path, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
-        let mut cfg: Self = gatehouse_config::load(path)?;
+        let mut cfg: Self = gatehouse_config::load_layered(path, ENV_PREFIX)?;
         for o in [env, cli] {
             if let Some(v) = o.listen {
                 cfg.server.listen = v;

@@ -233,9 +233,12 @@ pub fn build(
     // Pingora logging "ready" and retrying.
     std::net::TcpListener::bind(listen)
         .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
-    service.add_listener(ListenerConfig::tcp(listen.to_string()).l4_buffer(
-        L4BufferSettings::new(cfg.server.read_buffer_bytes, cfg.server.write_buffer_bytes),
-    ));
+    service.add_listener(
+        ListenerConfig::tcp(listen.to_string()).l4_buffer(L4BufferSettings::new(
+            cfg.server.read_buffer_bytes,
+            cfg.server.write_buffer_bytes,
+        )),
+    );
     server.add_service(service);
     Ok((server, reloadable))
 }

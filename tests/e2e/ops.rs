@@ -264,6 +264,24 @@ fn the_cli_checks_explains_and_makes_keys() {
         "{err}"
     );
 
+    // Any key from the environment, named in its error with its variable, in plain words.
+    let out = Command::new(bin_dir().join("gatehouse"))
+        .args(["config", "check", file.to_str().unwrap()])
+        .env("GATEHOUSE__SERVER__THREADS", "many")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("gw.toml") && err.contains("`server.threads`"),
+        "{err}"
+    );
+    assert!(err.contains("(set by GATEHOUSE__SERVER__THREADS)"), "{err}");
+    assert!(
+        err.contains("expected a whole number") && !err.contains("usize"),
+        "{err}"
+    );
+
     let (code, out, _) = gatehouse(&["keys", "new", "ci-bot", "--role", "operator"]);
     assert_eq!(code, 0);
     let key = out.lines().find(|l| l.starts_with("ghk_")).unwrap();
