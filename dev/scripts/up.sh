@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .state
+dev/scripts/prereqs.sh
 runtime=${GATEHOUSE_RUNTIME:-docker}
 backend_config=config/backend.toml
 kubelet_needed=""
