@@ -54,6 +54,8 @@ pub struct Config {
     pub expiry: ExpiryConfig,
     /// `[admin]`: the operators' listener (metrics); off unless `listen` is set.
     pub admin: AdminConfig,
+    /// `[telemetry]`: OpenTelemetry traces; off unless `otlp_endpoint` is set.
+    pub telemetry: TelemetryConfig,
     // Upstream sections without a meaning here: accepted, logged, ignored.
     #[serde(rename = "log")]
     _log: Option<toml::Value>,
@@ -201,6 +203,14 @@ impl Default for StoreConfig {
 pub struct AdminConfig {
     /// Address of the admin listener (`GET /metrics`), e.g. `127.0.0.1:9101`.
     pub listen: Option<String>,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces` as JSON.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[expiry]`: timers and reconciliation.

@@ -74,9 +74,8 @@ async fn on_sighup(path: Option<PathBuf>, env: Overrides, cli: Overrides) {
 }
 
 /// Errors are printed once, as one line of causes, without a backtrace.
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    match start() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gatehouse-backend: {e:#}");
@@ -85,13 +84,10 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+/// Configuration and telemetry outside the runtime (the OTLP exporter's blocking client
+/// must be made and dropped outside async code), then the server on a Tokio runtime.
+fn start() -> anyhow::Result<()> {
     let args = Args::parse();
-    gatehouse_telemetry::init(
-        args.log_format,
-        "info,sqlx=warn,hyper=warn,bollard=warn,kube_client=warn,kube_runtime=warn",
-    )?;
-
     let env = Overrides {
         api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY")
             .ok()
@@ -108,6 +104,23 @@ async fn run() -> anyhow::Result<()> {
         ..Default::default()
     };
     let cfg = Config::load(args.config.as_deref(), env.clone(), cli.clone())?;
+    let otlp = gatehouse_telemetry::init_traced(
+        args.log_format,
+        "info,sqlx=warn,hyper=warn,bollard=warn,kube_client=warn,kube_runtime=warn",
+        "gatehouse-backend",
+        cfg.telemetry.otlp_endpoint.as_deref(),
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let served = rt.block_on(run(args, cfg, env, cli));
+    drop(rt);
+    drop(otlp);
+    served
+}
+
+async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow::Result<()> {
     for key in cfg.ignored_keys() {
         tracing::info!(key, "upstream config key has no meaning here; ignored");
     }

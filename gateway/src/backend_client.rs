@@ -65,9 +65,10 @@ impl BackendClient {
         if let Some(k) = &self.upstream.api_key {
             req = req.header(API_KEY_HEADER, k);
         }
-        let req = req
+        let mut req = req
             .body(Empty::new())
             .map_err(|e| LookupError(e.to_string()))?;
+        gatehouse_telemetry::inject(&tracing::Span::current(), req.headers_mut());
         let fut = async {
             let resp = self
                 .client

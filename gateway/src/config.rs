@@ -44,6 +44,16 @@ pub struct GatewayConfig {
     pub console: ConsoleSection,
     /// `[admin]`: the operators' listener (metrics).
     pub admin: AdminSection,
+    /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces` as JSON.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[admin]`: off unless `listen` is set.

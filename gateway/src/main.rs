@@ -267,7 +267,6 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(command) = args.command {
         return run_command(command, &args.config);
     }
-    gatehouse_telemetry::init(args.log_format, "info")?;
     let env = Overrides {
         listen: std::env::var("GATEHOUSE_LISTEN")
             .ok()
@@ -285,6 +284,13 @@ fn run() -> anyhow::Result<ExitCode> {
         upstream_api_key: None,
     };
     let cfg = GatewayConfig::load(&args.config, env.clone(), cli.clone())?;
+    // Kept until exit: dropping it flushes the spans not yet exported.
+    let _otlp = gatehouse_telemetry::init_traced(
+        args.log_format,
+        "info",
+        "gatehouse",
+        cfg.telemetry.otlp_endpoint.as_deref(),
+    )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("gatehouse-bg")

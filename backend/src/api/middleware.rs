@@ -31,6 +31,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         http.method = %req.method(),
         http.path = %req.uri().path(),
     );
+    gatehouse_telemetry::set_parent(&span, req.headers());
     let started = std::time::Instant::now();
     async move {
         let mut resp = next.run(req).await;

@@ -58,12 +58,14 @@ impl Gateway {
             _ => String::new(),
         };
         let client_upgrade = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        let up = match self.upstream_request(req, ctx) {
+        let mut up = match self.upstream_request(req, ctx) {
             Ok(r) => r,
             Err(e) => return self.answer_error(e, ctx),
         };
+        let span = tracing::info_span!("upstream");
+        gatehouse_telemetry::inject(&span, up.headers_mut());
         let sent = std::time::Instant::now();
-        let sending = self.upstream.send(up).await;
+        let sending = tracing::Instrument::instrument(self.upstream.send(up), span).await;
         ctx.upstream_elapsed = sent.elapsed();
         let mut resp = match sending {
             Ok(r) => r,
