@@ -317,3 +317,55 @@ fn a_port_in_use_fails_the_start() {
     assert!(err.contains("server.listen: cannot listen on"), "{err}");
     assert!(!err.contains("gatehouse ready"), "{err}");
 }
+
+#[tokio::test]
+async fn one_trace_spans_the_gateway_and_the_backend() {
+    let rx = gatehouse_tests::otlp::OtlpReceiver::start().await.unwrap();
+    let telemetry = format!("[telemetry]\notlp_endpoint = \"{}\"\n", rx.endpoint);
+    let backend = Backend::start(BackendOptions {
+        sections: telemetry.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let extra = format!(
+        "{telemetry}\n{}",
+        key_entry("ops-admin", ADMIN_KEY, "service_admin")
+    );
+    let gw = Gateway::start(&backend.url, &backend.api_key, &extra)
+        .await
+        .unwrap();
+    // The client's W3C trace context: the gateway's spans join it and pass it on.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = keyed(ADMIN_KEY)
+        .get(gw.at("/v1/sandboxes"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let spans = wait_for("spans of both processes", Duration::from_secs(15), || {
+        let spans: Vec<_> = rx
+            .spans()
+            .into_iter()
+            .filter(|s| s.trace_id.eq_ignore_ascii_case(trace_id))
+            .collect();
+        let both = spans.iter().any(|s| s.service == "gatehouse")
+            && spans.iter().any(|s| s.service == "gatehouse-backend");
+        async move { both.then_some(spans) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; received: {:?}", rx.spans()));
+    let names = |svc: &str| -> Vec<String> {
+        spans
+            .iter()
+            .filter(|s| s.service == svc)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let gw_names = names("gatehouse");
+    for want in ["request", "authn", "authz", "scope", "upstream"] {
+        assert!(gw_names.iter().any(|n| n == want), "{want} in {gw_names:?}");
+    }
+    assert!(names("gatehouse-backend").iter().any(|n| n == "request"));
+}

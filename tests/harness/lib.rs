@@ -29,6 +29,7 @@ pub mod k8s;
 pub mod kubelet;
 pub mod login;
 pub mod npm;
+pub mod otlp;
 pub mod principals;
 pub mod process;
 pub mod sandbox;
