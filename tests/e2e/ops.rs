@@ -117,6 +117,11 @@ async fn metrics_move_in_both_processes() {
         "{log}"
     );
     assert!(!gw.exposes(ADMIN_KEY));
+    // Normal operation is calm: nothing at ERROR in either process.
+    for (who, log) in [("gateway", log), ("backend", backend.log())] {
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+        assert!(errors.is_empty(), "{who}: {errors:?}");
+    }
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ fn plain(message: &str) -> String {
     }
     if let Some(i) = m.find("expected struct ") {
         let end = m[i..]
-            .find(|c: char| c == ',' || c == '\n')
+            .find([',', '\n'])
             .map_or(m.len(), |e| i + e);
         m.replace_range(i..end, "expected a table");
     }
