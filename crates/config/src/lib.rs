@@ -71,9 +71,7 @@ fn plain(message: &str) -> String {
         m = m.replace(from, to);
     }
     if let Some(i) = m.find("expected struct ") {
-        let end = m[i..]
-            .find([',', '\n'])
-            .map_or(m.len(), |e| i + e);
+        let end = m[i..].find([',', '\n']).map_or(m.len(), |e| i + e);
         m.replace_range(i..end, "expected a table");
     }
     m
