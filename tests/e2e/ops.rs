@@ -374,3 +374,67 @@ async fn one_trace_spans_the_gateway_and_the_backend() {
     }
     assert!(names("gatehouse-backend").iter().any(|n| n == "request"));
 }
+
+/// A CGI at `/cgi-bin/slow` that answers after one second, and `/index.html` (httpd on
+/// port 8080).
+const SLOW_SCRIPT: &str = concat!(
+    "mkdir -p /tmp/www/cgi-bin; echo ok > /tmp/www/index.html; ",
+    "printf '%s\\n' '#!/bin/sh' 'sleep 1' 'printf \"Content-Type: text/plain\\r\\n\\r\\nslow done\\n\"' > /tmp/www/cgi-bin/slow; ",
+    "chmod +x /tmp/www/cgi-bin/slow; exec httpd -f -p 8080 -h /tmp/www"
+);
+
+#[tokio::test]
+async fn sigterm_drains_requests_in_flight() {
+    let backend = Backend::start(BackendOptions::default()).await.unwrap();
+    let extra = key_entry("ops-admin", ADMIN_KEY, "service_admin");
+    // The drain window is the grace period (the generated file says 0; the environment
+    // beats the file).
+    let grace = [("GATEHOUSE__SERVER__GRACE_PERIOD_SECONDS", "3")];
+    let gw = Gateway::start_with_env(free_port(), &backend.url, &backend.api_key, &extra, &grace)
+        .await
+        .unwrap();
+    let admin = keyed(ADMIN_KEY);
+    let id = create_id(
+        &admin,
+        &gw.url,
+        &gatehouse_tests::sandbox::script_body(SLOW_SCRIPT),
+    )
+    .await
+    .unwrap();
+    let index = gw.at(&format!("/v1/sandboxes/{id}/proxy/8080/index.html"));
+    wait_for("the sandbox's httpd", Duration::from_secs(30), || {
+        let (admin, index) = (admin.clone(), index.clone());
+        async move {
+            let r = admin.get(&index).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+
+    let slow = gw.at(&format!("/v1/sandboxes/{id}/proxy/8080/cgi-bin/slow"));
+    let in_flight = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            let r = admin.get(&slow).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &gw.pid().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.trim()), (200, "slow done"));
+    // Then the gateway is gone: new connections are refused.
+    let fresh = reqwest::Client::new();
+    wait_for("the gateway to exit", Duration::from_secs(10), || {
+        let (fresh, url) = (fresh.clone(), gw.at("/livez"));
+        async move { fresh.get(&url).send().await.is_err().then_some(()) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(delete(&backend.client(), &backend.url, &id).await, 204);
+}

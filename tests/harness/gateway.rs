@@ -37,6 +37,18 @@ impl Gateway {
         upstream_key: &str,
         extra: &str,
     ) -> Result<Self> {
+        Self::start_with_env(port, upstream_url, upstream_key, extra, &[]).await
+    }
+
+    /// Like [`Gateway::start_on`], with extra environment variables for the process (e.g.
+    /// `GATEHOUSE__SERVER__GRACE_PERIOD_SECONDS` over the generated file).
+    pub async fn start_with_env(
+        port: u16,
+        upstream_url: &str,
+        upstream_key: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let extra = extra.replace("{gateway}", &format!("http://127.0.0.1:{port}"));
         let dir = std::env::temp_dir().join(format!("gatehouse-gw-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
@@ -57,7 +69,7 @@ impl Gateway {
         let log_path = dir.join("gateway.log");
         let log = std::fs::File::create(&log_path)?;
         let unset = "GATEHOUSE_UPSTREAM_API_KEY";
-        let child = process::spawn_binary("gatehouse", &config_path, "info", &[], &[unset], log)?;
+        let child = process::spawn_binary("gatehouse", &config_path, "info", env, &[unset], log)?;
         let gw = Self {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
