@@ -289,7 +289,11 @@ mod tests {
         let n = 200_000u32;
         let started = std::time::Instant::now();
         for i in 0..n {
-            m.request(Some(Action::ALL[(i % 24) as usize]), 200, Outcome::Forwarded);
+            m.request(
+                Some(Action::ALL[(i % 24) as usize]),
+                200,
+                Outcome::Forwarded,
+            );
             m.gateway_added(Duration::from_micros(u64::from(i % 50)));
         }
         let per = started.elapsed() / n;

@@ -438,3 +438,25 @@ async fn sigterm_drains_requests_in_flight() {
     .unwrap();
     assert_eq!(delete(&backend.client(), &backend.url, &id).await, 204);
 }
+
+#[tokio::test]
+async fn readiness_waits_for_the_identity_provider() {
+    let st = gatehouse_tests::stacks::OidcStack::start("", "")
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let url = st.gw.at("/readyz");
+    let v = wait_for("the gateway to be ready", Duration::from_secs(15), || {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let (s, v) = get_json(&c, &url).await;
+            (s == 200).then_some(v)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["checks"], json!({"backend": "ok", "idp_discovery": "ok"}));
+    let log = st.gw.log();
+    assert!(log.contains("OpenID provider discovered"), "{log}");
+    assert!(!log.contains(" ERROR "), "{log}");
+}
