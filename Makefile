@@ -18,6 +18,10 @@ lint:
 build:
 	cargo build --workspace --all-targets
 
+.PHONY: soak
+soak:          ## fault drills + soak (SOAK_SECONDS, default 600) on the release binaries -> target/soak/report.md
+	benches/soak.sh
+
 .PHONY: bench
 bench:         ## proxy-latency benchmark vs nginx/haproxy + micro-benchmarks -> target/bench/report.md
 	benches/run.sh
