@@ -16,11 +16,13 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Gatehouse: the edge authentication gateway for sandbox platforms. Without a
-/// subcommand it runs the gateway; `SIGHUP` reloads the configuration, API keys and role
-/// table, `SIGTERM` drains in-flight requests and exits.
+/// Gatehouse: the edge authentication gateway for sandbox platforms.
+///
+/// Without a command it runs the gateway. SIGHUP reloads the configuration, API keys and
+/// role table (an invalid file is refused and the running one kept); SIGTERM stops
+/// accepting and drains requests in flight for server.grace_period_seconds.
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about)]
+#[command(name = "gatehouse", version)]
 struct Args {
     /// Gateway configuration (TOML).
     #[arg(
