@@ -22,6 +22,10 @@ build:
 fuzz:          ## run each cargo-fuzz target FUZZ_SECONDS (default 180) from fuzz/corpus; installs cargo-fuzz
 	dev/scripts/fuzz.sh
 
+.PHONY: soak
+soak:          ## fault drills + soak (SOAK_SECONDS, default 600) on the release binaries -> target/soak/report.md
+	benches/soak.sh
+
 .PHONY: bench
 bench:         ## proxy-latency benchmark vs nginx/haproxy + micro-benchmarks -> target/bench/report.md
 	benches/run.sh

@@ -12,13 +12,22 @@
 //! | insecure mode | `OPENSANDBOX_INSECURE_SERVER=YES` | `--insecure-no-api-key` | off |
 //! | `store.path` | | | `~/.gatehouse/backend.db` |
 //! | `runtime.type` | | | `docker` (or `kubernetes`) |
-//! | `docker.docker_host` | `DOCKER_HOST` | | `unix:///var/run/docker.sock` |
+//! | `docker.docker_host` | `DOCKER_HOST` (beats the file) | | `unix:///var/run/docker.sock` |
+//! | `admin.listen` | | | none (no metrics listener) |
+//! | any `section.key` | `GATEHOUSE_BACKEND__SECTION__KEY` (e.g. `GATEHOUSE_BACKEND__ADMIN__LISTEN`) | | |
+//!
+//! Relative paths in the file (`store.path`, `runtime.execd_binary`,
+//! `runtime.execd_state_dir`) are relative to the file's directory.
 //! | `kubernetes.kubeconfig_path` | `KUBECONFIG` (when unset) | | in-cluster |
 //! | `runtime.execd_binary` | `GATEHOUSE_EXECD_BINARY` | | none (no in-sandbox agent) |
 //!
 //! Unknown keys are rejected with the key's name. Keys the upstream server knows but this
 //! backend has no use for (`[log]`, `[proxy]`, `runtime.execd_image`, ...) are accepted and
 //! logged as ignored, so an upstream file loads unchanged.
+
+/// Prefix of the environment variables that override any key of the file:
+/// `GATEHOUSE_BACKEND__SECTION__KEY=value` sets `section.key`.
+pub const ENV_PREFIX: &str = "GATEHOUSE_BACKEND__";
 
 use gatehouse_runtime_docker::DockerConfig;
 use gatehouse_runtime_kubernetes::KubernetesConfig;
@@ -43,6 +52,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[expiry]`: the expiry scheduler and reconciler.
     pub expiry: ExpiryConfig,
+    /// `[admin]`: the operators' listener (metrics); off unless `listen` is set.
+    pub admin: AdminConfig,
+    /// `[telemetry]`: OpenTelemetry traces; off unless `otlp_endpoint` is set.
+    pub telemetry: TelemetryConfig,
     // Upstream sections without a meaning here: accepted, logged, ignored.
     #[serde(rename = "log")]
     _log: Option<toml::Value>,
@@ -184,6 +197,22 @@ impl Default for StoreConfig {
     }
 }
 
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin listener (`GET /metrics`), e.g. `127.0.0.1:9101`.
+    pub listen: Option<String>,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces` as JSON.
+    pub otlp_endpoint: Option<String>,
+}
+
 /// `[expiry]`: timers and reconciliation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -221,10 +250,13 @@ pub struct Overrides {
 impl Config {
     /// Reads a TOML file, applies overrides and validates the result.
     pub fn load(path: Option<&Path>, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
-        let mut cfg = match path {
-            Some(p) => gatehouse_config::load(p)?,
+        let mut cfg: Self = match path {
+            Some(p) => gatehouse_config::load_layered(p, ENV_PREFIX)?,
             None => Self::default(),
         };
+        if let Some(base) = path.and_then(Path::parent) {
+            cfg.resolve_paths(base);
+        }
         cfg.apply(env);
         cfg.apply(cli);
         cfg.validate()?;
@@ -234,6 +266,24 @@ impl Config {
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, String> {
         gatehouse_config::parse(text)
+    }
+
+    /// Makes the file's relative paths relative to the file's directory (`base`), so a
+    /// configuration means the same whatever the working directory. Paths from the
+    /// environment or flags stay relative to the working directory.
+    fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        join(&mut self.store.path);
+        if let Some(p) = self.runtime.execd_binary.as_mut() {
+            join(p);
+        }
+        if let Some(p) = self.runtime.execd_state_dir.as_mut() {
+            join(p);
+        }
     }
 
     fn apply(&mut self, o: Overrides) {
@@ -250,9 +300,7 @@ impl Config {
             self.runtime.execd_binary = Some(b);
         }
         if let Some(d) = o.docker_host {
-            if self.docker.docker_host.is_none() {
-                self.docker.docker_host = Some(d);
-            }
+            self.docker.docker_host = Some(d);
         }
     }
 
@@ -498,6 +546,25 @@ informer_enabled = true
             .unwrap_err()
             .to_string()
             .contains("runtime.execd_binary"));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file_and_docker_host_beats_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(
+            &file,
+            "[server]\napi_key = \"k\"\n[store]\npath = \"db/x.db\"\n\
+             [docker]\ndocker_host = \"unix:///file.sock\"\n",
+        )
+        .unwrap();
+        let env = Overrides {
+            docker_host: Some("unix:///env.sock".into()),
+            ..Default::default()
+        };
+        let cfg = Config::load(Some(&file), env, Overrides::default()).unwrap();
+        assert_eq!(cfg.store.path, dir.path().join("db/x.db"));
+        assert_eq!(cfg.docker.docker_host.as_deref(), Some("unix:///env.sock"));
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! The engine is abstracted by [`gatehouse_lifecycle::Runtime`]; the Docker driver lives in
 //! `gatehouse-runtime-docker`.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod expiry;
+pub mod metrics;
 pub mod reconcile;
 pub mod runtime;
 pub mod service;

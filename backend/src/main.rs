@@ -55,14 +55,39 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    gatehouse_telemetry::init(
-        args.log_format,
-        "info,sqlx=warn,hyper=warn,bollard=warn,kube_client=warn,kube_runtime=warn",
-    )?;
+/// `SIGHUP`: re-reads and validates the configuration file and reports the result; the
+/// signal never ends the process. The running listener, store and engine are kept (they
+/// change with a restart); an invalid file is reported and ignored.
+async fn on_sighup(path: Option<PathBuf>, env: Overrides, cli: Overrides) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match Config::load(path.as_deref(), env.clone(), cli.clone()) {
+            Ok(_) => tracing::info!(
+                "SIGHUP: configuration re-read and valid; listener, store and engine settings apply at the next restart"
+            ),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: configuration invalid; the running one stays in force"),
+        }
+    }
+}
 
+/// Errors are printed once, as one line of causes, without a backtrace.
+fn main() -> std::process::ExitCode {
+    match start() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse-backend: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Configuration and telemetry outside the runtime (the OTLP exporter's blocking client
+/// must be made and dropped outside async code), then the server on a Tokio runtime.
+fn start() -> anyhow::Result<()> {
+    let args = Args::parse();
     let env = Overrides {
         api_key: std::env::var("GATEHOUSE_BACKEND_API_KEY")
             .ok()
@@ -78,7 +103,24 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         ..Default::default()
     };
-    let cfg = Config::load(args.config.as_deref(), env, cli)?;
+    let cfg = Config::load(args.config.as_deref(), env.clone(), cli.clone())?;
+    let otlp = gatehouse_telemetry::init_traced(
+        args.log_format,
+        "info,sqlx=warn,hyper=warn,bollard=warn,kube_client=warn,kube_runtime=warn",
+        "gatehouse-backend",
+        cfg.telemetry.otlp_endpoint.as_deref(),
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let served = rt.block_on(run(args, cfg, env, cli));
+    drop(rt);
+    drop(otlp);
+    served
+}
+
+async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow::Result<()> {
     for key in cfg.ignored_keys() {
         tracing::info!(key, "upstream config key has no meaning here; ignored");
     }
@@ -117,6 +159,19 @@ async fn main() -> anyhow::Result<()> {
         max_seconds: cfg.server.max_sandbox_timeout_seconds,
     };
     let service = Arc::new(Service::new(store, runtime, limits));
+    if let Some(listen) = &cfg.admin.listen {
+        let admin = tokio::net::TcpListener::bind(listen.as_str())
+            .await
+            .with_context(|| format!("admin.listen: cannot listen on {listen}"))?;
+        tracing::info!(admin = %admin.local_addr()?, "admin listener: GET /metrics");
+        let app = gatehouse_backend::admin::router(service.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin, app).await {
+                tracing::warn!(error = %e, "admin listener stopped");
+            }
+        });
+    }
+    tokio::spawn(on_sighup(args.config.clone(), env, cli));
 
     tokio::spawn(reconcile::run(
         service.clone(),
@@ -145,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = format!("{}:{}", cfg.server.host, cfg.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("server.host/server.port: cannot listen on {addr}"))?;
     tracing::info!(listen = %listener.local_addr()?, store = %cfg.store.path.display(), "gatehouse-backend ready");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .state
+dev/scripts/prereqs.sh
 runtime=${GATEHOUSE_RUNTIME:-docker}
 backend_config=config/backend.toml
 kubelet_needed=""
@@ -73,7 +74,7 @@ start_kubernetes() {
     printf '[runtime]\ntype = "kubernetes"\n\n[kubernetes]\nkubeconfig_path = "%s"\n' "$kubeconfig"
     [ -n "$ns" ] && printf 'namespace = "%s"\n' "$ns"
     [ -n "$sa" ] && printf 'service_account = "%s"\n' "$sa"
-    printf '\n[store]\ntype = "sqlite"\npath = ".state/backend-kubernetes.db"\n'
+    printf '\n[store]\ntype = "sqlite"\npath = "backend-kubernetes.db"\n'
   } >"$backend_config"
 }
 

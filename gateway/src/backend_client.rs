@@ -36,11 +36,18 @@ pub struct BackendClient {
     upstream: Upstream,
     timeout: Duration,
     cache: Cache<String, Found>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl BackendClient {
-    /// A client for `upstream`; sandbox scopes are cached for `ttl`.
-    pub fn new(upstream: Upstream, timeout: Duration, ttl: Duration) -> Self {
+    /// A client for `upstream`; sandbox scopes are cached for `ttl`, and cache lookups
+    /// are counted in `metrics`.
+    pub fn new(
+        upstream: Upstream,
+        timeout: Duration,
+        ttl: Duration,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
@@ -52,6 +59,7 @@ impl BackendClient {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            metrics,
         }
     }
 
@@ -61,9 +69,10 @@ impl BackendClient {
         if let Some(k) = &self.upstream.api_key {
             req = req.header(API_KEY_HEADER, k);
         }
-        let req = req
+        let mut req = req
             .body(Empty::new())
             .map_err(|e| LookupError(e.to_string()))?;
+        gatehouse_telemetry::inject(&tracing::Span::current(), req.headers_mut());
         let fut = async {
             let resp = self
                 .client
@@ -87,8 +96,10 @@ impl BackendClient {
     /// The metadata of sandbox `id` (cached), or `Missing`.
     pub async fn sandbox(&self, id: &str, request_id: &str) -> Result<Found, LookupError> {
         if let Some(found) = self.cache.get(id) {
+            self.metrics.scope_cache(true);
             return Ok(found);
         }
+        self.metrics.scope_cache(false);
         let path = format!("/v1/sandboxes/{id}");
         let (status, body) = self.get(&path, request_id).await?;
         match status {

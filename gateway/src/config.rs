@@ -8,6 +8,11 @@
 //! | `server.listen` | `GATEHOUSE_LISTEN` | `--listen` |
 //! | `upstream.url` | `GATEHOUSE_UPSTREAM_URL` | `--upstream` |
 //! | `upstream.api_key` | `GATEHOUSE_UPSTREAM_API_KEY` (or the variable named by `upstream.api_key_env`) | |
+//! | any `section.key` | `GATEHOUSE__SECTION__KEY` (e.g. `GATEHOUSE__ADMIN__LISTEN`) | |
+
+/// Prefix of the environment variables that override any key of the file:
+/// `GATEHOUSE__SECTION__KEY=value` sets `section.key` (see [`gatehouse_config::env_overrides`]).
+pub const ENV_PREFIX: &str = "GATEHOUSE__";
 
 use gatehouse_audit::SinkConfig;
 use gatehouse_authn::{ApiKeyConfig, TrustedHeaderConfig};
@@ -39,6 +44,52 @@ pub struct GatewayConfig {
     pub console: ConsoleSection,
     /// `[store]`: the governance store (durable audit, bindings, personal keys).
     pub store: gatehouse_store::StoreConfig,
+    /// `[admin]`: the operators' listener (metrics).
+    pub admin: AdminSection,
+    /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces` as JSON.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// `[admin]`: off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Address of the admin listener (`GET /metrics`), e.g. `127.0.0.1:9100`; a host
+    /// name such as `localhost:9100` is resolved. Reach it only from operators' networks.
+    pub listen: Option<String>,
+}
+
+impl AdminSection {
+    /// The address `listen` names (a literal address, or a host name resolved now).
+    pub fn addr(&self, listen: &str) -> Result<SocketAddr, ConfigError> {
+        resolve_listen("admin.listen", listen)
+    }
+}
+
+/// Resolves a `host:port` listen value; `key` names it in the error.
+pub fn resolve_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(a) = value.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| {
+            invalid(
+                key,
+                format!("'{value}' is not an address to listen on; expected host:port such as 127.0.0.1:9100"),
+            )
+        })
 }
 
 /// `[console]`.
@@ -297,7 +348,7 @@ pub struct Upstream {
 impl GatewayConfig {
     /// Loads, applies overrides (env then CLI) and validates.
     pub fn load(path: &Path, env: Overrides, cli: Overrides) -> Result<Self, ConfigError> {
-        let mut cfg: Self = gatehouse_config::load(path)?;
+        let mut cfg: Self = gatehouse_config::load_layered(path, ENV_PREFIX)?;
         for o in [env, cli] {
             if let Some(v) = o.listen {
                 cfg.server.listen = v;
@@ -344,12 +395,10 @@ impl GatewayConfig {
         self.store
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
-        self.server.listen.parse::<SocketAddr>().map_err(|e| {
-            invalid(
-                "server.listen",
-                format!("'{}' is not host:port ({e})", self.server.listen),
-            )
-        })?;
+        resolve_listen("server.listen", &self.server.listen)?;
+        if let Some(l) = &self.admin.listen {
+            self.admin.addr(l)?;
+        }
         if self.server.threads == 0 {
             return Err(invalid("server.threads", "must be at least 1".into()));
         }

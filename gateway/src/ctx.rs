@@ -67,6 +67,9 @@ pub struct RequestCtx {
     pub peer: Option<std::net::IpAddr>,
     /// Whether the request came to a sandbox's own origin (`{id}-{port}.{domain}`).
     pub sandbox_origin: bool,
+    /// Time the backend took to answer with a response head (for the gateway-added
+    /// latency metric).
+    pub upstream_elapsed: std::time::Duration,
 }
 
 impl RequestCtx {
@@ -94,6 +97,7 @@ impl RequestCtx {
             denied: false,
             peer: None,
             sandbox_origin: false,
+            upstream_elapsed: std::time::Duration::ZERO,
         }
     }
 

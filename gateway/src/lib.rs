@@ -25,9 +25,11 @@
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
+pub mod admin;
 pub mod audit_cli;
 pub mod backend_client;
 pub mod bindings;
+pub mod check;
 pub mod config;
 pub mod cookies;
 pub mod cors;
@@ -36,9 +38,11 @@ pub mod ctx;
 pub mod error;
 pub mod hosts;
 pub mod http;
+pub mod metrics;
 pub mod personal_keys;
 pub mod pipeline;
 pub mod rbac_cli;
+pub mod reload;
 pub mod reply;
 pub mod routes;
 pub mod sandbox_origin;

@@ -24,10 +24,26 @@ use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a built server shares with the reloader ([`crate::reload`]).
+pub struct Reloadable {
+    /// The named API keys.
+    pub keys: Arc<crate::reload::ReloadableKeys>,
+    /// The role table.
+    pub policy: Arc<PolicyStore>,
+}
+
 /// Builds the gateway and its Pingora server. Background tasks (audit writer, policy
-/// watcher) run on `rt`, which must outlive the server.
-pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Result<Server> {
+/// watcher, admin listener) run on `rt`, which must outlive the server.
+pub fn build(
+    cfg: &GatewayConfig,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Server, Reloadable)> {
     let upstream = cfg.upstream()?;
+    let metrics = Arc::new(crate::metrics::Metrics::new()?);
+    if let Some(listen) = &cfg.admin.listen {
+        let addr = crate::admin::spawn(cfg.admin.addr(listen)?, metrics.clone(), rt)?;
+        tracing::info!(admin = %addr, "admin listener: GET /metrics");
+    }
 
     let store = rt
         .block_on(cfg.store.open())
@@ -50,6 +66,13 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         ))
         .context("starting the durable audit writer ([store] spool_dir)")?,
     );
+    let (queued, spooled) = (durable.clone(), durable.clone());
+    let _ = metrics.gauges.audit_queue_depth.set(Arc::new(move || {
+        i64::try_from(queued.queue_depth()).unwrap_or(i64::MAX)
+    }));
+    let _ = metrics.gauges.audit_spool_depth.set(Arc::new(move || {
+        i64::try_from(spooled.spool_depth()).unwrap_or(i64::MAX)
+    }));
     let personal_keys =
         crate::personal_keys::PersonalKeyAuthenticator::new(store.clone(), rt.handle().clone());
     // Personal `gk_` keys first: the named-key authenticator refuses keys it does not know.
@@ -60,11 +83,12 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         None
     };
     let env = |name: &str| std::env::var(name).ok();
-    authenticators.push(Box::new(ApiKeyAuthenticator::new(
+    let keys = crate::reload::ReloadableKeys::new(ApiKeyAuthenticator::new(
         backend_key,
         &cfg.auth.api_keys,
         &env,
-    )?));
+    )?);
+    authenticators.push(Box::new(crate::reload::KeysHandle(keys.clone())));
     let oidc = match &cfg.oidc {
         Some(o) => {
             let secret = o.secret(&env).map_err(anyhow::Error::msg)?;
@@ -86,24 +110,46 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
                 )));
             }
             let discover = login.clone();
+            let discovered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (done, m) = (discovered.clone(), metrics.clone());
             rt.spawn(async move {
+                let mut failures = 0u32;
                 loop {
                     match discover.discover(false).await {
                         Ok(()) => {
                             jwks.prime().await;
+                            done.store(true, std::sync::atomic::Ordering::Release);
+                            m.set_idp_ready(true);
+                            tracing::info!(
+                                issuer = discover.issuer(),
+                                attempts = failures + 1,
+                                "OpenID provider discovered"
+                            );
                             break;
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "OpenID provider not reachable yet; retrying");
-                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            failures += 1;
+                            // The IdP often starts after the gateway: one warning, then
+                            // quiet retries until it answers.
+                            if failures == 1 {
+                                tracing::warn!(error = %e, "OpenID provider not reachable yet; retrying every 2 s");
+                            } else {
+                                tracing::debug!(error = %e, failures, "OpenID provider still not reachable");
+                            }
+                            tokio::time::sleep(Duration::from_secs(2)).await;
                         }
                     }
                 }
             });
+            let live = sessions.clone();
+            let _ = metrics.gauges.live_sessions.set(Arc::new(move || {
+                i64::try_from(live.live()).unwrap_or(i64::MAX)
+            }));
             Some(Arc::new(OidcRuntime {
                 login,
                 sessions,
                 secure: o.cookie_secure(),
+                discovered,
             }))
         }
         None => None,
@@ -124,6 +170,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
 
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
+    crate::check::cross_check(cfg, &table)?;
     let policy = Arc::new(PolicyStore::new(table));
     let bindings = Arc::new(crate::bindings::BindingsCache::new());
     let audit = {
@@ -146,11 +193,16 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         upstream.clone(),
         Duration::from_millis(cfg.upstream.lookup_timeout_ms),
         Duration::from_secs(cfg.scope.cache_ttl_seconds),
+        metrics.clone(),
     );
     let signing_key = Arc::new(
         crate::signing_key::SigningKey::load_or_generate(cfg.server.caller_key_file.as_deref())
             .context("server.caller_key_file")?,
     );
+    let reloadable = Reloadable {
+        keys,
+        policy: policy.clone(),
+    };
     let gateway = Gateway {
         chain,
         policy,
@@ -222,6 +274,7 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
             AuthMode::ApiKeyOnly => "api_key_only",
             AuthMode::ApiKeyAndUser => "api_key_and_user",
         },
+        metrics,
     };
 
     let conf = ServerConf {
@@ -240,9 +293,17 @@ pub fn build(cfg: &GatewayConfig, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     };
     let app = HttpApp::new(Arc::new(gateway), limits);
     let mut service = Service::new("gatehouse".to_owned(), app);
-    service.add_listener(ListenerConfig::tcp(cfg.server.listen.as_str()).l4_buffer(
-        L4BufferSettings::new(cfg.server.read_buffer_bytes, cfg.server.write_buffer_bytes),
-    ));
+    let listen = crate::config::resolve_listen("server.listen", &cfg.server.listen)?;
+    // Bind once now so a port in use fails the start with a clear error instead of
+    // Pingora logging "ready" and retrying.
+    std::net::TcpListener::bind(listen)
+        .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
+    service.add_listener(
+        ListenerConfig::tcp(listen.to_string()).l4_buffer(L4BufferSettings::new(
+            cfg.server.read_buffer_bytes,
+            cfg.server.write_buffer_bytes,
+        )),
+    );
     server.add_service(service);
-    Ok(server)
+    Ok((server, reloadable))
 }

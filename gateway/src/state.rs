@@ -21,6 +21,8 @@ pub struct OidcRuntime {
     pub sessions: Arc<SessionStore>,
     /// `Secure` on cookies.
     pub secure: bool,
+    /// Whether the OpenID provider's discovery has succeeded (for `/readyz`).
+    pub discovered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The gateway's shared state.
@@ -72,4 +74,6 @@ pub struct Gateway {
     pub cors: crate::cors::Cors,
     /// The gateway's own cookie names, never forwarded.
     pub own_cookies: Vec<String>,
+    /// Prometheus metrics (served on the admin listener).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

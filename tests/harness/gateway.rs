@@ -38,7 +38,7 @@ impl Gateway {
         upstream_key: &str,
         extra: &str,
     ) -> Result<Self> {
-        Self::start_tuned(port, upstream_url, upstream_key, "", extra).await
+        Self::start_full(port, upstream_url, upstream_key, "", extra, &[]).await
     }
 
     /// Like [`Gateway::start_on`], with `upstream_extra` TOML lines added to `[upstream]`
@@ -49,6 +49,30 @@ impl Gateway {
         upstream_key: &str,
         upstream_extra: &str,
         extra: &str,
+    ) -> Result<Self> {
+        Self::start_full(port, upstream_url, upstream_key, upstream_extra, extra, &[]).await
+    }
+
+    /// Like [`Gateway::start_on`], with extra environment variables for the process (e.g.
+    /// `GATEHOUSE__SERVER__GRACE_PERIOD_SECONDS` over the generated file).
+    pub async fn start_with_env(
+        port: u16,
+        upstream_url: &str,
+        upstream_key: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_full(port, upstream_url, upstream_key, "", extra, env).await
+    }
+
+    /// The general form of [`Gateway::start_tuned`] and [`Gateway::start_with_env`].
+    pub async fn start_full(
+        port: u16,
+        upstream_url: &str,
+        upstream_key: &str,
+        upstream_extra: &str,
+        extra: &str,
+        env: &[(&str, &str)],
     ) -> Result<Self> {
         let extra = extra.replace("{gateway}", &format!("http://127.0.0.1:{port}"));
         let (server_lines, rest): (Vec<&str>, Vec<&str>) =
@@ -77,7 +101,7 @@ impl Gateway {
         let log_path = dir.join("gateway.log");
         let log = std::fs::File::create(&log_path)?;
         let unset = "GATEHOUSE_UPSTREAM_API_KEY";
-        let child = process::spawn_binary("gatehouse", &config_path, "info", &[], &[unset], log)?;
+        let child = process::spawn_binary("gatehouse", &config_path, "info", env, &[unset], log)?;
         let gw = Self {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
@@ -100,6 +124,11 @@ impl Gateway {
     /// `url` + `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// The process id (to send it a signal), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The gateway's log so far.

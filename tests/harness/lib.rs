@@ -29,6 +29,7 @@ pub mod k8s;
 pub mod kubelet;
 pub mod login;
 pub mod npm;
+pub mod otlp;
 pub mod postgres;
 pub mod principals;
 pub mod process;
@@ -265,6 +266,11 @@ impl Backend {
     /// The log written so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The process id (to send it a signal), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
     }
 
     /// A client that sends the API key on every request.

@@ -23,7 +23,12 @@ pub async fn create(
     AxState(st): AxState<State>,
     JsonBody(req): JsonBody<CreateSandboxRequest>,
 ) -> HandlerResult {
-    let created = st.service.create(req).await?;
+    let started = std::time::Instant::now();
+    let created = st.service.create(req).await;
+    if let Some(m) = crate::metrics::metrics() {
+        m.create_took(started.elapsed());
+    }
+    let created = created?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
 }
 

@@ -13,7 +13,7 @@ use tracing::Instrument;
 pub use gatehouse_lifecycle::wire::{API_KEY_HEADER, REQUEST_ID_HEADER};
 
 /// Paths served without an API key: exactly these, nothing under them.
-const EXEMPT: &[&str] = &["/health", "/version"];
+const EXEMPT: &[&str] = &["/health", "/version", "/livez", "/readyz"];
 
 /// Propagates `X-Request-ID` (or makes one), logs one line per request.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
@@ -31,6 +31,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         http.method = %req.method(),
         http.path = %req.uri().path(),
     );
+    gatehouse_telemetry::set_parent(&span, req.headers());
     let started = std::time::Instant::now();
     async move {
         let mut resp = next.run(req).await;

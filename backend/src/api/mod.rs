@@ -106,11 +106,39 @@ async fn method_not_allowed(req: Request) -> Response {
     ))
 }
 
+/// `GET /livez`: 200 while the process serves (no dependency is consulted).
+pub async fn livez() -> Response {
+    axum::Json(serde_json::json!({ "status": "alive" })).into_response()
+}
+
+/// `GET /readyz`: 200 when the store answers and the engine answers a ping, else 503;
+/// the body names each check.
+pub async fn readyz(axum::extract::State(st): axum::extract::State<State>) -> Response {
+    let store = st.service.store().get("readyz-probe").await.is_ok();
+    let engine = st.service.engine_ok().await;
+    let ready = store && engine;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "store": if store { "ok" } else { "unavailable" },
+            "engine": if engine { "ok" } else { "unreachable" },
+        },
+    });
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
 /// The whole application: lifecycle routes at `/` and `/v1`, `/health`, auth and ids.
 pub fn router(state: State) -> Router {
     let api = lifecycle_routes();
     Router::new()
         .route("/health", get(handlers::health))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .route("/version", get(handlers::version))
         .merge(api.clone())
         .nest("/v1", api)

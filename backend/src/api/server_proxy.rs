@@ -123,6 +123,8 @@ async fn forward(
     if let Ok(host) = http::HeaderValue::from_str(&addr.to_string()) {
         parts.headers.insert(header::HOST, host);
     }
+    // The sandbox's own spans (if it traces) join the request's trace.
+    gatehouse_telemetry::inject(&tracing::Span::current(), &mut parts.headers);
     parts.uri = target;
     parts.version = http::Version::HTTP_11;
     let outbound = Request::from_parts(parts, body);

@@ -46,6 +46,11 @@ impl<R: Runtime> Traced<R> {
             Ok(_) => tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "done"),
             Err(e) => tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, error = %e, "failed"),
         });
+        if out.is_err() {
+            if let Some(m) = crate::metrics::metrics() {
+                m.engine_error(runtime, op);
+            }
+        }
         out
     }
 }

@@ -66,6 +66,9 @@ impl HttpApp {
         let span = ctx.span.clone();
         let cors = self.gw.cors.allowed_origin(inbound.headers());
         let mut resp = self.gw.process(inbound, &mut ctx).instrument(span).await;
+        self.gw
+            .metrics
+            .gateway_added(ctx.started.elapsed().saturating_sub(ctx.upstream_elapsed));
         if let Some(origin) = cors {
             crate::cors::Cors::decorate(origin, resp.headers_mut());
         }

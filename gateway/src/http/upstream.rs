@@ -44,6 +44,18 @@ pub enum UpstreamError {
     ReadTimeout(Duration),
 }
 
+impl UpstreamError {
+    /// The failure's kind, a fixed label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::ConnectTimeout { .. } => "connect_timeout",
+            UpstreamError::Connect { .. } => "connect",
+            UpstreamError::Http(_) => "exchange",
+            UpstreamError::ReadTimeout(_) => "read_timeout",
+        }
+    }
+}
+
 /// Connection settings for one backend.
 #[derive(Debug, Clone)]
 pub struct Upstream {

@@ -13,6 +13,18 @@ use gatehouse_authz::{
     normalize, Action, Denial, Mount, NormalizedPath, Permit, RoleTable, Target,
 };
 use gatehouse_lifecycle::wire::REQUEST_ID_HEADER;
+use tracing::Instrument;
+
+/// The authentication method a rejection belongs to, for the metrics label.
+fn auth_failure_method(e: &gatehouse_authn::AuthError) -> &'static str {
+    use gatehouse_authn::AuthError;
+    match e {
+        AuthError::InvalidApiKey => "api_key",
+        AuthError::MissingIdentity { .. } | AuthError::InvalidIdentity { .. } => "trusted_header",
+        AuthError::Rejected { code, .. } if code.contains("SESSION") => "session",
+        AuthError::Rejected { .. } => "bearer",
+    }
+}
 
 /// What `request_filter` decided.
 pub enum Admitted {
@@ -45,7 +57,9 @@ impl Gateway {
         if let Some(route) = own.filter(|r| !r.needs_caller()) {
             return Ok(self.serve_own(route, req, ctx).await);
         }
-        self.authenticate(req, ctx).await?;
+        self.authenticate(req, ctx)
+            .instrument(tracing::info_span!("authn"))
+            .await?;
         let table = self.policy.current();
         self.resolve_role(&table, ctx);
         self.check_csrf(req, ctx).await?;
@@ -56,7 +70,10 @@ impl Gateway {
             return Ok(Admitted::Forward);
         };
         self.plan_rewrite(req, ctx, &permit);
-        let scoped = self.apply_scope(req, ctx, &permit).await;
+        let scoped = self
+            .apply_scope(req, ctx, &permit)
+            .instrument(tracing::info_span!("scope"))
+            .await;
         ctx.permit = Some(permit);
         scoped.map(|()| Admitted::Forward)
     }
@@ -67,6 +84,7 @@ impl Gateway {
             req.headers().get(REQUEST_ID_HEADER).map(|v| v.as_bytes()),
         );
         ctx.span = tracing::info_span!("request", request.id = %ctx.request_id);
+        gatehouse_telemetry::set_parent(&ctx.span, req.headers());
         ctx.peer = req.peer;
     }
 
@@ -106,11 +124,10 @@ impl Gateway {
             peer: ctx.peer,
             headers: req.headers(),
         };
-        ctx.principal = self
-            .chain
-            .authenticate(&view)
-            .await
-            .map_err(|e| GatewayError::new(401, e.code(), e.message()))?;
+        ctx.principal = self.chain.authenticate(&view).await.map_err(|e| {
+            self.metrics.auth_failure(auth_failure_method(&e), e.code());
+            GatewayError::new(401, e.code(), e.message())
+        })?;
         Ok(())
     }
 
@@ -160,6 +177,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
         path: &NormalizedPath,
     ) -> Result<Option<Permit>, GatewayError> {
+        let _span = tracing::info_span!("authz").entered();
         let method = req.method().as_str();
         let anonymous = ctx.principal.kind == PrincipalKind::Anonymous;
         let role = ctx.role.as_deref().unwrap_or_default();

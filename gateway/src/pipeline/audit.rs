@@ -27,7 +27,9 @@ impl Gateway {
             .unwrap_or(if failed { 502 } else { 0 });
         let elapsed = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let action = ctx.action();
-        tracing::debug!(
+        // The access log: the canonical path (never the query, which may carry
+        // secrets), no header values.
+        tracing::info!(
             http.method = method.as_str(),
             http.path = %ctx.path,
             http.status = status,
@@ -38,6 +40,16 @@ impl Gateway {
             complete = !failed,
             "request"
         );
+        let outcome = if ctx.denied {
+            crate::metrics::Outcome::Denied
+        } else if failed || ctx.reason.as_deref() == Some("GATEWAY::UPSTREAM_UNAVAILABLE") {
+            crate::metrics::Outcome::Failed
+        } else if ctx.upstream_status.is_some() {
+            crate::metrics::Outcome::Forwarded
+        } else {
+            crate::metrics::Outcome::Answered
+        };
+        self.metrics.request(action, status, outcome);
         if action == Some(Action::SandboxDelete) && (200..300).contains(&status) {
             if let Some(id) = ctx.sandbox_id() {
                 self.backend.forget(id);

@@ -64,7 +64,7 @@ impl Gateway {
             _ => String::new(),
         };
         let client_upgrade = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        let up = match self.upstream_request(req, ctx) {
+        let mut up = match self.upstream_request(req, ctx) {
             Ok(r) => r,
             Err(e) => return self.answer_error(e, ctx),
         };
@@ -72,7 +72,12 @@ impl Gateway {
             .permit
             .as_ref()
             .is_some_and(|p| p.action() == gatehouse_authz::Action::SandboxProxy);
-        let mut resp = match self.upstream.send(up, proxy).await {
+        let span = tracing::info_span!("upstream");
+        gatehouse_telemetry::inject(&span, up.headers_mut());
+        let sent = std::time::Instant::now();
+        let sending = tracing::Instrument::instrument(self.upstream.send(up, proxy), span).await;
+        ctx.upstream_elapsed = sent.elapsed();
+        let mut resp = match sending {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&e, ctx),
         };
@@ -96,6 +101,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> http::Response<Body> {
         tracing::warn!(error = %e, "proxying failed");
+        self.metrics.upstream_error(e.kind());
         let proxied = ctx
             .permit
             .as_ref()

@@ -1,10 +1,46 @@
-//! `/healthz`: the gateway is up; `upstream` says whether the backend answers.
+//! Probes. `/livez`: the process serves requests (always 200, never looks at anything
+//! else, so a liveness probe never restarts a healthy gateway because its backend is
+//! down). `/readyz`: every dependency a request needs answers; the body names each
+//! check. `/healthz`: kept for compatibility (200 when the backend answers, else 503).
 
 use crate::ctx::RequestCtx;
 use crate::reply::Reply;
 use crate::state::Gateway;
+use std::sync::atomic::Ordering;
 
-/// 200 when the backend's `/health` answers, else 503 (`degraded`).
+/// `/livez`: 200 while the process serves requests.
+pub fn livez() -> Reply {
+    Reply::json_value(200, &serde_json::json!({ "status": "alive" }))
+}
+
+/// `/readyz`: 200 when the backend answers `/health` and, with OIDC configured, the
+/// OpenID provider's discovery has succeeded; otherwise 503. Each check is named with
+/// `ok` or the reason it is not.
+pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
+    let backend = gw.backend.upstream_healthy(&ctx.request_id).await;
+    let mut checks = serde_json::Map::new();
+    checks.insert(
+        "backend".into(),
+        (if backend { "ok" } else { "unreachable" }).into(),
+    );
+    let mut ready = backend;
+    if let Some(o) = &gw.oidc {
+        let discovered = o.discovered.load(Ordering::Acquire);
+        ready &= discovered;
+        checks.insert(
+            "idp_discovery".into(),
+            (if discovered { "ok" } else { "pending" }).into(),
+        );
+    }
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": checks,
+    });
+    Reply::json_value(if ready { 200 } else { 503 }, &body)
+}
+
+/// `/healthz` (compatibility): 200 when the backend's `/health` answers, else 503
+/// (`degraded`). Prefer `/livez` and `/readyz` for probes.
 pub async fn healthz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
     let up = gw.backend.upstream_healthy(&ctx.request_id).await;
     let body = serde_json::json!({

@@ -3,7 +3,7 @@
 //!
 //! | route | caller | module |
 //! |---|---|---|
-//! | `/healthz` | anyone | [`health`] |
+//! | `/livez`, `/readyz`, `/healthz` | anyone | [`health`] |
 //! | `GET /`, `GET/HEAD /console/*` | anyone | [`console`] |
 //! | `GET /auth/config`, `/auth/login`, `/auth/callback`, `POST /auth/backchannel-logout` | anyone | [`auth`] |
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
@@ -33,6 +33,10 @@ use crate::state::Gateway;
 pub enum OwnRoute {
     /// `/healthz` (any method).
     Health,
+    /// `/livez` (any method).
+    Livez,
+    /// `/readyz` (any method).
+    Readyz,
     /// `GET /`: to the console.
     Root,
     /// `GET`/`HEAD` `/console` and below.
@@ -77,6 +81,8 @@ impl OwnRoute {
         use http::Method;
         let route = match (method, path) {
             (_, "/healthz") => OwnRoute::Health,
+            (_, "/livez") => OwnRoute::Livez,
+            (_, "/readyz") => OwnRoute::Readyz,
             (&Method::GET, "/") => OwnRoute::Root,
             (&Method::GET | &Method::HEAD, p) if p == "/console" || p.starts_with("/console/") => {
                 OwnRoute::Console
@@ -102,6 +108,41 @@ impl OwnRoute {
             _ => return None,
         };
         Some(route)
+    }
+
+    /// Who may call the route and what it does, for `gatehouse policy explain`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OwnRoute::Health => "health (compatibility): anyone; 200 when the backend answers",
+            OwnRoute::Livez => "liveness probe: anyone; always 200 while the process serves",
+            OwnRoute::Readyz => "readiness probe: anyone; 200 when backend and IdP are ready",
+            OwnRoute::Root => "redirect to the console: anyone",
+            OwnRoute::Console => "the web console's files: anyone",
+            OwnRoute::AuthConfig | OwnRoute::Login | OwnRoute::Callback => {
+                "OIDC login flow: anyone"
+            }
+            OwnRoute::BackchannelLogout => "OIDC back-channel logout: the IdP (signed token)",
+            OwnRoute::Me => "the caller's identity and permissions: any authenticated caller",
+            OwnRoute::Logout => "ends the session: any session caller (CSRF-checked)",
+            OwnRoute::Jwks => "the verified-caller header's public keys (JWKS): anyone",
+            OwnRoute::Handoff => {
+                "hand-off to a sandbox origin: callers with sandbox:proxy on that sandbox"
+            }
+            OwnRoute::AuditQuery => "audit query: service_admin (all), operator (own team)",
+            OwnRoute::KeyCreate | OwnRoute::KeyList | OwnRoute::KeyRevoke => {
+                "personal API keys: any authenticated caller (their own keys)"
+            }
+            OwnRoute::BindingList | OwnRoute::BindingPut | OwnRoute::BindingDelete => {
+                "RBAC bindings: service_admin"
+            }
+            OwnRoute::UnknownAuth => "no such gateway route: 404",
+        }
+    }
+
+    /// Whether the gateway answers the route (every caller allowed to reach it gets an
+    /// answer); `false` only for [`OwnRoute::UnknownAuth`].
+    pub fn exists(self) -> bool {
+        self != OwnRoute::UnknownAuth
     }
 
     /// Whether the route is answered only after authentication (and the CSRF check).
@@ -131,6 +172,8 @@ pub async fn serve(
 ) -> Result<Reply, GatewayError> {
     match route {
         OwnRoute::Health => Ok(health::healthz(gw, ctx).await),
+        OwnRoute::Livez => Ok(health::livez()),
+        OwnRoute::Readyz => Ok(health::readyz(gw, ctx).await),
         OwnRoute::Root => Ok(Reply::redirect("/console/")),
         OwnRoute::Console => console::serve(gw, req, ctx),
         OwnRoute::AuthConfig => Ok(auth::config(gw)),
@@ -186,6 +229,8 @@ mod tests {
     fn routes_resolve_once_with_their_caller_requirement() {
         let r = |m: Method, p: &str| OwnRoute::resolve(&m, p);
         assert_eq!(r(Method::POST, "/healthz"), Some(OwnRoute::Health));
+        assert_eq!(r(Method::GET, "/livez"), Some(OwnRoute::Livez));
+        assert_eq!(r(Method::GET, "/readyz"), Some(OwnRoute::Readyz));
         assert_eq!(r(Method::HEAD, "/console/x.js"), Some(OwnRoute::Console));
         assert_eq!(r(Method::POST, "/console/x.js"), None);
         assert_eq!(r(Method::GET, "/consoles"), None);

@@ -104,6 +104,11 @@ impl SessionStore {
         }
     }
 
+    /// How many sessions are live (approximate: expired entries leave lazily).
+    pub fn live(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
     /// The cookie name.
     pub fn cookie_name(&self) -> &str {
         &self.cfg.cookie_name
