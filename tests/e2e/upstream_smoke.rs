@@ -159,7 +159,15 @@ async fn server_proxy_is_not_authenticated() {
         format!("{}/v1/sandboxes/{id}/proxy/8080", host_port(&up.url))
     );
     let proxied = up.at(&format!("/v1/sandboxes/{id}/proxy/8080/"));
-    let anon = reqwest::get(&proxied).await.unwrap();
+    // The sandbox's web server may still be starting (the upstream answers 502 then).
+    let mut anon = reqwest::get(&proxied).await.unwrap();
+    for _ in 0..50 {
+        if anon.status() != 502 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        anon = reqwest::get(&proxied).await.unwrap();
+    }
     assert_eq!(anon.status(), 200, "the proxy route is not authenticated");
     assert_eq!(anon.text().await.unwrap().trim(), HELLO);
     let wrong = reqwest::Client::new()

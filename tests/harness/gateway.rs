@@ -25,8 +25,19 @@ pub struct Gateway {
 impl Gateway {
     /// Starts a gateway in front of `upstream_url` with `upstream_key`; `extra` is TOML
     /// appended to the generated config (e.g. `[[auth.api_keys]]`, `[auth.trusted_header]`).
+    /// A port another process took between [`free_port`] and the gateway's bind (the
+    /// gateway refuses to start on a port in use) is retried on a fresh port.
     pub async fn start(upstream_url: &str, upstream_key: &str, extra: &str) -> Result<Self> {
-        Self::start_on(free_port(), upstream_url, upstream_key, extra).await
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_on(free_port(), upstream_url, upstream_key, extra).await {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("Address already in use") => {
+                    continue
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Like [`Gateway::start`] on a chosen port (an IdP must know the callback URL first).
