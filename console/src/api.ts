@@ -325,6 +325,13 @@ export class ApiClient {
    * port; the backend adds the agent's token) and calls `onEvent` for each event of the
    * streamed answer as it arrives.
    */
+  /** A single-use URL that opens a sandbox port on its own origin (`POST /auth/sandbox-handoff`). */
+  async sandboxHandoff(id: string, port: number): Promise<string> {
+    const q = new URLSearchParams({ sandbox: id, port: String(port) });
+    const r = await this.request<{ url: string }>('POST', `/auth/sandbox-handoff?${q.toString()}`);
+    return r.url;
+  }
+
   async runCommand(id: string, command: string, onEvent: (e: CommandEvent) => void, signal?: AbortSignal): Promise<void> {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'text/event-stream' };
     const token = this.getCsrfToken();

@@ -7,6 +7,8 @@ export interface AuthConfig {
   oidc: boolean;
   loginUrl: string;
   mode: AuthMode;
+  /** Sandbox ports open on their own origins through a hand-off (`server.sandbox_domain`). */
+  sandboxOrigins?: boolean;
 }
 
 export interface Me {

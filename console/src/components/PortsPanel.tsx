@@ -110,9 +110,10 @@ export function PortsPanel({ id, proxyBlocked, stopped }: { id: string; proxyBlo
 
 function PortRow({ id, port, proxyBlocked }: { id: string; port: number; proxyBlocked: string | null }) {
   const api = useApi();
-  const { me } = useSession();
+  const { me, config } = useSession();
   const announce = useAnnounce();
   const [url, setUrl] = useState<string | null>(null);
+  const [openError, setOpenError] = useState<unknown>(null);
   const [error, setError] = useState<unknown>(null);
   const [copied, setCopied] = useState<string | null>(null);
   const urlRef = useRef<HTMLInputElement>(null);
@@ -131,6 +132,23 @@ function PortRow({ id, port, proxyBlocked }: { id: string; port: number; proxyBl
       });
     return () => ctrl.abort();
   }, [api, id, port]);
+
+  // With sandbox origins, the page opens on `{id}-{port}.{domain}` through a single-use
+  // hand-off, so sandbox content never runs on the console's origin. The tab is opened
+  // now (a popup blocker allows it only inside the click) and sent on once the URL is known.
+  const openOnOwnOrigin = () => {
+    const tab = window.open('about:blank', '_blank');
+    if (tab) tab.opener = null;
+    api.sandboxHandoff(id, port).then(
+      (handoff) => {
+        if (tab) tab.location.href = handoff;
+      },
+      (e: unknown) => {
+        tab?.close();
+        setOpenError(e);
+      },
+    );
+  };
 
   const copy = async () => {
     if (!url) return;
@@ -156,7 +174,7 @@ function PortRow({ id, port, proxyBlocked }: { id: string; port: number; proxyBl
             variant="primary"
             className="btn-small"
             disabledReason={denyReason(me, 'sandbox:proxy') ?? proxyBlocked}
-            onClick={() => window.open(proxyPath(id, port), '_blank', 'noopener,noreferrer')}
+            onClick={() => (config.sandboxOrigins ? openOnOwnOrigin() : window.open(proxyPath(id, port), '_blank', 'noopener,noreferrer'))}
           >
             Open via proxy
           </ActionButton>
@@ -165,6 +183,7 @@ function PortRow({ id, port, proxyBlocked }: { id: string; port: number; proxyBl
               {copied}
             </span>
           )}
+          {openError !== null && <ErrorBanner error={openError} onDismiss={() => setOpenError(null)} />}
         </>
       ) : error ? (
         <ErrorBanner error={error} />

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { ALICE, BOB, fakeGateway, listReply, sandbox } from '../test/gateway';
+import { ALICE, BOB, OIDC_CONFIG, fakeGateway, listReply, sandbox } from '../test/gateway';
 import { renderApp } from '../test/render';
 import { renewTarget, resetPauseSupportForTests } from './SandboxDetail';
 
@@ -175,6 +175,28 @@ describe('sandbox detail', () => {
 
     await userEvent.click(button('Open via proxy'));
     expect(open).toHaveBeenCalledWith('/v1/sandboxes/sb-1/proxy/8080/', '_blank', 'noopener,noreferrer');
+  });
+
+  it('opens a port on its own origin through a single-use hand-off when sandbox origins are on', async () => {
+    const gw = fakeGateway({ me: ALICE, config: { ...OIDC_CONFIG, sandboxOrigins: true } });
+    gw.route('GET', '/v1/sandboxes/sb-1', { status: 200, body: SB });
+    gw.route('GET', '/v1/sandboxes', listReply([]));
+    gw.route('GET', '/v1/sandboxes/sb-1/endpoints/8080', { status: 200, body: { endpoint: 'gatehouse.test/v1/sandboxes/sb-1/proxy/8080' } });
+    const handoff = 'http://sb-1-8080.localhost:8080/.gatehouse/handoff?t=abc';
+    gw.route('POST', '/auth/sandbox-handoff', { status: 200, body: { url: handoff } });
+    const tab = { opener: {} as unknown, location: { href: 'about:blank' }, close: vi.fn() };
+    const open = vi.spyOn(window, 'open').mockImplementation(() => tab as unknown as Window);
+    renderApp(gw, '/console/sandboxes/sb-1');
+    await loaded();
+    await screen.findByLabelText('Endpoint URL (port 8080)');
+    await userEvent.click(button('Open via proxy'));
+    expect(open).toHaveBeenCalledWith('about:blank', '_blank');
+    expect(tab.opener).toBeNull();
+    await waitFor(() => expect(tab.location.href).toBe(handoff));
+    const call = gw.calls.find((c) => c.path === '/auth/sandbox-handoff')!;
+    expect(call.method).toBe('POST');
+    expect(call.url.search).toBe('?sandbox=sb-1&port=8080');
+    expect(open).not.toHaveBeenCalledWith(expect.stringContaining('/proxy/'), expect.anything(), expect.anything());
   });
 
   it('validates the port and shows endpoint errors', async () => {

@@ -55,6 +55,8 @@ pub fn config(gw: &Gateway) -> Reply {
         "oidc": gw.oidc.is_some(),
         "loginUrl": "/auth/login",
         "mode": gw.mode_name,
+        // The console opens sandbox ports on their own origins (a hand-off) when set.
+        "sandboxOrigins": gw.sandbox_origins.is_some(),
     });
     Reply::json_value(200, &body)
 }
