@@ -115,11 +115,13 @@ async fn sandbox_origin_is_entered_only_through_a_single_use_handoff() {
         "from a sibling origin"
     );
     assert_eq!(post("null".into()).await, 403, "from an opaque origin");
-    assert_eq!(
-        post(format!("http://{host}")).await,
-        200,
-        "from its own pages"
-    );
+    // One retry when nothing came back at all (status 0): seen once under a loaded CI
+    // run while the corpus test hammers the same sandbox; a refusal is never retried.
+    let mut own = post(format!("http://{host}")).await;
+    if own == 0 {
+        own = post(format!("http://{host}")).await;
+    }
+    assert_eq!(own, 200, "from its own pages");
     // The cookie is good for that one origin only.
     for h in [other.clone(), format!("{}-8081.localhost:{port}", t.a1)] {
         assert_eq!(on_origin(&t, &h, "/page", &c).await.0, 401, "{h}");
