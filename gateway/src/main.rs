@@ -200,7 +200,7 @@ fn run_command(command: Command, config: &std::path::Path) -> anyhow::Result<Exi
             let own = gatehouse_authz::normalize(&path)
                 .ok()
                 .and_then(|np| OwnRoute::resolve(&m, &np.path).map(|r| (np.path, r)));
-            if let Some((canonical, route)) = own {
+            if let Some((canonical, route)) = own.filter(|(_, r)| !r.governed()) {
                 println!("request:  {method} {path} as role '{role}'");
                 println!(
                     "route:    the gateway's own route {canonical}: {}",

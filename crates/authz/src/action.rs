@@ -60,6 +60,16 @@ pub enum Action {
     SystemHealth,
     /// `system:version`: the version probe.
     SystemVersion,
+    /// `audit:read`: query the audit trail (`GET /gatehouse/v1/audit`); non-admins see
+    /// their team's events only.
+    AuditRead,
+    /// `apikey:manage`: create, list and revoke one's own personal API keys
+    /// (`/gatehouse/v1/keys`).
+    ApiKeyManage,
+    /// `binding:read`: list RBAC bindings (`GET /gatehouse/v1/bindings`).
+    BindingRead,
+    /// `binding:write`: create, change or delete RBAC bindings.
+    BindingWrite,
 }
 
 /// What an action's route points at, which decides how the gateway scopes it.
@@ -75,11 +85,14 @@ pub enum Target {
     Sandbox,
     /// Snapshots by id, pools, templates, metrics: no sandbox to scope against.
     Unscoped,
+    /// A gateway-owned endpoint (under `/gatehouse/v1`): the gateway answers it itself
+    /// once the table allows the action; it is never forwarded to the backend.
+    Gateway,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 28] = [
         Action::SandboxList,
         Action::SandboxCreate,
         Action::SandboxRead,
@@ -104,6 +117,10 @@ impl Action {
         Action::MetricsWrite,
         Action::SystemHealth,
         Action::SystemVersion,
+        Action::AuditRead,
+        Action::ApiKeyManage,
+        Action::BindingRead,
+        Action::BindingWrite,
     ];
 
     /// The action's name as written in the role table, e.g. `"sandbox:read"`.
@@ -133,6 +150,10 @@ impl Action {
             Action::MetricsWrite => "metrics:write",
             Action::SystemHealth => "system:health",
             Action::SystemVersion => "system:version",
+            Action::AuditRead => "audit:read",
+            Action::ApiKeyManage => "apikey:manage",
+            Action::BindingRead => "binding:read",
+            Action::BindingWrite => "binding:write",
         }
     }
 
@@ -184,12 +205,16 @@ impl Action {
             | Action::TemplateRead
             | Action::TemplateWrite
             | Action::MetricsWrite => Target::Unscoped,
+            Action::AuditRead
+            | Action::ApiKeyManage
+            | Action::BindingRead
+            | Action::BindingWrite => Target::Gateway,
         }
     }
 
     /// The bit of this action in an [`crate::table::ActionSet`].
-    pub(crate) const fn bit(self) -> u32 {
-        1 << (self as u32)
+    pub(crate) const fn bit(self) -> u64 {
+        1 << (self as u64)
     }
 }
 
@@ -246,7 +271,7 @@ mod tests {
 
     #[test]
     fn all_is_complete_and_bits_are_distinct() {
-        let mut seen = 0u32;
+        let mut seen = 0u64;
         for (i, a) in Action::ALL.into_iter().enumerate() {
             assert_eq!(a as usize, i, "ALL must follow declaration order");
             assert_eq!(seen & a.bit(), 0);
@@ -275,5 +300,10 @@ mod tests {
         assert_eq!(Action::SandboxCreate.target(), Target::Create);
         assert_eq!(Action::SandboxProxy.target(), Target::Sandbox);
         assert_eq!(Action::SnapshotRead.target(), Target::Unscoped);
+        assert_eq!(Action::AuditRead.target(), Target::Gateway);
+        assert!(
+            !Action::BindingWrite.is_mutation(),
+            "the handlers audit their own changes"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::action::Action;
+use crate::action::{Action, Target};
 use crate::raw::{RawAuthz, RawRole, RawRoute, RawTable};
 use crate::route::Pattern;
 use crate::table::{ActionSet, MethodSpec, RoleDef, RoleTable, RouteEntry};
@@ -161,6 +161,17 @@ fn compile_routes(raw: &[RawRoute]) -> Result<Vec<RouteEntry>, String> {
             .action
             .parse::<Action>()
             .map_err(|e| format!("routes[{i}]: {e}"))?;
+        // The gateway's own endpoints live under /gatehouse/ and nowhere else: a gateway
+        // action on an API path (or the reverse) would authorize the wrong thing.
+        let own_path = r.path.starts_with("/gatehouse/");
+        if own_path != (action.target() == Target::Gateway) {
+            return Err(format!(
+                "routes[{i}]: {} {} with action '{action}': gateway actions belong to \
+                 /gatehouse/ paths and only they do",
+                method.as_str(),
+                r.path
+            ));
+        }
         let entry = RouteEntry {
             method,
             pattern,

@@ -98,6 +98,10 @@ impl RoleTable {
             Target::Unscoped => {
                 "unscoped: no sandbox to scope against; only service_admin may use it".to_owned()
             }
+            Target::Gateway => {
+                "gateway endpoint: answered by the gateway, which narrows it to the caller"
+                    .to_owned()
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ pub enum ScopeMode {
 
 /// A set of actions, one bit per action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct ActionSet(u32);
+pub(crate) struct ActionSet(u64);
 
 impl ActionSet {
     /// Every action.

@@ -64,6 +64,10 @@ impl Gateway {
         self.resolve_role(&table, ctx);
         self.check_csrf(req, ctx).await?;
         if let Some(route) = own {
+            if route.governed() {
+                let permit = self.authorize_own(&table, req, ctx, &path)?;
+                ctx.permit = Some(permit);
+            }
             return Ok(self.serve_own(route, req, ctx).await);
         }
         let Some(permit) = self.authorize(&table, req, ctx, &path)? else {
@@ -207,6 +211,43 @@ impl Gateway {
                         ))
                     }
                 }
+            }
+        }
+    }
+
+    /// The role table's decision on one of the gateway's own governed endpoints
+    /// (`/gatehouse/v1/...`): a [`Permit`] with [`Target::Gateway`], or a refusal. The
+    /// backend's key gets no pass here: these routes exist only in the gateway.
+    fn authorize_own(
+        &self,
+        table: &RoleTable,
+        req: &Inbound,
+        ctx: &mut RequestCtx,
+        path: &NormalizedPath,
+    ) -> Result<Permit, GatewayError> {
+        let _span = tracing::info_span!("authz").entered();
+        let method = req.method().as_str();
+        let role = ctx.role.as_deref().unwrap_or_default();
+        let unknown = || {
+            GatewayError::new(
+                404,
+                "GATEWAY::UNKNOWN_ROUTE",
+                format!("No route {method} {}.", path.path),
+            )
+        };
+        match table.authorize(role, method, &path.api_path) {
+            Ok(permit) if permit.target() == Target::Gateway => Ok(permit),
+            Ok(_) | Err(Denial::UnknownRoute) => Err(unknown()),
+            Err(Denial::Forbidden { .. }) if ctx.principal.kind == PrincipalKind::Anonymous => {
+                Err(GatewayError::unauthenticated())
+            }
+            Err(Denial::Forbidden { action, .. }) => {
+                ctx.denied_action = Some(action);
+                Err(GatewayError::new(
+                    403,
+                    "GATEWAY::FORBIDDEN",
+                    format!("Role '{role}' does not allow '{}'.", action.as_str()),
+                ))
             }
         }
     }

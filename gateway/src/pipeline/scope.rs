@@ -50,7 +50,7 @@ impl Gateway {
                     })?;
                 }
             }
-            Target::Unscoped => {
+            Target::Unscoped | Target::Gateway => {
                 return Err(GatewayError::new(
                     403,
                     "GATEWAY::FORBIDDEN",

@@ -8,8 +8,11 @@
 //! application/x-ndjson`) answers one event per line and the next cursor in the
 //! `X-Gatehouse-Next-Cursor` header.
 //!
-//! Who sees what: `service_admin` every event; `operator` the events of their own team
-//! (asking for another team is 403); any other role 403.
+//! Who sees what: the role table decides who may call it (`audit:read`: operator and
+//! service_admin by default). A caller the table does not scope (service_admin) sees every
+//! event; a scoped caller sees what `[authz] scope` gives them: their team's events
+//! (`scope = "team"`, the default; asking for another team is 403) or their own
+//! (`scope = "owner"`).
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -17,6 +20,7 @@ use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::state::Gateway;
 use gatehouse_authn::PrincipalKind;
+use gatehouse_authz::ScopeMode;
 use gatehouse_store::{AuditQuery, Cursor, StoreError, DEFAULT_PAGE, MAX_PAGE};
 
 /// The JSON Lines media type.
@@ -107,29 +111,28 @@ pub fn parse_query(query: Option<&str>) -> Result<(AuditQuery, bool), GatewayErr
 
 /// Narrows `q` to what the caller may see, or refuses.
 fn scope_to_caller(q: &mut AuditQuery, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
-    let forbidden = |ctx: &mut RequestCtx, msg: &str| {
-        ctx.denied = true;
-        GatewayError::new(403, "GATEWAY::FORBIDDEN", msg.to_string())
-    };
-    match ctx.role.as_deref() {
-        Some("service_admin") => Ok(()),
-        Some("operator") => {
+    let forbidden = |msg: &str| GatewayError::new(403, "GATEWAY::FORBIDDEN", msg.to_string());
+    let mode = ctx.permit.as_ref().and_then(|p| p.scope_mode());
+    match mode {
+        None => Ok(()),
+        Some(ScopeMode::Team) => {
             let Some(team) = ctx.principal.team.clone() else {
-                return Err(forbidden(ctx, "Reading the audit trail needs a team."));
+                return Err(forbidden("Reading the audit trail needs a team."));
             };
             if q.team.as_ref().is_some_and(|t| *t != team) {
-                return Err(forbidden(
-                    ctx,
-                    "Operators read their own team's events only.",
-                ));
+                return Err(forbidden("You can read your own team's events only."));
             }
             q.team = Some(team);
             Ok(())
         }
-        _ => Err(forbidden(
-            ctx,
-            "Reading the audit trail needs the operator or service_admin role.",
-        )),
+        Some(ScopeMode::Owner) => {
+            let me = &ctx.principal.subject;
+            if q.actor.as_ref().is_some_and(|a| a != me) {
+                return Err(forbidden("You can read your own events only."));
+            }
+            q.actor = Some(me.clone());
+            Ok(())
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! `/gatehouse/v1/bindings`: RBAC bindings in the governance store (service_admin only).
+//! `/gatehouse/v1/bindings`: RBAC bindings in the governance store. The role table
+//! decides who calls these (`binding:read`, `binding:write`; service_admin by default).
 //!
 //! - `GET /gatehouse/v1/bindings` lists them, with `"fresh"`: whether the gateway's copy
 //!   is current (false while the store is unreachable: the last ones read apply).
@@ -15,7 +16,6 @@ use crate::http::inbound::Inbound;
 use crate::reply::Reply;
 use crate::routes::audit_api::store_error;
 use crate::state::Gateway;
-use gatehouse_authn::PrincipalKind;
 use gatehouse_store::{ms_to_rfc3339, Binding, BindingKind};
 use serde::Deserialize;
 use serde_json::json;
@@ -35,22 +35,6 @@ fn bad(message: impl Into<String>) -> GatewayError {
     GatewayError::new(400, "GATEWAY::INVALID_REQUEST", message)
 }
 
-/// Only service_admin manages bindings.
-fn admin_only(ctx: &mut RequestCtx) -> Result<(), GatewayError> {
-    if ctx.principal.kind == PrincipalKind::Anonymous {
-        return Err(GatewayError::unauthenticated());
-    }
-    if ctx.role.as_deref() != Some("service_admin") {
-        ctx.denied = true;
-        return Err(GatewayError::new(
-            403,
-            "GATEWAY::FORBIDDEN",
-            "Only service_admin manages role bindings.",
-        ));
-    }
-    Ok(())
-}
-
 fn binding_json(b: &Binding) -> serde_json::Value {
     json!({
         "kind": b.kind.as_str(),
@@ -67,8 +51,7 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// `GET /gatehouse/v1/bindings`.
-pub async fn list(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Reply, GatewayError> {
-    admin_only(ctx)?;
+pub async fn list(gw: &Gateway) -> Result<Reply, GatewayError> {
     let items: Vec<_> = gw
         .store
         .list_bindings()
@@ -87,7 +70,6 @@ pub async fn put(
     req: &mut Inbound,
     ctx: &mut RequestCtx,
 ) -> Result<Reply, GatewayError> {
-    admin_only(ctx)?;
     let buf = req.read_body(MAX_BODY).await.map_err(|e| match e {
         ReadError::TooLarge(_) => {
             GatewayError::new(413, "GATEWAY::PAYLOAD_TOO_LARGE", "Body too large.")
@@ -122,7 +104,6 @@ pub async fn put(
 
 /// `DELETE /gatehouse/v1/bindings/{kind}/{name}`.
 pub async fn delete(gw: &Gateway, rest: &str, ctx: &mut RequestCtx) -> Result<Reply, GatewayError> {
-    admin_only(ctx)?;
     let not_found = || GatewayError::new(404, "GATEWAY::BINDING_NOT_FOUND", "No such binding.");
     let (kind, name) = rest.split_once('/').ok_or_else(not_found)?;
     let kind = BindingKind::parse(kind).ok_or_else(not_found)?;

@@ -10,9 +10,13 @@
 //! | `POST /auth/sandbox-handoff` | authenticated (after the chain and CSRF) | [`handoff`] |
 //! | anything else under `/auth` | 404 | |
 //! | `GET /.well-known/jwks.json` | anyone | the verified-caller key ([`crate::pipeline::caller`]) |
-//! | `GET /gatehouse/v1/audit` | operator (own team), service_admin | [`audit_api`] |
-//! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | authenticated | [`keys`] |
-//! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | service_admin | [`bindings`] |
+//! | `GET /gatehouse/v1/audit` | role table: `audit:read` | [`audit_api`] |
+//! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | role table: `apikey:manage` | [`keys`] |
+//! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | role table: `binding:read`/`binding:write` | [`bindings`] |
+//!
+//! The `/gatehouse/v1` routes are *governed* ([`OwnRoute::governed`]): after
+//! authentication the role table must allow them (entries with a gateway action in
+//! `policies/roles.toml`), exactly like API routes; a new one needs an entry there.
 
 pub mod audit_api;
 pub mod auth;
@@ -128,12 +132,12 @@ impl OwnRoute {
             OwnRoute::Handoff => {
                 "hand-off to a sandbox origin: callers with sandbox:proxy on that sandbox"
             }
-            OwnRoute::AuditQuery => "audit query: service_admin (all), operator (own team)",
+            OwnRoute::AuditQuery => "audit query: the role table's audit:read",
             OwnRoute::KeyCreate | OwnRoute::KeyList | OwnRoute::KeyRevoke => {
-                "personal API keys: any authenticated caller (their own keys)"
+                "personal API keys: the role table's apikey:manage (one's own keys)"
             }
             OwnRoute::BindingList | OwnRoute::BindingPut | OwnRoute::BindingDelete => {
-                "RBAC bindings: service_admin"
+                "RBAC bindings: the role table's binding:read / binding:write"
             }
             OwnRoute::UnknownAuth => "no such gateway route: 404",
         }
@@ -143,6 +147,22 @@ impl OwnRoute {
     /// answer); `false` only for [`OwnRoute::UnknownAuth`].
     pub fn exists(self) -> bool {
         self != OwnRoute::UnknownAuth
+    }
+
+    /// Whether the role table decides who may call the route: it needs an entry in
+    /// `policies/roles.toml` with a gateway action (`audit:read`, `apikey:manage`,
+    /// `binding:read`, `binding:write`); without one it answers 404.
+    pub fn governed(self) -> bool {
+        matches!(
+            self,
+            OwnRoute::AuditQuery
+                | OwnRoute::KeyCreate
+                | OwnRoute::KeyList
+                | OwnRoute::KeyRevoke
+                | OwnRoute::BindingList
+                | OwnRoute::BindingPut
+                | OwnRoute::BindingDelete
+        )
     }
 
     /// Whether the route is answered only after authentication (and the CSRF check).
@@ -202,7 +222,7 @@ pub async fn serve(
                 .to_owned();
             keys::revoke(gw, &id, ctx).await
         }
-        OwnRoute::BindingList => bindings::list(gw, ctx).await,
+        OwnRoute::BindingList => bindings::list(gw).await,
         OwnRoute::BindingPut => bindings::put(gw, req, ctx).await,
         OwnRoute::BindingDelete => {
             let rest = ctx
@@ -239,5 +259,48 @@ mod tests {
         assert_eq!(r(Method::GET, "/v1/sandboxes"), None);
         assert!(OwnRoute::Me.needs_caller() && OwnRoute::Logout.needs_caller());
         assert!(!OwnRoute::Login.needs_caller());
+    }
+
+    /// Every governed gateway endpoint has exactly one entry with a gateway action in the
+    /// default role table, and every gateway entry of the table is a governed endpoint.
+    #[test]
+    fn governed_routes_and_the_default_table_agree() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/roles.toml");
+        let table = gatehouse_authz::RoleTable::load(std::path::Path::new(path)).unwrap();
+        let governed = [
+            (Method::GET, "/gatehouse/v1/audit"),
+            (Method::HEAD, "/gatehouse/v1/audit"),
+            (Method::GET, "/gatehouse/v1/keys"),
+            (Method::POST, "/gatehouse/v1/keys"),
+            (Method::DELETE, "/gatehouse/v1/keys/k-1"),
+            (Method::GET, "/gatehouse/v1/bindings"),
+            (Method::PUT, "/gatehouse/v1/bindings"),
+            (Method::DELETE, "/gatehouse/v1/bindings/subject/alice"),
+        ];
+        for (m, p) in &governed {
+            let route = OwnRoute::resolve(m, p).unwrap();
+            assert!(route.governed() && route.needs_caller(), "{m} {p}");
+            let hit = table
+                .route(m.as_str(), p)
+                .unwrap_or_else(|| panic!("{m} {p}"));
+            assert_eq!(
+                hit.action.target(),
+                gatehouse_authz::Target::Gateway,
+                "{m} {p}"
+            );
+        }
+        let sa = table.authorize("service_admin", "PUT", "/gatehouse/v1/bindings");
+        assert!(sa.is_ok());
+        let op = table.authorize("operator", "PUT", "/gatehouse/v1/bindings");
+        assert!(op.is_err(), "operators do not manage bindings");
+        assert!(table
+            .authorize("operator", "GET", "/gatehouse/v1/audit")
+            .is_ok());
+        assert!(table
+            .authorize("read_only", "GET", "/gatehouse/v1/audit")
+            .is_err());
+        assert!(table
+            .authorize("read_only", "POST", "/gatehouse/v1/keys")
+            .is_ok());
     }
 }

@@ -102,6 +102,9 @@ fn every_table_entry_serves_some_real_route() {
         .map(|(m, p)| (m, api_path(&p)))
         .collect();
     for entry in &table.routes {
+        if entry.action.target() == crate::Target::Gateway {
+            continue; // answered by the gateway itself; see gateway/src/routes
+        }
         let hit = served
             .iter()
             .any(|(m, p)| entry.matches(m, &crate::route::split_path(p)).is_some());
