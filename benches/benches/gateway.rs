@@ -118,6 +118,7 @@ fn api_keys(c: &mut Criterion) {
         env: None,
         role: "operator".into(),
         team: Some(fixtures::BENCH_TEAM.into()),
+        kind: Default::default(),
     };
     let mut one = vec![ApiKeyConfig {
         name: fixtures::NAMED_KEY_NAME.into(),
@@ -125,6 +126,7 @@ fn api_keys(c: &mut Criterion) {
         env: None,
         role: "operator".into(),
         team: Some(fixtures::BENCH_TEAM.into()),
+        kind: Default::default(),
     }];
     let no_env = |_: &str| None;
     let backend = || Some(SecretString::new(fixtures::BACKEND_KEY.to_string()));

@@ -48,6 +48,8 @@ pub struct GatewayConfig {
     pub admin: AdminSection,
     /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
     pub telemetry: TelemetrySection,
+    /// `[platform]`: platform controllers and what each may assert.
+    pub platform: crate::platform::config::PlatformSection,
 }
 
 /// `[telemetry]`.
@@ -494,6 +496,16 @@ impl GatewayConfig {
                 return Err(invalid(key, format!("'{v}' is not a usable metadata key")));
             }
         }
+        let controller_keys: Vec<&str> = self
+            .auth
+            .api_keys
+            .iter()
+            .filter(|k| k.kind == gatehouse_authn::KeyKind::PlatformController)
+            .map(|k| k.name.as_str())
+            .collect();
+        self.platform
+            .validate(&controller_keys)
+            .map_err(|(key, message)| invalid(&key, message))?;
         if let Some(o) = &self.oidc {
             o.validate().map_err(|m| {
                 let key = m.split(':').next().unwrap_or("oidc").to_string();

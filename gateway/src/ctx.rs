@@ -47,6 +47,8 @@ pub struct RequestCtx {
     pub mount: &'static str,
     /// The caller's scope, when scoping applies.
     pub scope: Option<Scope>,
+    /// For a platform controller's request, the tenant it acts for (audited).
+    pub on_behalf_of: Option<gatehouse_audit::OnBehalfOf>,
     /// Rewritten query string to forward.
     pub query: Option<String>,
     /// Request body to forward instead of the client's.
@@ -87,6 +89,7 @@ impl RequestCtx {
             path: String::new(),
             mount: "",
             scope: None,
+            on_behalf_of: None,
             query: None,
             body: None,
             rewrite: ResponseRewrite::None,

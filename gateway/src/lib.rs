@@ -22,6 +22,7 @@
 //! - [`ctx`]: the typed per-request context;
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
+//! - [`platform`]: platform controllers (tenant and placement a controller may assert);
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -41,6 +42,7 @@ pub mod http;
 pub mod metrics;
 pub mod personal_keys;
 pub mod pipeline;
+pub mod platform;
 pub mod rbac_cli;
 pub mod reload;
 pub mod reply;

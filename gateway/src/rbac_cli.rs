@@ -59,6 +59,7 @@ async fn audit(store: &dyn GovernanceStore, action: &str, target: String) -> any
         reason: None,
         duration_ms: 0.0,
         peer: None,
+        on_behalf_of: None,
     };
     store.insert_audit(&[e]).await?;
     Ok(())

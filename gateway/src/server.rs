@@ -236,7 +236,9 @@ pub fn build(
         keys: ScopeKeys {
             owner: cfg.scope.owner_metadata_key.clone(),
             team: cfg.scope.team_metadata_key.clone(),
+            ..ScopeKeys::default()
         },
+        platform: crate::platform::Platform::new(&cfg.platform),
         identity_headers,
         max_body: cfg.scope.max_body_bytes,
         max_response: cfg.scope.max_response_bytes,

@@ -50,6 +50,8 @@ pub struct Gateway {
     pub durable: Arc<gatehouse_store::DurableAuditSink>,
     /// Reserved metadata keys.
     pub keys: ScopeKeys,
+    /// Platform controllers and their allowlists (`[platform]`).
+    pub platform: crate::platform::Platform,
     /// Identity headers never forwarded as sent.
     pub identity_headers: Vec<HeaderName>,
     /// Largest create/patch body parsed.

@@ -43,6 +43,7 @@ fn event(n: usize, at_ms: i64, actor: &str, team: &str, outcome: Outcome) -> Aud
         outcome,
         reason: None,
         duration_ms: 1.25,
+        on_behalf_of: None,
         peer: Some("127.0.0.1".into()),
     }
 }

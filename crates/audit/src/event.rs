@@ -47,6 +47,17 @@ pub struct AuditPrincipal {
     pub key_name: Option<String>,
 }
 
+/// The tenant a platform controller acted for: on a create, the team and owner it
+/// asserted, as named; on later calls on that sandbox, the sandbox's scope tokens
+/// (`team-a.4kq...`, the readable name first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnBehalfOf {
+    /// The tenant's team.
+    pub team: Option<String>,
+    /// The tenant's owner.
+    pub owner: Option<String>,
+}
+
 /// One audited request (every mutation and every denial).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -79,6 +90,9 @@ pub struct AuditEvent {
     pub duration_ms: f64,
     /// Client address.
     pub peer: Option<String>,
+    /// For a platform controller's request, the tenant it acted for (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<OnBehalfOf>,
 }
 
 /// `path` up to (not including) the first `?` or `#`.
@@ -124,6 +138,7 @@ pub(crate) fn sample(n: usize) -> AuditEvent {
         reason: None,
         duration_ms: 1.5,
         peer: Some("127.0.0.1".into()),
+        on_behalf_of: None,
     }
 }
 
@@ -162,6 +177,21 @@ mod tests {
         assert_eq!(v["principal"]["auth_method"], "trusted_header");
         assert_eq!(v["principal"]["key_name"], serde_json::Value::Null);
         assert_eq!(v["status"], 202);
+        let back: AuditEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_controllers_event_names_the_tenant() {
+        let mut e = sample(2);
+        e.principal.subject = "key:onboarding".into();
+        e.on_behalf_of = Some(OnBehalfOf {
+            team: Some("team-a".into()),
+            owner: None,
+        });
+        let v: serde_json::Value = serde_json::from_str(&e.to_json().unwrap()).unwrap();
+        assert_eq!(v["on_behalf_of"]["team"], "team-a");
+        assert_eq!(v["principal"]["subject"], "key:onboarding");
         let back: AuditEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
     }

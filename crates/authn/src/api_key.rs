@@ -52,6 +52,21 @@ pub struct ApiKeyConfig {
     pub role: String,
     /// The team of requests with this key, for scoping.
     pub team: Option<String>,
+    /// `standard` (default) or `platform_controller`: a trusted control plane that may
+    /// create sandboxes on behalf of tenants (the gateway's `[platform]` section).
+    #[serde(default)]
+    pub kind: KeyKind,
+}
+
+/// What a named key authenticates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Automation ([`PrincipalKind::Service`]).
+    #[default]
+    Standard,
+    /// A platform controller ([`PrincipalKind::Controller`]).
+    PlatformController,
 }
 
 /// Lower-case hex SHA-256 of `key`: the value for `sha256 = "..."`.
@@ -66,6 +81,7 @@ struct NamedKey {
     name: String,
     role: String,
     team: Option<String>,
+    kind: KeyKind,
     digest: KeyDigest,
 }
 
@@ -114,6 +130,7 @@ impl ApiKeyAuthenticator {
                     Some(t) => Some(non_empty("team", t).map_err(err)?),
                     None => None,
                 },
+                kind: cfg.kind,
                 digest: key_digest(cfg, env).map_err(err)?,
             };
             if let Some(i) = named.iter().position(|k| k.name == key.name) {
@@ -174,7 +191,10 @@ impl ApiKeyAuthenticator {
             .and_then(|i| self.keys.get(i));
         match key {
             Some(k) => Ok(Principal {
-                kind: PrincipalKind::Service,
+                kind: match k.kind {
+                    KeyKind::Standard => PrincipalKind::Service,
+                    KeyKind::PlatformController => PrincipalKind::Controller,
+                },
                 subject: format!("key:{}", k.name),
                 team: k.team.clone(),
                 groups: Vec::new(),

@@ -37,7 +37,7 @@ mod principal;
 mod secret;
 mod trusted_header;
 
-pub use api_key::{sha256_hex, ApiKeyAuthenticator, ApiKeyConfig};
+pub use api_key::{sha256_hex, ApiKeyAuthenticator, ApiKeyConfig, KeyKind};
 pub use authenticator::{Authenticator, Chain, RequestView};
 pub use error::{AuthError, ConfigError};
 pub use gatehouse_lifecycle::wire::API_KEY_HEADER;

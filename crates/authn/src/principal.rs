@@ -10,6 +10,9 @@ pub enum PrincipalKind {
     Service,
     /// A person, asserted by a trusted proxy (later: an OIDC session or bearer token).
     User,
+    /// A platform controller: a trusted control plane creating sandboxes on behalf of
+    /// tenants (an API key of kind `platform_controller`).
+    Controller,
     /// Nobody claimed the request.
     Anonymous,
 }

@@ -20,6 +20,7 @@ fn chain() -> Chain {
         env: None,
         role: "operator".into(),
         team: Some("team-ci".into()),
+        kind: Default::default(),
     }];
     let api = ApiKeyAuthenticator::new(Some(SecretString::new(BACKEND)), &keys, &|_| None).unwrap();
     let th = TrustedHeaderAuthenticator::new(TrustedHeaderConfig {

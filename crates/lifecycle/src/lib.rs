@@ -1,6 +1,7 @@
 //! The OpenSandbox lifecycle API as Gatehouse understands it.
 //!
 //! This crate has no I/O. It holds:
+//! - [`driver_config`]: the Kubernetes driver's `extensions` keys and their formats;
 //! - [`model`]: the request and response bodies of `sandbox-lifecycle.yml`;
 //! - [`validate`]: the server-side rules (metadata labels, timeouts, quantities);
 //! - [`query`]: the list query (`state`, `metadata`, `page`, `pageSize`);
@@ -11,6 +12,7 @@
 //!
 //! The backend serves this API; the gateway uses the same model to rewrite and filter it.
 
+pub mod driver_config;
 pub mod error;
 pub mod model;
 pub mod query;

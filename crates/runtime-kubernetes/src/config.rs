@@ -66,6 +66,12 @@ pub struct KubernetesConfig {
     pub allowed_node_selector_keys: Vec<String>,
     /// Extension: taint keys a create may tolerate (`extensions["kubernetes.tolerations"]`).
     pub allowed_toleration_keys: Vec<String>,
+    /// Extension: ServiceAccounts a create may run its pod as
+    /// (`extensions["kubernetes.serviceAccountName"]`).
+    pub allowed_service_accounts: Vec<String>,
+    /// Extension: Secrets a create may expose as environment variables
+    /// (`extensions["kubernetes.secretEnv"]` / `["kubernetes.secretEnvFrom"]`).
+    pub allowed_secrets: Vec<String>,
     /// Upstream key `read_burst`: accepted, ignored.
     #[serde(rename = "read_burst")]
     pub _read_burst: Option<IgnoredAny>,
@@ -113,6 +119,8 @@ impl Default for KubernetesConfig {
             allowed_runtime_classes: Vec::new(),
             allowed_node_selector_keys: Vec::new(),
             allowed_toleration_keys: Vec::new(),
+            allowed_service_accounts: Vec::new(),
+            allowed_secrets: Vec::new(),
             _read_burst: None,
             _write_burst: None,
             _execd_init_resources: None,
@@ -264,6 +272,8 @@ impl KubernetesConfig {
                 &self.allowed_node_selector_keys,
             ),
             ("allowed_toleration_keys", &self.allowed_toleration_keys),
+            ("allowed_service_accounts", &self.allowed_service_accounts),
+            ("allowed_secrets", &self.allowed_secrets),
         ] {
             if list.iter().any(|v| v.trim().is_empty()) {
                 return Err(format!("{name} must not contain an empty entry"));
@@ -329,6 +339,7 @@ mod tests {
             .starts_with("sandbox_create_timeout_seconds"));
         assert!(bad(|c| c.write_qps = Some(0.0)).starts_with("write_qps"));
         assert!(bad(|c| c.exposed_ports = vec![1, 1]).starts_with("exposed_ports"));
+        assert!(bad(|c| c.allowed_secrets = vec![" ".into()]).starts_with("allowed_secrets"));
         assert!(
             bad(|c| c.namespace_template = Some("sandbox-{team}".into()))
                 .starts_with("namespace_allowlist")

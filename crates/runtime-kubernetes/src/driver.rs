@@ -44,7 +44,23 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// The namespace the sandbox of `spec` goes to; refuses one outside the allowlist.
+    /// The request's `kubernetes.namespace` extension comes first, then
+    /// `namespace_template`.
     pub fn namespace_for(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        if let Some(ns) = spec.extensions.get(crate::placement::NAMESPACE) {
+            if self.namespaces.contains(ns) {
+                return Ok(ns.clone());
+            }
+            return Err(RuntimeError::Invalid {
+                status: 403,
+                code: codes::NAMESPACE_NOT_ALLOWED,
+                message: format!(
+                    "Namespace '{ns}' ('{}') is not one this backend manages; it creates sandboxes only in: {}.",
+                    crate::placement::NAMESPACE,
+                    self.namespaces.join(", ")
+                ),
+            });
+        }
         let Some(t) = &self.cfg.namespace_template else {
             return Ok(self.namespace.clone());
         };

@@ -99,6 +99,21 @@ pub(crate) async fn create(inner: &Inner, spec: &SandboxSpec) -> Result<Observed
                 message,
             }
         })?;
+    if let Some(e) = placement
+        .secret_env
+        .iter()
+        .find(|e| spec.env.contains_key(&e.name))
+    {
+        return Err(RuntimeError::Invalid {
+            status: 400,
+            code: codes::PLACEMENT_NOT_ALLOWED,
+            message: format!(
+                "Environment variable '{}' is set both in 'env' and in '{}'.",
+                e.name,
+                placement::SECRET_ENV
+            ),
+        });
+    }
     let ns = inner.namespace_for(spec)?;
     let body = pod::build(&inner.cfg, spec, &placement, &name, &ns);
     let mut changed = inner.watches.subscribe();

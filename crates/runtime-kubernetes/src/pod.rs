@@ -7,8 +7,9 @@ use crate::labels;
 use crate::placement::Placement;
 use gatehouse_lifecycle::SandboxSpec;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, Pod, PodSecurityContext, PodSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext,
+    Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, Pod,
+    PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile, SecretEnvSource,
+    SecretKeySelector, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -50,12 +51,36 @@ pub fn build(
         limits: Some(res),
         ..Default::default()
     });
-    let env: Vec<EnvVar> = spec
+    let mut env: Vec<EnvVar> = spec
         .env
         .iter()
         .map(|(k, v)| EnvVar {
             name: k.clone(),
             value: Some(v.clone()),
+            ..Default::default()
+        })
+        .collect();
+    // Secret refs: the kubelet reads the values; they never pass through the backend.
+    env.extend(placement.secret_env.iter().map(|e| EnvVar {
+        name: e.name.clone(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: e.secret_key_ref.name.clone(),
+                key: e.secret_key_ref.key.clone(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    let env_from: Vec<EnvFromSource> = placement
+        .secret_env_from
+        .iter()
+        .map(|name| EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: name.clone(),
+                optional: None,
+            }),
             ..Default::default()
         })
         .collect();
@@ -75,6 +100,7 @@ pub fn build(
         // `command` replaces the image's ENTRYPOINT, so exactly the requested process runs.
         command: Some(spec.entrypoint.clone()),
         env: (!env.is_empty()).then_some(env),
+        env_from: (!env_from.is_empty()).then_some(env_from),
         ports: (!ports.is_empty()).then_some(ports),
         resources,
         security_context: Some(SecurityContext {
@@ -104,7 +130,7 @@ pub fn build(
         spec: Some(PodSpec {
             containers: vec![container],
             restart_policy: Some("Never".into()),
-            service_account_name: cfg.service_account.clone(),
+            service_account_name: placement.service_account_name.clone(),
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
             node_selector: (!node_selector.is_empty()).then_some(node_selector),
@@ -163,6 +189,8 @@ mod tests {
             runtime_class_name: Some("gvisor".into()),
             node_selector: BTreeMap::from([("pool".to_string(), "a".to_string())]),
             tolerations: Vec::new(),
+            service_account_name: cfg.service_account.clone(),
+            ..Default::default()
         };
         let p = build(&cfg, &spec(), &placement, "sandbox-abc", "ns1");
         assert_eq!(p.metadata.namespace.as_deref(), Some("ns1"));
@@ -196,6 +224,37 @@ mod tests {
         );
         assert_eq!(c.ports.as_ref().unwrap().len(), 2);
         assert_eq!(c.env.as_ref().unwrap()[0].name, "A");
+        assert_eq!(c.env_from, None);
+    }
+
+    #[test]
+    fn secret_refs_and_service_account() {
+        let placement = Placement {
+            service_account_name: Some("runner".into()),
+            secret_env: gatehouse_lifecycle::driver_config::secret_env(
+                r#"[{"name":"T","secretKeyRef":{"name":"creds","key":"token"}}]"#,
+            )
+            .unwrap(),
+            secret_env_from: vec!["extra".into()],
+            ..Default::default()
+        };
+        let p = build(
+            &KubernetesConfig::default(),
+            &spec(),
+            &placement,
+            "sandbox-abc",
+            "ns1",
+        );
+        let s = p.spec.unwrap();
+        assert_eq!(s.service_account_name.as_deref(), Some("runner"));
+        let c = &s.containers[0];
+        let env = c.env.clone().unwrap();
+        let t = env.iter().find(|e| e.name == "T").unwrap();
+        assert_eq!(t.value, None);
+        let r = t.value_from.clone().unwrap().secret_key_ref.unwrap();
+        assert_eq!((r.name.as_str(), r.key.as_str()), ("creds", "token"));
+        let from = c.env_from.clone().unwrap();
+        assert_eq!(from[0].secret_ref.clone().unwrap().name, "extra");
     }
 
     #[test]

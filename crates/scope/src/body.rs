@@ -21,6 +21,18 @@ fn object(body: &[u8], what: &str) -> Result<Map<String, Value>, ScopeError> {
 /// overwriting anything the client sent for those keys. Everything else is kept as sent.
 pub fn inject_create(body: &[u8], scope: &Scope, keys: &ScopeKeys) -> Result<Vec<u8>, ScopeError> {
     let mut req = object(body, "the request body")?;
+    inject_metadata(&mut req, scope, keys)?;
+    serde_json::to_vec(&req).map_err(|e| ScopeError::Malformed(e.to_string()))
+}
+
+/// Sets the reserved metadata of a parsed create body (see [`inject_create`]): owner,
+/// team, and the controller token when the scope has one (removed otherwise, so nobody
+/// can claim a controller's).
+pub fn inject_metadata(
+    req: &mut Map<String, Value>,
+    scope: &Scope,
+    keys: &ScopeKeys,
+) -> Result<(), ScopeError> {
     let md = req
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -41,7 +53,11 @@ pub fn inject_create(body: &[u8], scope: &Scope, keys: &ScopeKeys) -> Result<Vec
             md.remove(&keys.team);
         }
     }
-    serde_json::to_vec(&req).map_err(|e| ScopeError::Malformed(e.to_string()))
+    match &scope.controller {
+        Some(c) => md.insert(keys.controller.clone(), Value::String(c.clone())),
+        None => md.remove(&keys.controller),
+    };
+    Ok(())
 }
 
 /// Refuses a metadata merge patch that sets or removes a reserved key.
@@ -123,7 +139,7 @@ mod tests {
     #[test]
     fn create_overwrites_client_scope_and_keeps_the_rest() {
         let keys = ScopeKeys::default();
-        let body = json!({"image": {"uri": "x"}, "metadata": {"access.owner": "mallory", "access.team": "team-b", "p": "1"}});
+        let body = json!({"image": {"uri": "x"}, "metadata": {"access.owner": "mallory", "access.team": "team-b", "access.controller": "x", "p": "1"}});
         let out: Value = serde_json::from_slice(
             &inject_create(body.to_string().as_bytes(), &alice(), &keys).unwrap(),
         )
@@ -131,6 +147,7 @@ mod tests {
         assert_eq!(out["metadata"]["access.owner"], alice().owner);
         assert_eq!(out["metadata"]["access.team"], alice().team.unwrap());
         assert_eq!(out["metadata"]["p"], "1");
+        assert!(out["metadata"].get("access.controller").is_none());
         assert_eq!(out["image"]["uri"], "x");
         let loner = Scope::for_principal("dave", None, ScopeMode::Team);
         let out: Value = serde_json::from_slice(

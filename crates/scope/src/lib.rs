@@ -27,6 +27,9 @@ pub struct ScopeKeys {
     pub owner: String,
     /// Key holding the team token (default `access.team`).
     pub team: String,
+    /// Key holding the token of the platform controller that made the sandbox (default
+    /// `access.controller`): the controller's own scope.
+    pub controller: String,
 }
 
 impl Default for ScopeKeys {
@@ -34,6 +37,7 @@ impl Default for ScopeKeys {
         Self {
             owner: "access.owner".into(),
             team: "access.team".into(),
+            controller: "access.controller".into(),
         }
     }
 }
@@ -41,7 +45,7 @@ impl Default for ScopeKeys {
 impl ScopeKeys {
     /// Whether `key` is one of the reserved scope keys.
     pub fn is_reserved(&self, key: &str) -> bool {
-        key == self.owner || key == self.team
+        key == self.owner || key == self.team || key == self.controller
     }
 }
 
@@ -58,6 +62,9 @@ pub struct Scope {
     pub team: Option<String>,
     /// Matching mode.
     pub mode: ScopeMode,
+    /// Token of the platform controller acting: its sandboxes are those carrying it, and
+    /// a create writes it.
+    pub controller: Option<String>,
 }
 
 /// Why a body could not be scoped.
@@ -78,7 +85,15 @@ impl Scope {
             owner: token::canonical(subject),
             team: team.filter(|t| !t.is_empty()).map(token::canonical),
             mode,
+            controller: None,
         }
+    }
+
+    /// This scope as platform controller `subject`'s: it matches the sandboxes carrying
+    /// the controller's token (whatever their tenant), and a create writes that token.
+    pub fn with_controller(mut self, subject: &str) -> Self {
+        self.controller = Some(token::canonical(subject));
+        self
     }
 
     /// The scope a permit requires for this principal; `None` when the permit is not
@@ -91,6 +106,9 @@ impl Scope {
 
     /// The one metadata pair the caller's sandboxes must carry.
     pub fn filter_pair<'a>(&'a self, keys: &'a ScopeKeys) -> (&'a str, &'a str) {
+        if let Some(c) = &self.controller {
+            return (&keys.controller, c);
+        }
         match (&self.team, self.mode) {
             (Some(team), ScopeMode::Team) => (&keys.team, team),
             _ => (&keys.owner, &self.owner),
@@ -136,5 +154,22 @@ mod tests {
         let keys = ScopeKeys::default();
         let s = Scope::for_principal("dave", None, ScopeMode::Team);
         assert_eq!(s.filter_pair(&keys).0, "access.owner");
+    }
+
+    #[test]
+    fn a_controller_matches_what_it_made_in_any_tenant() {
+        let keys = ScopeKeys::default();
+        let c = Scope::for_principal("key:onb", None, ScopeMode::Team).with_controller("key:onb");
+        assert_eq!(c.filter_pair(&keys).0, "access.controller");
+        let md: StringMap = [
+            (keys.team.clone(), token::canonical("team-a")),
+            (keys.controller.clone(), token::canonical("key:onb")),
+        ]
+        .into_iter()
+        .collect();
+        assert!(c.allows(&md, &keys));
+        let other = Scope::for_principal("key:x", None, ScopeMode::Team).with_controller("key:x");
+        assert!(!other.allows(&md, &keys));
+        assert!(keys.is_reserved("access.controller"));
     }
 }

@@ -334,6 +334,7 @@ where
         reason: r.try_get("reason")?,
         duration_ms: r.try_get("duration_ms")?,
         peer: r.try_get("peer")?,
+        on_behalf_of: None,
     };
     Ok((e, at))
 }

@@ -90,6 +90,7 @@ impl Gateway {
             reason: ctx.reason.clone(),
             duration_ms: elapsed,
             peer: ctx.peer.map(|ip| ip.to_string()),
+            on_behalf_of: ctx.on_behalf_of.clone(),
         });
     }
 }
@@ -126,6 +127,7 @@ impl Gateway {
             reason: None,
             duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             peer: ctx.peer.map(|ip| ip.to_string()),
+            on_behalf_of: ctx.on_behalf_of.clone(),
         });
     }
 }

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod caller;
 mod forward;
 mod origin;
+mod platform;
 mod rewrite;
 pub mod sandbox_headers;
 mod scope;

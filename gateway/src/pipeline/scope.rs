@@ -20,8 +20,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
         permit: &Permit,
     ) -> Result<(), GatewayError> {
-        let p = &ctx.principal;
-        let Some(scope) = Scope::for_permit(permit, &p.subject, p.team.as_deref()) else {
+        let Some(scope) = self.caller_scope(permit, ctx) else {
             return Ok(());
         };
         match permit.target() {
@@ -33,8 +32,7 @@ impl Gateway {
             }
             Target::Create => {
                 let body = self.read_body(req).await?;
-                let out = scope_body::inject_create(&body, &scope, &self.keys)
-                    .map_err(|e| GatewayError::new(400, "GATEWAY::INVALID_BODY", e.to_string()))?;
+                let out = self.scope_create(&body, &scope, ctx)?;
                 ctx.body = Some(Bytes::from(out));
             }
             Target::Sandbox => {
@@ -71,7 +69,10 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         use crate::backend_client::Found;
         match self.backend.sandbox(id, &ctx.request_id).await {
-            Ok(Found::Sandbox(md)) if scope.allows(&md, &self.keys) => Ok(()),
+            Ok(Found::Sandbox(md)) if scope.allows(&md, &self.keys) => {
+                self.note_tenant(&md, ctx);
+                Ok(())
+            }
             Ok(_) => {
                 ctx.reason = Some("GATEWAY::OUT_OF_SCOPE".into());
                 Err(GatewayError::sandbox_not_found(id))

@@ -15,6 +15,7 @@ fn cfg(name: &str, sha256: Option<String>, env: Option<&str>) -> ApiKeyConfig {
         env: env.map(str::to_string),
         role: "operator".to_string(),
         team: None,
+        kind: Default::default(),
     }
 }
 
