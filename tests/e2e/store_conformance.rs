@@ -90,7 +90,16 @@ async fn conformance(store: &dyn GovernanceStore) {
             } else {
                 Outcome::Allowed
             };
-            event(n, at, actor, team, outcome)
+            let mut e = event(n, at, actor, team, outcome);
+            if n == 1 {
+                // A platform controller's event names the tenant it acted for.
+                e.principal.subject = "key:onboarding".into();
+                e.on_behalf_of = Some(gatehouse_audit::OnBehalfOf {
+                    team: Some("team-a".into()),
+                    owner: Some("alice".into()),
+                });
+            }
+            e
         })
         .collect();
     assert_eq!(store.insert_audit(&events).await.unwrap(), 30);
@@ -105,6 +114,9 @@ async fn conformance(store: &dyn GovernanceStore) {
     let mut expect = events[0].clone();
     expect.path = "/v1/sandboxes".into();
     assert_eq!(e0, &expect);
+    let e1 = got.iter().find(|e| e.id == events[1].id).unwrap();
+    assert_eq!(e1.on_behalf_of, events[1].on_behalf_of);
+    assert!(e1.on_behalf_of.is_some());
 
     // Keyset pages of 7: newest first, no overlap, no gap, ties broken by id.
     let mut q = AuditQuery::all();

@@ -6,11 +6,11 @@
 /// Columns of `audit_events`, in insert order.
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
-     sandbox_id, method, path, status, outcome, reason, duration_ms, peer";
+     sandbox_id, method, path, status, outcome, reason, duration_ms, peer, tenant_team, tenant_owner";
 
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
-     sandbox_id, method, path, status, outcome, reason, duration_ms, peer) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+     sandbox_id, method, path, status, outcome, reason, duration_ms, peer, tenant_team, tenant_owner) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
      ON CONFLICT (id) DO NOTHING";
 
 pub(crate) const KEY_COLUMNS: &str =
@@ -60,6 +60,8 @@ macro_rules! governance_sql {
                         .bind(&e.reason)
                         .bind(e.duration_ms)
                         .bind(&e.peer)
+                        .bind(e.on_behalf_of.as_ref().and_then(|t| t.team.as_deref()))
+                        .bind(e.on_behalf_of.as_ref().and_then(|t| t.owner.as_deref()))
                         .execute(&mut *tx)
                         .await?;
                     new += r.rows_affected();
@@ -334,7 +336,12 @@ where
         reason: r.try_get("reason")?,
         duration_ms: r.try_get("duration_ms")?,
         peer: r.try_get("peer")?,
-        on_behalf_of: None,
+        on_behalf_of: {
+            let team: Option<String> = r.try_get("tenant_team")?;
+            let owner: Option<String> = r.try_get("tenant_owner")?;
+            (team.is_some() || owner.is_some())
+                .then_some(gatehouse_audit::OnBehalfOf { team, owner })
+        },
     };
     Ok((e, at))
 }
