@@ -303,6 +303,26 @@ async fn a_controller_places_tenant_sandboxes_within_its_allowlists() {
         deleted[0]["on_behalf_of"]["team"],
         gatehouse_scope::token::canonical("team-a")
     );
+    // The durable store behind the audit API keeps both identities too.
+    let admin = keyed(&b.api_key);
+    let url = gw.at("/gatehouse/v1/audit?actor=key:onboarding&outcome=allowed");
+    let stored = wait_for("the stored audit events", Duration::from_secs(10), || {
+        let (admin, url) = (admin.clone(), url.clone());
+        async move {
+            let (s, v) = send(&admin, "GET", &url, None).await;
+            (s == 200 && v["items"].as_array().is_some_and(|i| i.len() >= 2)).then_some(v)
+        }
+    })
+    .await
+    .unwrap();
+    let made = stored["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "sandbox:create")
+        .unwrap();
+    assert_eq!(made["principal"]["subject"], "key:onboarding");
+    assert_eq!(made["on_behalf_of"]["team"], "team-a");
     assert!(!gw.exposes(CONTROLLER_KEY));
 }
 
