@@ -22,6 +22,7 @@
 //! - [`ctx`]: the typed per-request context;
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
+//! - [`events`]: the lifecycle event hub behind `GET /gatehouse/v1/events` (SSE);
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -36,6 +37,7 @@ pub mod cors;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod metrics;

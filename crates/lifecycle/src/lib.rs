@@ -6,12 +6,14 @@
 //! - [`query`]: the list query (`state`, `metadata`, `page`, `pageSize`);
 //! - [`error`]: the `{"code","message"}` error and the upstream-style codes;
 //! - [`wire`]: header names, request-id rules, reserved label keys, server-proxy URLs;
+//! - [`events`]: lifecycle event kinds and the backend feed's event (SSE extension);
 //! - [`runtime`]: the [`runtime::Runtime`] trait a sandbox driver (Docker, Kubernetes)
 //!   implements, so the API layer never depends on one engine.
 //!
 //! The backend serves this API; the gateway uses the same model to rewrite and filter it.
 
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod query;
 pub mod runtime;
