@@ -44,7 +44,13 @@ async fn csrf(l: &LoginResult, gw: &str) -> String {
 }
 
 /// A console-style mutation: session cookie, CSRF token, same origin.
-async fn console(l: &LoginResult, gw: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+async fn console(
+    l: &LoginResult,
+    gw: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let token = csrf(l, gw).await;
     let mut rb = l
         .client
@@ -67,8 +73,12 @@ async fn alice_sees_her_sandbox_go_created_running_deleted_and_never_carols() {
     let a = login(&gw, &st.idp, "alice", "/console/").await.unwrap();
     let c = login(&gw, &st.idp, "carol", "/console/").await.unwrap();
     let events = st.gw.at("/gatehouse/v1/events");
-    let mut alice_stream = EventStream::open(&session_client(&a), &events, None).await.unwrap();
-    let mut carol_stream = EventStream::open(&session_client(&c), &events, None).await.unwrap();
+    let mut alice_stream = EventStream::open(&session_client(&a), &events, None)
+        .await
+        .unwrap();
+    let mut carol_stream = EventStream::open(&session_client(&c), &events, None)
+        .await
+        .unwrap();
 
     let (s, v) = console(&c, &gw, "POST", "/v1/sandboxes", Some(&body())).await;
     assert_eq!(s, 202, "{v}");
@@ -76,15 +86,29 @@ async fn alice_sees_her_sandbox_go_created_running_deleted_and_never_carols() {
     let (s, v) = console(&a, &gw, "POST", "/v1/sandboxes", Some(&body())).await;
     assert_eq!(s, 202, "{v}");
     let alices = v["id"].as_str().unwrap().to_string();
-    let seen = alice_stream.until(WAIT, is("running", &alices)).await.unwrap();
+    let seen = alice_stream
+        .until(WAIT, is("running", &alices))
+        .await
+        .unwrap();
     let (s, _) = console(&a, &gw, "DELETE", &format!("/v1/sandboxes/{alices}"), None).await;
     assert_eq!(s, 204);
-    let mut seen2 = alice_stream.until(WAIT, is("deleted", &alices)).await.unwrap();
+    let mut seen2 = alice_stream
+        .until(WAIT, is("deleted", &alices))
+        .await
+        .unwrap();
     let mut all = seen;
     all.append(&mut seen2);
-    assert_eq!(kinds_of(&all, &alices), ["created", "running", "deleted"], "{all:?}");
+    assert_eq!(
+        kinds_of(&all, &alices),
+        ["created", "running", "deleted"],
+        "{all:?}"
+    );
     for e in &all {
-        assert_ne!(e.data["sandboxId"], carols.as_str(), "alice saw carol's sandbox: {e:?}");
+        assert_ne!(
+            e.data["sandboxId"],
+            carols.as_str(),
+            "alice saw carol's sandbox: {e:?}"
+        );
         assert!(e.id.is_some(), "{e:?}");
         assert!(e.data["time"].is_string(), "{e:?}");
     }
@@ -94,11 +118,19 @@ async fn alice_sees_her_sandbox_go_created_running_deleted_and_never_carols() {
     let deleted = all.iter().find(|e| e.event == "deleted").unwrap();
     assert_eq!(deleted.data["actor"]["subject"], "alice", "{deleted:?}");
 
-    let theirs = carol_stream.until(WAIT, is("created", &carols)).await.unwrap();
-    assert!(theirs.iter().all(|e| e.data["sandboxId"] != alices.as_str()));
+    let theirs = carol_stream
+        .until(WAIT, is("created", &carols))
+        .await
+        .unwrap();
+    assert!(theirs
+        .iter()
+        .all(|e| e.data["sandboxId"] != alices.as_str()));
     // Carol's stream after alice's delete: still nothing of alice's.
     let later = carol_stream.drain(Duration::from_secs(2)).await;
-    assert!(later.iter().all(|e| e.data["sandboxId"] != alices.as_str()), "{later:?}");
+    assert!(
+        later.iter().all(|e| e.data["sandboxId"] != alices.as_str()),
+        "{later:?}"
+    );
     // No session secret in the gateway's log.
     assert!(!st.gw.log().contains(&a.session_cookie));
 }
@@ -112,12 +144,16 @@ async fn reconnecting_with_last_event_id_loses_nothing() {
     let url = st.gw.at("/gatehouse/v1/events");
     let mut steady = EventStream::open(&admin, &url, None).await.unwrap();
     let mut first = EventStream::open(&admin, &url, None).await.unwrap();
-    let s1 = create_id(&keyed(ADMIN_KEY), &st.gw.url, &body()).await.unwrap();
+    let s1 = create_id(&keyed(ADMIN_KEY), &st.gw.url, &body())
+        .await
+        .unwrap();
     let got = first.until(WAIT, is("created", &s1)).await.unwrap();
     let last = got.last().unwrap().id.clone().unwrap();
     drop(first);
     // While it is away: another sandbox, and the first one deleted.
-    let s2 = create_id(&keyed(ADMIN_KEY), &st.gw.url, &body()).await.unwrap();
+    let s2 = create_id(&keyed(ADMIN_KEY), &st.gw.url, &body())
+        .await
+        .unwrap();
     assert_eq!(delete(&keyed(ADMIN_KEY), &st.gw.url, &s1).await, 204);
     let reference = steady.until(WAIT, is("deleted", &s1)).await.unwrap();
     let after: Vec<String> = reference
@@ -144,7 +180,13 @@ async fn reconnecting_with_last_event_id_loses_nothing() {
 async fn filters_narrow_the_stream_and_bad_ones_are_refused() {
     let st = KeyedStack::start().await.unwrap();
     let url = st.gw.at("/gatehouse/v1/events");
-    for q in ["?type=exploded", "?type=", "?sandbox=a%2Fb", "?colour=red", "?type=created&type=deleted"] {
+    for q in [
+        "?type=exploded",
+        "?type=",
+        "?sandbox=a%2Fb",
+        "?colour=red",
+        "?type=created&type=deleted",
+    ] {
         let (s, v) = send(&alice(), "GET", &format!("{url}{q}"), None).await;
         assert_eq!(s, 400, "{q}: {v}");
         assert_eq!(v["code"], "GATEWAY::INVALID_QUERY", "{q}: {v}");
@@ -187,11 +229,21 @@ async fn in_front_of_the_upstream_server_events_come_from_the_poll() {
     let body = with_limits(httpd_body(json!({})));
     let theirs = create_id(&carol(), &st.gw.url, &body).await.unwrap();
     let mine = create_id(&alice(), &st.gw.url, &body).await.unwrap();
-    let mut seen = a.until(Duration::from_secs(120), is("running", &mine)).await.unwrap();
+    let mut seen = a
+        .until(Duration::from_secs(120), is("running", &mine))
+        .await
+        .unwrap();
     assert_eq!(delete(&alice(), &st.gw.url, &mine).await, 204);
     seen.append(&mut a.until(WAIT, is("deleted", &mine)).await.unwrap());
-    assert_eq!(kinds_of(&seen, &mine), ["created", "running", "deleted"], "{seen:?}");
-    assert!(seen.iter().all(|e| e.data["sandboxId"] != theirs.as_str()), "{seen:?}");
+    assert_eq!(
+        kinds_of(&seen, &mine),
+        ["created", "running", "deleted"],
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|e| e.data["sandboxId"] != theirs.as_str()),
+        "{seen:?}"
+    );
     let created = seen.iter().find(|e| e.event == "created").unwrap();
     assert_eq!(created.data["actor"]["subject"], "alice", "{created:?}");
     assert_eq!(created.data["source"], "poll");

@@ -141,7 +141,10 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/version", get(handlers::version))
-        .route(gatehouse_lifecycle::events::FEED_PATH, get(events_feed::feed))
+        .route(
+            gatehouse_lifecycle::events::FEED_PATH,
+            get(events_feed::feed),
+        )
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(not_found)

@@ -138,7 +138,10 @@ impl EventBus {
 
     /// A live subscription and where it starts: after `last_id` (the client's
     /// `Last-Event-ID`), or live only when it sent none.
-    pub fn subscribe(&self, last_id: Option<&str>) -> (broadcast::Receiver<Arc<FeedEvent>>, Resume) {
+    pub fn subscribe(
+        &self,
+        last_id: Option<&str>,
+    ) -> (broadcast::Receiver<Arc<FeedEvent>>, Resume) {
         let Ok(ring) = self.ring.lock() else {
             return (self.tx.subscribe(), Resume::Reset);
         };

@@ -65,16 +65,25 @@ impl EventsSection {
             ));
         }
         if !(100..=1_000_000).contains(&self.max_events) {
-            return Err(("events.max_events", "must be between 100 and 1000000".into()));
+            return Err((
+                "events.max_events",
+                "must be between 100 and 1000000".into(),
+            ));
         }
         if !(1..=300).contains(&self.heartbeat_seconds) {
-            return Err(("events.heartbeat_seconds", "must be between 1 and 300".into()));
+            return Err((
+                "events.heartbeat_seconds",
+                "must be between 1 and 300".into(),
+            ));
         }
         if !(8..=65_536).contains(&self.client_buffer) {
             return Err(("events.client_buffer", "must be between 8 and 65536".into()));
         }
         if !(16..=65_536).contains(&self.channel_capacity) {
-            return Err(("events.channel_capacity", "must be between 16 and 65536".into()));
+            return Err((
+                "events.channel_capacity",
+                "must be between 16 and 65536".into(),
+            ));
         }
         if self.poll_interval_ms < 200 {
             return Err(("events.poll_interval_ms", "must be at least 200".into()));
@@ -98,7 +107,10 @@ mod tests {
             f(&mut c);
             c.validate().unwrap_err().0
         };
-        assert_eq!(bad(|c| c.retention_seconds = 60), "events.retention_seconds");
+        assert_eq!(
+            bad(|c| c.retention_seconds = 60),
+            "events.retention_seconds"
+        );
         assert_eq!(bad(|c| c.poll_interval_ms = 10), "events.poll_interval_ms");
         assert_eq!(bad(|c| c.client_buffer = 0), "events.client_buffer");
         let e = toml::from_str::<EventsSection>("source = \"sometimes\"").unwrap_err();

@@ -99,17 +99,16 @@ pub async fn follow(hub: &EventHub, client: &Client, auto: bool) -> Ended {
                 let why = read(hub, resp.into_body(), &mut last_id).await;
                 tracing::warn!(reason = %why, "backend event feed broke off; reconnecting");
             }
-            Ok(resp)
-                if auto
-                    && !ever_up
-                    && matches!(resp.status().as_u16(), 404 | 405 | 501) =>
-            {
+            Ok(resp) if auto && !ever_up && matches!(resp.status().as_u16(), 404 | 405 | 501) => {
                 return Ended::Unsupported;
             }
             Ok(resp) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(status = resp.status().as_u16(), "backend refused the event feed; retrying");
+                    tracing::warn!(
+                        status = resp.status().as_u16(),
+                        "backend refused the event feed; retrying"
+                    );
                 }
             }
             Err(e) => {
@@ -158,7 +157,9 @@ async fn read(
             }
             match serde_json::from_str::<FeedEvent>(&ev.data) {
                 Ok(e) => hub.publish(incoming(e), "backend"),
-                Err(e) => tracing::warn!(error = %e, "unreadable event on the backend feed; skipped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable event on the backend feed; skipped")
+                }
             }
         }
     }

@@ -272,7 +272,13 @@ impl EventHub {
                 source,
             };
             let data = serde_json::to_string(&wire).unwrap_or_else(|_| "{}".into());
-            (Some(e.kind), e.sandbox_id.clone(), scope, e.kind.as_str(), data)
+            (
+                Some(e.kind),
+                e.sandbox_id.clone(),
+                scope,
+                e.kind.as_str(),
+                data,
+            )
         });
     }
 
@@ -297,7 +303,10 @@ impl EventHub {
         let now = Instant::now();
         let keep = Duration::from_secs(self.cfg.retention_seconds);
         while ring.1.len() >= self.cfg.max_events
-            || ring.1.front().is_some_and(|e| now.duration_since(e.at) > keep)
+            || ring
+                .1
+                .front()
+                .is_some_and(|e| now.duration_since(e.at) > keep)
         {
             ring.1.pop_front();
         }

@@ -87,8 +87,13 @@ mod tests {
     #[test]
     fn events_split_across_chunks_and_comments_are_skipped() {
         let mut r = SseReader::default();
-        assert!(r.push(b": keep-alive\n\nid: 1-1\nevent: cre").unwrap().is_empty());
-        let got = r.push(b"ated\ndata: {\"a\":1}\n\nevent: reset\r\ndata: x\r\ndata: y\r\n\r\n").unwrap();
+        assert!(r
+            .push(b": keep-alive\n\nid: 1-1\nevent: cre")
+            .unwrap()
+            .is_empty());
+        let got = r
+            .push(b"ated\ndata: {\"a\":1}\n\nevent: reset\r\ndata: x\r\ndata: y\r\n\r\n")
+            .unwrap();
         assert_eq!(
             got,
             vec![

@@ -7,7 +7,10 @@ fn hub() -> EventHub {
 
 fn incoming(kind: EventKind, id: &str, team: &str) -> Incoming {
     let mut metadata = StringMap::new();
-    metadata.insert("access.team".into(), gatehouse_scope::token::canonical(team));
+    metadata.insert(
+        "access.team".into(),
+        gatehouse_scope::token::canonical(team),
+    );
     metadata.insert("project".into(), "apollo".into());
     Incoming {
         kind,
@@ -39,7 +42,10 @@ fn events_are_scoped_to_the_team_and_admins_see_all() {
     assert!(!frame.contains("apollo"), "metadata is not sent: {frame}");
     h.publish_reset("test");
     let reset = rx.try_recv().unwrap();
-    assert!(reset.visible_to(Some(&carol), h.keys()), "a reset goes to everyone");
+    assert!(
+        reset.visible_to(Some(&carol), h.keys()),
+        "a reset goes to everyone"
+    );
 }
 
 #[test]
@@ -55,8 +61,14 @@ fn resume_replays_after_the_id_and_resets_when_it_is_gone() {
     let Resume::Replay(got) = h.subscribe(Some(&format!("{}-140", h.boot))).1 else {
         panic!("replay expected")
     };
-    assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), (141..=150).collect::<Vec<_>>());
-    assert!(matches!(h.subscribe(Some(&format!("{}-10", h.boot))).1, Resume::Reset));
+    assert_eq!(
+        got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (141..=150).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        h.subscribe(Some(&format!("{}-10", h.boot))).1,
+        Resume::Reset
+    ));
     assert!(matches!(h.subscribe(Some("123-1")).1, Resume::Reset));
     assert!(matches!(h.subscribe(Some("garbage")).1, Resume::Reset));
     assert!(matches!(h.subscribe(None).1, Resume::Replay(v) if v.is_empty()));

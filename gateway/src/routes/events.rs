@@ -65,27 +65,41 @@ impl Filter {
                     for id in v.split(',') {
                         let ok = !id.is_empty()
                             && id.len() <= 128
-                            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                            && id
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
                         if !ok {
-                            return Err(bad(format!("'sandbox' must be sandbox ids separated by commas, got '{v}'")));
+                            return Err(bad(format!(
+                                "'sandbox' must be sandbox ids separated by commas, got '{v}'"
+                            )));
                         }
                         f.sandboxes.push(id.to_owned());
                     }
                     if f.sandboxes.len() > MAX_IDS {
-                        return Err(bad(format!("'sandbox' names more than {MAX_IDS} sandboxes")));
+                        return Err(bad(format!(
+                            "'sandbox' names more than {MAX_IDS} sandboxes"
+                        )));
                     }
                 }
                 "type" => {
                     for t in v.split(',') {
                         let kind = EventKind::parse(t).ok_or_else(|| {
-                            let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                            bad(format!("unknown event type '{t}'; expected some of {}", all.join(", ")))
+                            let all: Vec<&str> =
+                                EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                            bad(format!(
+                                "unknown event type '{t}'; expected some of {}",
+                                all.join(", ")
+                            ))
                         })?;
                         f.kinds |= kind.bit();
                     }
                 }
                 "lastEventId" => f.last_id = Some(v.into_owned()).filter(|v| !v.is_empty()),
-                other => return Err(bad(format!("unknown parameter '{other}'; expected sandbox, type or lastEventId"))),
+                other => {
+                    return Err(bad(format!(
+                        "unknown parameter '{other}'; expected sandbox, type or lastEventId"
+                    )))
+                }
             }
         }
         Ok(f)
@@ -125,7 +139,8 @@ impl SessionWatch {
     }
 }
 
-const RESET: &[u8] = b"event: reset\ndata: {\"reason\":\"the given Last-Event-ID is no longer kept; re-list\"}\n\n";
+const RESET: &[u8] =
+    b"event: reset\ndata: {\"reason\":\"the given Last-Event-ID is no longer kept; re-list\"}\n\n";
 const END: &[u8] = b"event: end\ndata: {\"reason\":\"the session has ended\"}\n\n";
 const HEARTBEAT: &[u8] = b": keep-alive\n\n";
 
@@ -258,9 +273,20 @@ mod tests {
         assert_eq!(f.kinds, EventKind::Created.bit() | EventKind::Deleted.bit());
         assert_eq!(f.last_id.as_deref(), Some("1-2"));
         assert_eq!(Filter::parse(None).unwrap(), Filter::default());
-        for q in ["type=exploded", "type=", "sandbox=", "sandbox=a/b", "colour=red", "type=created&type=deleted"] {
+        for q in [
+            "type=exploded",
+            "type=",
+            "sandbox=",
+            "sandbox=a/b",
+            "colour=red",
+            "type=created&type=deleted",
+        ] {
             let e = Filter::parse(Some(q)).unwrap_err();
-            assert_eq!((e.status(), e.code()), (400, "GATEWAY::INVALID_QUERY"), "{q}");
+            assert_eq!(
+                (e.status(), e.code()),
+                (400, "GATEWAY::INVALID_QUERY"),
+                "{q}"
+            );
         }
     }
 }
