@@ -110,7 +110,7 @@ impl Filter {
             return true;
         };
         (self.kinds == 0 || self.kinds & kind.bit() != 0)
-            && (self.sandboxes.is_empty() || self.sandboxes.iter().any(|s| *s == e.sandbox_id))
+            && (self.sandboxes.is_empty() || self.sandboxes.contains(&e.sandbox_id))
     }
 }
 
