@@ -56,3 +56,111 @@ pub async fn feed(AxState(st): AxState<State>, headers: HeaderMap) -> Response {
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::{router, AppState};
+    use crate::service::Service;
+    use crate::store::Store;
+    use crate::test_support::FakeRuntime;
+    use axum::body::Body;
+    use gatehouse_lifecycle::validate::TimeoutLimits;
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    const KEY: &str = "test-key";
+
+    async fn app() -> (axum::Router, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let limits = TimeoutLimits {
+            min_seconds: 60,
+            max_seconds: None,
+        };
+        let service = Arc::new(Service::new(
+            store,
+            Arc::new(FakeRuntime::default()),
+            limits,
+        ));
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        let state = Arc::new(AppState {
+            service,
+            api_key: Some(KEY.into()),
+            eip: None,
+            endpoint_host: None,
+            max_body_bytes: 4096,
+            proxy_client: client,
+        });
+        (router(state), dir)
+    }
+
+    fn feed(key: Option<&str>, last: Option<&str>) -> http::Request<Body> {
+        let mut r = http::Request::get(gatehouse_lifecycle::events::FEED_PATH);
+        if let Some(k) = key {
+            r = r.header("OPEN-SANDBOX-API-KEY", k);
+        }
+        if let Some(l) = last {
+            r = r.header("last-event-id", l);
+        }
+        r.body(Body::empty()).unwrap()
+    }
+
+    /// The next non-comment SSE block of a streaming body.
+    async fn next_block(body: &mut Body) -> String {
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+                .await
+                .expect("an event within 5 s")
+                .expect("the stream goes on")
+                .unwrap();
+            let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+            if !text.starts_with(':') {
+                return text;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_feed_needs_the_key_and_carries_the_request_id_of_each_change() {
+        let (app, _dir) = app().await;
+        let resp = app.clone().oneshot(feed(None, None)).await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let resp = app.clone().oneshot(feed(Some(KEY), None)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut body = resp.into_body();
+        let create = http::Request::post("/v1/sandboxes")
+            .header("OPEN-SANDBOX-API-KEY", KEY)
+            .header("content-type", "application/json")
+            .header("X-Request-ID", "req-42")
+            .body(Body::from(
+                r#"{"image":{"uri":"busybox"},"entrypoint":["sleep","9"],"timeout":600,"metadata":{"project":"apollo"}}"#,
+            ))
+            .unwrap();
+        assert_eq!(app.clone().oneshot(create).await.unwrap().status(), 202);
+        let block = next_block(&mut body).await;
+        assert!(block.contains("event: created\n"), "{block}");
+        assert!(block.contains(r#""requestId":"req-42""#), "{block}");
+        assert!(block.contains(r#""project":"apollo""#), "{block}");
+        let id = block
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .unwrap()
+            .to_string();
+        // Resuming after the created event replays what followed it; an unknown id resets.
+        let running = next_block(&mut body).await;
+        let resumed = app
+            .clone()
+            .oneshot(feed(Some(KEY), Some(&id)))
+            .await
+            .unwrap();
+        assert_eq!(next_block(&mut resumed.into_body()).await, running);
+        let stale = app.oneshot(feed(Some(KEY), Some("1-1"))).await.unwrap();
+        assert!(next_block(&mut stale.into_body())
+            .await
+            .starts_with("event: reset\n"));
+    }
+}

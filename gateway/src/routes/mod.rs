@@ -113,7 +113,7 @@ impl OwnRoute {
             (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/bindings/") => {
                 OwnRoute::BindingDelete
             }
-            (&Method::GET, "/gatehouse/v1/events") => OwnRoute::Events,
+            (&Method::GET | &Method::HEAD, "/gatehouse/v1/events") => OwnRoute::Events,
             _ => return None,
         };
         Some(route)
@@ -288,6 +288,7 @@ mod tests {
             (Method::PUT, "/gatehouse/v1/bindings"),
             (Method::DELETE, "/gatehouse/v1/bindings/subject/alice"),
             (Method::GET, "/gatehouse/v1/events"),
+            (Method::HEAD, "/gatehouse/v1/events"),
         ];
         for (m, p) in &governed {
             let route = OwnRoute::resolve(m, p).unwrap();
