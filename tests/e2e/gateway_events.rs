@@ -92,10 +92,15 @@ async fn alice_sees_her_sandbox_go_created_running_deleted_and_never_carols() {
         .unwrap();
     let (s, _) = console(&a, &gw, "DELETE", &format!("/v1/sandboxes/{alices}"), None).await;
     assert_eq!(s, 204);
+    let answered = std::time::Instant::now();
     let mut seen2 = alice_stream
         .until(WAIT, is("deleted", &alices))
         .await
         .unwrap();
+    eprintln!(
+        "backend feed: deleted event {:?} after the 204 (a figure, not an assertion)",
+        answered.elapsed()
+    );
     let mut all = seen;
     all.append(&mut seen2);
     assert_eq!(
@@ -234,7 +239,12 @@ async fn in_front_of_the_upstream_server_events_come_from_the_poll() {
         .await
         .unwrap();
     assert_eq!(delete(&alice(), &st.gw.url, &mine).await, 204);
+    let answered = std::time::Instant::now();
     seen.append(&mut a.until(WAIT, is("deleted", &mine)).await.unwrap());
+    eprintln!(
+        "poll source: deleted event {:?} after the 204 (a figure, not an assertion)",
+        answered.elapsed()
+    );
     assert_eq!(
         kinds_of(&seen, &mine),
         ["created", "running", "deleted"],
