@@ -16,7 +16,7 @@ pub mod watch;
 use chrono::{DateTime, Utc};
 use gatehouse_lifecycle::events::{EventKind, FeedEvent};
 use gatehouse_lifecycle::{time, SandboxState, StringMap};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -68,10 +68,21 @@ pub enum Resume {
     Reset,
 }
 
+/// The ring and what it last said of each sandbox.
+#[derive(Default)]
+struct Ring {
+    /// Last sequence number issued.
+    seq: u64,
+    kept: VecDeque<Kept>,
+    /// The state each live sandbox's last status event published: two observers that
+    /// see the same change at once (a read and the watcher) publish it once.
+    states: HashMap<String, SandboxState>,
+}
+
 /// The feed: a ring for resume and a broadcast channel for live subscribers.
 pub struct EventBus {
     boot: String,
-    ring: Mutex<(u64, VecDeque<Kept>)>,
+    ring: Mutex<Ring>,
     tx: broadcast::Sender<Arc<FeedEvent>>,
 }
 
@@ -87,7 +98,7 @@ impl EventBus {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         Self {
             boot: Utc::now().timestamp_millis().to_string(),
-            ring: Mutex::new((0, VecDeque::new())),
+            ring: Mutex::new(Ring::default()),
             tx,
         }
     }
@@ -103,8 +114,20 @@ impl EventBus {
         let Ok(mut ring) = self.ring.lock() else {
             return;
         };
-        ring.0 += 1;
-        let seq = ring.0;
+        match (d.kind, d.state) {
+            (EventKind::Deleted | EventKind::Expired, _) => {
+                ring.states.remove(&d.sandbox_id);
+            }
+            (EventKind::Created | EventKind::Renewed, _) | (_, None) => {}
+            (_, Some(state)) => {
+                if ring.states.get(&d.sandbox_id) == Some(&state) {
+                    return;
+                }
+                ring.states.insert(d.sandbox_id.clone(), state);
+            }
+        }
+        ring.seq += 1;
+        let seq = ring.seq;
         let event = Arc::new(FeedEvent {
             id: format!("{}-{seq}", self.boot),
             kind: d.kind,
@@ -118,15 +141,15 @@ impl EventBus {
             request_id,
         });
         let now = Instant::now();
-        while ring.1.len() >= RING_CAPACITY
+        while ring.kept.len() >= RING_CAPACITY
             || ring
-                .1
+                .kept
                 .front()
                 .is_some_and(|k| now.duration_since(k.at) > RETENTION)
         {
-            ring.1.pop_front();
+            ring.kept.pop_front();
         }
-        ring.1.push_back(Kept {
+        ring.kept.push_back(Kept {
             seq,
             at: now,
             event: event.clone(),
@@ -153,17 +176,17 @@ impl EventBus {
             .split_once('-')
             .filter(|(boot, _)| *boot == self.boot)
             .and_then(|(_, n)| n.parse::<u64>().ok())
-            .filter(|n| *n <= ring.0);
+            .filter(|n| *n <= ring.seq);
         let Some(seq) = seq else {
             return (rx, Resume::Reset);
         };
         // Events were lost when the oldest kept one is not the next after `seq`.
-        let oldest = ring.1.front().map_or(ring.0 + 1, |k| k.seq);
+        let oldest = ring.kept.front().map_or(ring.seq + 1, |k| k.seq);
         if seq + 1 < oldest {
             return (rx, Resume::Reset);
         }
         let replay = ring
-            .1
+            .kept
             .iter()
             .filter(|k| k.seq > seq)
             .map(|k| k.event.clone())
@@ -207,6 +230,27 @@ mod tests {
         assert!(matches!(r, Resume::Replay(v) if v.is_empty()));
         bus.publish(draft(EventKind::Created, "b"));
         assert_eq!(rx.try_recv().unwrap().sandbox_id, "b");
+    }
+
+    #[test]
+    fn a_change_seen_twice_is_published_once() {
+        let bus = EventBus::new();
+        let (mut rx, _) = bus.subscribe(None);
+        let running = || Draft {
+            state: Some(SandboxState::Running),
+            ..draft(EventKind::Running, "a")
+        };
+        bus.publish(draft(EventKind::Created, "a"));
+        bus.publish(running());
+        bus.publish(running());
+        bus.publish(draft(EventKind::Deleted, "a"));
+        let kinds: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![EventKind::Created, EventKind::Running, EventKind::Deleted]
+        );
     }
 
     #[tokio::test]
