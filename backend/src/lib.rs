@@ -5,6 +5,7 @@
 //! - [`store`]: the embedded SQLite store (expiries, metadata, last status);
 //! - [`runtime`]: the seam choosing the engine driver from `runtime.type`;
 //! - [`expiry`] and [`reconcile`]: background tasks;
+//! - [`events`]: the lifecycle event feed (`GET /gatehouse/ext/v1/events`);
 //! - [`config`]: TOML configuration compatible with the upstream server's keys.
 //!
 //! The engine is abstracted by [`gatehouse_lifecycle::Runtime`]; the Docker driver lives in
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod expiry;
 pub mod metrics;
 pub mod reconcile;

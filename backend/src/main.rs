@@ -177,6 +177,10 @@ async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow:
         service.clone(),
         Duration::from_secs(cfg.expiry.reconcile_interval_seconds),
     ));
+    tokio::spawn(gatehouse_backend::events::watch::run(
+        service.clone(),
+        gatehouse_backend::events::watch::INTERVAL,
+    ));
     tokio::spawn(expiry::run(
         service.clone(),
         Duration::from_secs(cfg.expiry.retry_seconds),

@@ -2,8 +2,10 @@
 //! interface. Handlers are thin; everything a request means happens here.
 
 use crate::error::BackendError;
+use crate::events::{Draft, EventBus};
 use crate::store::{AgentToken, Record, Store};
 use chrono::{DateTime, Utc};
+use gatehouse_lifecycle::events::EventKind;
 use gatehouse_lifecycle::query::ListQuery;
 use gatehouse_lifecycle::validate::{self, TimeoutLimits};
 use gatehouse_lifecycle::wire;
@@ -12,9 +14,9 @@ use gatehouse_lifecycle::{
     Observed, RenewResponse, Runtime, RuntimeError, Sandbox, SandboxSpec, SandboxState,
     SandboxStatus,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Result type of service calls.
@@ -26,6 +28,10 @@ pub struct Service {
     runtime: Arc<dyn Runtime>,
     limits: TimeoutLimits,
     expiry_changed: Notify,
+    events: EventBus,
+    /// Sandboxes being deleted now: a listing that misses them meanwhile is not a
+    /// vanished container (no second `deleted` event).
+    deleting: Mutex<HashSet<String>>,
 }
 
 /// Applies an observation to a record; returns whether the status changed.
@@ -68,7 +74,74 @@ impl Service {
             runtime,
             limits,
             expiry_changed: Notify::new(),
+            events: EventBus::new(),
+            deleting: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The lifecycle event feed.
+    pub fn feed(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Publishes `kind` for a sandbox as its record stands.
+    fn publish(&self, kind: EventKind, rec: &Record) {
+        self.events.publish(Draft {
+            kind,
+            sandbox_id: rec.id.clone(),
+            state: Some(rec.status.state),
+            reason: rec.status.reason.clone(),
+            message: rec.status.message.clone(),
+            expires_at: rec.expires_at,
+            metadata: rec.metadata.clone(),
+        });
+    }
+
+    /// Publishes the end of a sandbox (`deleted`, `expired`) with `reason`.
+    fn publish_gone(&self, kind: EventKind, rec: &Record, reason: &str) {
+        self.events.publish(Draft {
+            kind,
+            sandbox_id: rec.id.clone(),
+            state: None,
+            reason: Some(reason.to_owned()),
+            message: None,
+            expires_at: rec.expires_at,
+            metadata: rec.metadata.clone(),
+        });
+    }
+
+    /// Publishes what a status change from `prev` means, if anything.
+    fn status_changed(&self, prev: SandboxState, rec: &Record) {
+        if let Some(kind) = EventKind::for_transition(Some(prev), rec.status.state) {
+            self.publish(kind, rec);
+        }
+    }
+
+    fn being_deleted(&self, id: &str) -> bool {
+        self.deleting.lock().is_ok_and(|d| d.contains(id))
+    }
+
+    fn mark_deleting(&self, id: &str, on: bool) {
+        if let Ok(mut d) = self.deleting.lock() {
+            if on {
+                d.insert(id.to_owned());
+            } else {
+                d.remove(id);
+            }
+        }
+    }
+
+    /// Removes a sandbox (runtime, then record) while it is marked as being deleted;
+    /// whether the record was still there.
+    async fn remove(&self, id: &str) -> Result<bool> {
+        self.mark_deleting(id, true);
+        let done: Result<bool> = async {
+            self.runtime.delete(id).await?;
+            Ok(self.store.delete(id).await?)
+        }
+        .await;
+        self.mark_deleting(id, false);
+        done
     }
 
     /// The engine's short name, e.g. `DOCKER`.
@@ -103,8 +176,13 @@ impl Service {
             sandbox.id = id,
             "sandbox vanished from the engine; removing its record"
         );
+        let rec = self.store.get(id).await?;
         self.forget_leftovers(id).await;
-        self.store.delete(id).await?;
+        if self.store.delete(id).await? && !self.being_deleted(id) {
+            if let Some(rec) = rec {
+                self.publish_gone(EventKind::Deleted, &rec, "SANDBOX_VANISHED");
+            }
+        }
         self.expiry_changed.notify_one();
         Ok(ApiError::sandbox_not_found(id).into())
     }
@@ -122,8 +200,10 @@ impl Service {
     async fn observe(&self, mut rec: Record) -> Result<Record> {
         match self.runtime.inspect(&rec.id).await {
             Ok(Some(obs)) => {
+                let prev = rec.status.state;
                 if merge(&mut rec, &obs) {
                     self.store.set_status(&rec.id, &rec.status).await?;
+                    self.status_changed(prev, &rec);
                 }
                 Ok(rec)
             }
@@ -254,6 +334,10 @@ impl Service {
             return Err(e.into());
         }
         self.expiry_changed.notify_one();
+        self.publish(EventKind::Created, &rec);
+        if let Some(kind) = EventKind::for_transition(None, rec.status.state) {
+            self.publish(kind, &rec);
+        }
         tracing::info!(sandbox.id = %rec.id, image = %rec.image, state = %rec.status.state, "sandbox created");
         Ok(rec.to_sandbox().into())
     }
@@ -286,10 +370,14 @@ impl Service {
             if let Some(seen) = &observed {
                 match seen.get(&rec.id) {
                     Some(obs) => {
+                        let prev = rec.status.state;
                         if merge(&mut rec, obs) {
                             self.store.set_status(&rec.id, &rec.status).await?;
+                            self.status_changed(prev, &rec);
                         }
                     }
+                    // Being deleted right now: not a vanished container.
+                    None if self.being_deleted(&rec.id) => continue,
                     None => {
                         self.vanished(&rec.id).await?;
                         continue;
@@ -303,23 +391,26 @@ impl Service {
 
     /// `DELETE /sandboxes/{id}`: idempotent, concurrent deletes all succeed.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        self.record(id).await?;
-        self.runtime.delete(id).await?;
-        self.store.delete(id).await?;
+        let rec = self.record(id).await?;
+        let removed = self.remove(id).await?;
         self.expiry_changed.notify_one();
+        if removed {
+            self.publish_gone(EventKind::Deleted, &rec, "user_delete");
+        }
         tracing::info!(sandbox.id = id, reason = "user_delete", "sandbox deleted");
         Ok(())
     }
 
     /// Deletes a sandbox whose expiry has passed.
     pub async fn expire(&self, id: &str) -> Result<()> {
-        match self.store.get(id).await? {
-            Some(rec) if rec.expires_at.is_some_and(|t| t <= time::now()) => {}
+        let rec = match self.store.get(id).await? {
+            Some(rec) if rec.expires_at.is_some_and(|t| t <= time::now()) => rec,
             // Renewed or deleted meanwhile.
             _ => return Ok(()),
+        };
+        if self.remove(id).await? {
+            self.publish_gone(EventKind::Expired, &rec, "ttl_expiry");
         }
-        self.runtime.delete(id).await?;
-        self.store.delete(id).await?;
         tracing::info!(
             sandbox.id = id,
             reason = "ttl_expiry",
@@ -380,6 +471,9 @@ impl Service {
             return Err(ApiError::sandbox_not_found(id).into());
         }
         self.expiry_changed.notify_one();
+        let mut rec = rec;
+        rec.expires_at = Some(at);
+        self.publish(EventKind::Renewed, &rec);
         tracing::info!(sandbox.id = id, expires_at = %time::format(&at), "expiry renewed");
         Ok(RenewResponse { expires_at: at })
     }
@@ -495,8 +589,10 @@ impl Service {
         for d in found {
             match known.remove(&d.observed.id) {
                 Some(mut rec) => {
+                    let prev = rec.status.state;
                     if merge(&mut rec, &d.observed) {
                         self.store.set_status(&rec.id, &rec.status).await?;
+                        self.status_changed(prev, &rec);
                         report.refreshed += 1;
                     }
                 }
@@ -522,15 +618,21 @@ impl Service {
                     };
                     merge(&mut rec, &d.observed);
                     self.store.insert_if_absent(&rec).await?;
+                    self.publish(EventKind::Created, &rec);
                     tracing::info!(sandbox.id = %rec.id, "adopted a sandbox the store did not know");
                     report.adopted += 1;
                 }
             }
         }
-        for id in known.into_keys() {
+        for (id, rec) in known {
+            if self.being_deleted(&id) {
+                continue;
+            }
             tracing::warn!(sandbox.id = %id, "container vanished while the backend was away; record removed");
             self.forget_leftovers(&id).await;
-            self.store.delete(&id).await?;
+            if self.store.delete(&id).await? {
+                self.publish_gone(EventKind::Deleted, &rec, "SANDBOX_VANISHED");
+            }
             report.removed += 1;
         }
         self.expiry_changed.notify_one();

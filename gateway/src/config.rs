@@ -50,6 +50,8 @@ pub struct GatewayConfig {
     pub telemetry: TelemetrySection,
     /// `[platform]`: platform controllers and what each may assert.
     pub platform: crate::platform::config::PlatformSection,
+    /// `[events]`: the lifecycle event stream.
+    pub events: crate::events::EventsSection,
 }
 
 /// `[telemetry]`.
@@ -395,6 +397,9 @@ impl GatewayConfig {
     /// Checks what types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.store
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+        self.events
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;

@@ -72,6 +72,9 @@ pub struct RequestCtx {
     /// Time the backend took to answer with a response head (for the gateway-added
     /// latency metric).
     pub upstream_elapsed: std::time::Duration,
+    /// A streamed body for a reply the gateway answers itself (the event stream);
+    /// [`crate::reply::Reply::into_response`] sends it instead of the reply's bytes.
+    pub stream: Option<crate::http::body::Body>,
 }
 
 impl RequestCtx {
@@ -101,6 +104,7 @@ impl RequestCtx {
             peer: None,
             sandbox_origin: false,
             upstream_elapsed: std::time::Duration::ZERO,
+            stream: None,
         }
     }
 

@@ -23,6 +23,7 @@
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
 //! - [`platform`]: platform controllers (tenant and placement a controller may assert);
+//! - [`events`]: the lifecycle event hub behind `GET /gatehouse/v1/events` (SSE);
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -37,6 +38,7 @@ pub mod cors;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod metrics;

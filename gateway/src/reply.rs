@@ -65,7 +65,8 @@ impl Reply {
     /// The HTTP response, with `Content-Length` and the request id; records the status.
     pub fn into_response(self, ctx: &mut RequestCtx) -> http::Response<Body> {
         ctx.status = Some(self.status);
-        let mut resp = http::Response::new(Body::full(self.body));
+        let body = ctx.stream.take().unwrap_or_else(|| Body::full(self.body));
+        let mut resp = http::Response::new(body);
         *resp.status_mut() = http::StatusCode::from_u16(self.status)
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let h = resp.headers_mut();

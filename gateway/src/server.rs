@@ -277,6 +277,15 @@ pub fn build(
             AuthMode::ApiKeyAndUser => "api_key_and_user",
         },
         metrics,
+        events: crate::events::start(
+            &cfg.events,
+            &upstream,
+            ScopeKeys {
+                owner: cfg.scope.owner_metadata_key.clone(),
+                team: cfg.scope.team_metadata_key.clone(),
+            },
+            rt,
+        ),
     };
 
     let conf = ServerConf {

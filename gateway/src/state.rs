@@ -78,4 +78,6 @@ pub struct Gateway {
     pub own_cookies: Vec<String>,
     /// Prometheus metrics (served on the admin listener).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The lifecycle event hub (`None` when `[events] source = "off"`).
+    pub events: Option<Arc<crate::events::EventHub>>,
 }

@@ -35,6 +35,7 @@ pub mod principals;
 pub mod process;
 pub mod sandbox;
 pub mod sdk;
+pub mod sse;
 pub mod stacks;
 pub mod upstream;
 

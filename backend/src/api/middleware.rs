@@ -33,8 +33,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     );
     gatehouse_telemetry::set_parent(&span, req.headers());
     let started = std::time::Instant::now();
+    let scoped_id = id.clone();
     async move {
-        let mut resp = next.run(req).await;
+        // Events the call publishes carry its request id (crate::events::REQUEST_ID).
+        let mut resp = crate::events::REQUEST_ID
+            .scope(scoped_id, next.run(req))
+            .await;
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }

@@ -2,6 +2,7 @@
 //! request ids, and the error shape for everything the router itself rejects.
 
 mod body;
+mod events_feed;
 mod handlers;
 mod middleware;
 mod server_proxy;
@@ -140,6 +141,10 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/version", get(handlers::version))
+        .route(
+            gatehouse_lifecycle::events::FEED_PATH,
+            get(events_feed::feed),
+        )
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(not_found)

@@ -16,6 +16,7 @@ import { Terminal } from '../components/Terminal';
 import { DateTime } from '../components/DateTime';
 import { useToast } from '../context';
 import { explainStatus } from '../friendly';
+import { LIVE_REFRESH_MS, canFollowEvents, useLifecycleEvents } from '../events';
 
 export { parsePort } from '../components/PortsPanel';
 
@@ -65,6 +66,11 @@ export function SandboxDetail({ id }: { id: string }) {
   const state = sandbox?.status.state ?? '';
   const lastState = useRef('');
   lastState.current = state;
+  // Live updates: an event about this sandbox re-fetches it; the poll below slows to a
+  // safety net while the stream is up.
+  const live = useLifecycleEvents(() => setNonce((n) => n + 1), !gone && canFollowEvents(me), id);
+  const liveRef = useRef(live);
+  liveRef.current = live;
 
   usePolling(
     async (signal) => {
@@ -88,7 +94,7 @@ export function SandboxDetail({ id }: { id: string }) {
       }
       return true;
     },
-    () => (isTransitional(lastState.current) ? 1500 : 5000),
+    () => (isTransitional(lastState.current) ? 1500 : liveRef.current ? LIVE_REFRESH_MS : 5000),
     `${id}|${nonce}`,
   );
   const refresh = () => setNonce((n) => n + 1);

@@ -10,6 +10,7 @@ import { agoText, expiryText, formatDateTime, formatTime, ownerOf, teamOf } from
 import { isLabelKey, isLabelValue, isScopeKey } from '../validation';
 import { ActionButton } from '../components/ActionButton';
 import { ErrorBanner, Notice, StateBadge, Token } from '../components/common';
+import { LIVE_REFRESH_MS, canFollowEvents, useLifecycleEvents } from '../events';
 
 export const STATES = ['Pending', 'Running', 'Pausing', 'Paused', 'Resuming', 'Stopping', 'Terminated', 'Failed'] as const;
 const PAGE_SIZES = [10, 20, 50, 100];
@@ -77,6 +78,20 @@ export function SandboxList() {
     navigate(`${paths.list()}${writeListParams({ ...params, page: 1, ...p })}`, { replace: true });
   };
 
+  // Live updates: each lifecycle event (scoped to the user by the gateway) re-fetches the
+  // page, batched over 300 ms; the poll below slows to a safety net while the stream is up.
+  const refetchTimer = useRef<number | undefined>(undefined);
+  const live = useLifecycleEvents(
+    () => {
+      window.clearTimeout(refetchTimer.current);
+      refetchTimer.current = window.setTimeout(() => setRefreshNonce((n) => n + 1), 300);
+    },
+    allowed && auto && canFollowEvents(me),
+  );
+  useEffect(() => () => window.clearTimeout(refetchTimer.current), []);
+  const liveRef = useRef(live);
+  liveRef.current = live;
+
   usePolling(
     async (signal) => {
       try {
@@ -99,7 +114,7 @@ export function SandboxList() {
       }
       return auto;
     },
-    REFRESH_MS,
+    () => (liveRef.current ? LIVE_REFRESH_MS : REFRESH_MS),
     `${paramsKey}|${auto}|${refreshNonce}`,
     allowed,
   );
@@ -195,7 +210,7 @@ export function SandboxList() {
             <span className="muted list-updated">{updatedAt ? `Updated ${formatTime(updatedAt)}` : ''}</span>
             <label className="inline-check">
               <input type="checkbox" checked={auto} onChange={(e) => setAuto(e.target.checked)} />
-              Auto-refresh every 5 s
+              {live ? 'Live updates' : 'Auto-refresh every 5 s'}
             </label>
             <button type="button" className="btn btn-ghost btn-small" onClick={() => setRefreshNonce((n) => n + 1)}>
               Refresh

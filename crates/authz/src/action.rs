@@ -70,6 +70,9 @@ pub enum Action {
     BindingRead,
     /// `binding:write`: create, change or delete RBAC bindings.
     BindingWrite,
+    /// `events:read`: follow the lifecycle event stream (`GET /gatehouse/v1/events`);
+    /// scoped callers receive their scope's events only.
+    EventsRead,
 }
 
 /// What an action's route points at, which decides how the gateway scopes it.
@@ -92,7 +95,7 @@ pub enum Target {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::SandboxList,
         Action::SandboxCreate,
         Action::SandboxRead,
@@ -121,6 +124,7 @@ impl Action {
         Action::ApiKeyManage,
         Action::BindingRead,
         Action::BindingWrite,
+        Action::EventsRead,
     ];
 
     /// The action's name as written in the role table, e.g. `"sandbox:read"`.
@@ -154,6 +158,7 @@ impl Action {
             Action::ApiKeyManage => "apikey:manage",
             Action::BindingRead => "binding:read",
             Action::BindingWrite => "binding:write",
+            Action::EventsRead => "events:read",
         }
     }
 
@@ -208,7 +213,8 @@ impl Action {
             Action::AuditRead
             | Action::ApiKeyManage
             | Action::BindingRead
-            | Action::BindingWrite => Target::Gateway,
+            | Action::BindingWrite
+            | Action::EventsRead => Target::Gateway,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`query`]: the list query (`state`, `metadata`, `page`, `pageSize`);
 //! - [`error`]: the `{"code","message"}` error and the upstream-style codes;
 //! - [`wire`]: header names, request-id rules, reserved label keys, server-proxy URLs;
+//! - [`events`]: lifecycle event kinds and the backend feed's event (SSE extension);
 //! - [`runtime`]: the [`runtime::Runtime`] trait a sandbox driver (Docker, Kubernetes)
 //!   implements, so the API layer never depends on one engine.
 //!
@@ -14,6 +15,7 @@
 
 pub mod driver_config;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod query;
 pub mod runtime;

@@ -19,6 +19,9 @@ pub enum Body {
     Full(Option<Bytes>),
     /// A peer's body, streamed frame by frame.
     Stream(Incoming),
+    /// Chunks the gateway produces as they come (the event stream); ends when the
+    /// sender is dropped.
+    Channel(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 impl Body {
@@ -45,6 +48,7 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(s) => Pin::new(s).poll_frame(cx),
+            Body::Channel(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -53,6 +57,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Stream(s) => s.is_end_stream(),
+            Body::Channel(_) => false,
         }
     }
 
@@ -61,6 +66,7 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Stream(s) => s.size_hint(),
+            Body::Channel(_) => SizeHint::default(),
         }
     }
 }

@@ -50,6 +50,9 @@ impl Gateway {
             crate::metrics::Outcome::Answered
         };
         self.metrics.request(action, status, outcome);
+        if let Some(events) = &self.events {
+            events.after_response(ctx, status);
+        }
         if action == Some(Action::SandboxDelete) && (200..300).contains(&status) {
             if let Some(id) = ctx.sandbox_id() {
                 self.backend.forget(id);

@@ -73,6 +73,9 @@ impl Gateway {
             .permit
             .as_ref()
             .is_some_and(|p| p.action() == gatehouse_authz::Action::SandboxProxy);
+        if let Some(events) = &self.events {
+            events.before_forward(ctx);
+        }
         let span = tracing::info_span!("upstream");
         gatehouse_telemetry::inject(&span, up.headers_mut());
         let sent = std::time::Instant::now();

@@ -13,6 +13,7 @@
 //! | `GET /gatehouse/v1/audit` | role table: `audit:read` | [`audit_api`] |
 //! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | role table: `apikey:manage` | [`keys`] |
 //! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | role table: `binding:read`/`binding:write` | [`bindings`] |
+//! | `GET /gatehouse/v1/events` (Server-Sent Events) | role table: `events:read` | [`events`] |
 //!
 //! The `/gatehouse/v1` routes are *governed* ([`OwnRoute::governed`]): after
 //! authentication the role table must allow them (entries with a gateway action in
@@ -22,6 +23,7 @@ pub mod audit_api;
 pub mod auth;
 pub mod bindings;
 pub mod console;
+pub mod events;
 pub mod handoff;
 pub mod health;
 pub mod keys;
@@ -77,6 +79,8 @@ pub enum OwnRoute {
     BindingPut,
     /// `DELETE /gatehouse/v1/bindings/{kind}/{name}` (service_admin).
     BindingDelete,
+    /// `GET /gatehouse/v1/events` (authenticated): the lifecycle event stream.
+    Events,
 }
 
 impl OwnRoute {
@@ -109,6 +113,7 @@ impl OwnRoute {
             (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/bindings/") => {
                 OwnRoute::BindingDelete
             }
+            (&Method::GET | &Method::HEAD, "/gatehouse/v1/events") => OwnRoute::Events,
             _ => return None,
         };
         Some(route)
@@ -139,6 +144,9 @@ impl OwnRoute {
             OwnRoute::BindingList | OwnRoute::BindingPut | OwnRoute::BindingDelete => {
                 "RBAC bindings: the role table's binding:read / binding:write"
             }
+            OwnRoute::Events => {
+                "lifecycle event stream (SSE): the role table's events:read, scoped like lists"
+            }
             OwnRoute::UnknownAuth => "no such gateway route: 404",
         }
     }
@@ -162,6 +170,7 @@ impl OwnRoute {
                 | OwnRoute::BindingList
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
+                | OwnRoute::Events
         )
     }
 
@@ -179,6 +188,7 @@ impl OwnRoute {
                 | OwnRoute::BindingList
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
+                | OwnRoute::Events
         )
     }
 }
@@ -232,6 +242,7 @@ pub async fn serve(
                 .to_owned();
             bindings::delete(gw, &rest, ctx).await
         }
+        OwnRoute::Events => events::stream(gw, req, ctx).await,
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
@@ -276,6 +287,8 @@ mod tests {
             (Method::GET, "/gatehouse/v1/bindings"),
             (Method::PUT, "/gatehouse/v1/bindings"),
             (Method::DELETE, "/gatehouse/v1/bindings/subject/alice"),
+            (Method::GET, "/gatehouse/v1/events"),
+            (Method::HEAD, "/gatehouse/v1/events"),
         ];
         for (m, p) in &governed {
             let route = OwnRoute::resolve(m, p).unwrap();
@@ -301,6 +314,9 @@ mod tests {
             .is_err());
         assert!(table
             .authorize("read_only", "POST", "/gatehouse/v1/keys")
+            .is_ok());
+        assert!(table
+            .authorize("read_only", "GET", "/gatehouse/v1/events")
             .is_ok());
     }
 }

@@ -102,11 +102,12 @@ fn permissions_are_resolved_and_sorted() {
             Action::SandboxEndpoint,
             Action::SystemHealth,
             Action::SystemVersion,
-            Action::ApiKeyManage
+            Action::ApiKeyManage,
+            Action::EventsRead
         ]
     );
     let op = t.permissions("operator");
-    assert_eq!(op.len(), 17);
+    assert_eq!(op.len(), 18);
     assert!(op.windows(2).all(|w| w[0] < w[1]));
     assert!(op.contains(&Action::SandboxList) && op.contains(&Action::SandboxProxy));
     assert_eq!(t.permissions("service_admin"), Action::ALL.to_vec());
