@@ -283,6 +283,7 @@ pub fn build(
             ScopeKeys {
                 owner: cfg.scope.owner_metadata_key.clone(),
                 team: cfg.scope.team_metadata_key.clone(),
+                ..ScopeKeys::default()
             },
             rt,
         ),
