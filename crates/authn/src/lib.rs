@@ -32,6 +32,7 @@
 mod api_key;
 mod authenticator;
 mod error;
+pub mod kubernetes;
 pub mod oidc;
 mod principal;
 mod secret;
