@@ -48,6 +48,10 @@ pub struct GatewayConfig {
     pub admin: AdminSection,
     /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
     pub telemetry: TelemetrySection,
+    /// `[sandbox_identity]`: sandbox principals (off unless present).
+    pub sandbox_identity: Option<crate::sandbox_identity::SandboxIdentityConfig>,
+    /// `[signing]`: rotation of the signing key ring.
+    pub signing: crate::sandbox_identity::SigningConfig,
 }
 
 /// `[telemetry]`.
@@ -373,6 +377,9 @@ impl GatewayConfig {
         }
         if let Some(base) = path.parent() {
             cfg.store.resolve_relative(base);
+            if let Some(si) = cfg.sandbox_identity.as_mut() {
+                si.resolve_relative(base);
+            }
             if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
                 let beside = base.join("..").join(&cfg.console.dir);
                 if beside.exists() {
@@ -396,6 +403,10 @@ impl GatewayConfig {
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;
+        self.signing.validate()?;
+        if let Some(si) = &self.sandbox_identity {
+            si.validate()?;
+        }
         if let Some(l) = &self.admin.listen {
             self.admin.addr(l)?;
         }

@@ -22,6 +22,7 @@
 //! - [`ctx`]: the typed per-request context;
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
+//! - [`signing`]: the signing key ring (JWKS); [`sandbox_identity`]: sandbox tokens;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -45,7 +46,9 @@ pub mod rbac_cli;
 pub mod reload;
 pub mod reply;
 pub mod routes;
+pub mod sandbox_identity;
 pub mod sandbox_origin;
 pub mod server;
+pub mod signing;
 pub mod signing_key;
 pub mod state;

@@ -3,6 +3,7 @@
 
 mod body;
 mod handlers;
+mod identity;
 mod middleware;
 mod server_proxy;
 
@@ -10,7 +11,7 @@ use crate::error::{error_response, route_not_found};
 use crate::service::Service;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, get, patch, post, put};
 use axum::Router;
 use gatehouse_lifecycle::{codes, ApiError};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -140,6 +141,11 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/version", get(handlers::version))
+        // Gatehouse extension: the gateway's sandbox token push (not under /v1).
+        .route(
+            "/gatehouse/ext/v1/sandboxes/{id}/identity",
+            put(identity::put),
+        )
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(not_found)

@@ -22,6 +22,7 @@ mod forward;
 mod origin;
 mod rewrite;
 pub mod sandbox_headers;
+mod sandbox_scope;
 mod scope;
 
 use crate::ctx::RequestCtx;
