@@ -15,7 +15,7 @@ use gatehouse_tests::api::send;
 use gatehouse_tests::docker::docker;
 use gatehouse_tests::gateway::Gateway;
 use gatehouse_tests::principals::keyed as keyed_client;
-use gatehouse_tests::sandbox::{create, httpd_body, wait_state};
+use gatehouse_tests::sandbox::{create, script_body, wait_state};
 use gatehouse_tests::stacks::ADMIN_KEY;
 use gatehouse_tests::{test_image, wait_for, Backend, BackendOptions};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -28,21 +28,26 @@ const TYP: &str = "gatehouse-sandbox+jwt";
 /// The script the sandbox runs: wait for the token file, then call the gateway as itself.
 const SCRIPT: &str = r#"
 F="$GATEHOUSE_SANDBOX_TOKEN_FILE"
+# Section markers, spelled so that the script (listed in its own metadata) never
+# contains them.
+M="=""=="
 while [ ! -s "$F" ]; do sleep 0.2; done
 T=$(cat "$F")
+# busybox nc stops reading once its input ends: keep the input open until the gateway
+# has answered and closed the connection.
 req() {
-  printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
-    "$1" "$2" "$GW_PORT" "$T" "${#3}" "$3" | nc 127.0.0.1 "$GW_PORT"
+  { printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Bearer %s\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
+    "$1" "$2" "$GW_PORT" "$T" "${#3}" "$3"; sleep 2; } | nc 127.0.0.1 "$GW_PORT"
 }
 LIST=$(req GET /v1/sandboxes "")
-echo "=== list"; echo "$LIST"
+echo "$M list"; echo "$LIST"
 rest=${LIST#*\"id\":\"}; SELF=${rest%%\"*}
-echo "=== self"; req GET "/v1/sandboxes/$SELF" "" | head -1
-echo "=== renew"; req POST "/v1/sandboxes/$SELF/renew-expiration" "{\"expiresAt\":\"$RENEW_TO\"}" | head -1
-echo "=== other"; req GET "/v1/sandboxes/$OTHER" ""; echo
-echo "=== missing"; req GET "/v1/sandboxes/no-such-sandbox" ""; echo
-echo "=== refresh"; req POST /auth/sandbox/refresh "" | head -1
-echo "=== done"
+echo "$M self"; req GET "/v1/sandboxes/$SELF" "" | head -1
+echo "$M renew"; req POST "/v1/sandboxes/$SELF/renew-expiration" "{\"expiresAt\":\"$RENEW_TO\"}" | head -1
+echo "$M other"; req GET "/v1/sandboxes/$OTHER" ""; echo
+echo "$M missing"; req GET "/v1/sandboxes/no-such-sandbox" ""; echo
+echo "$M refresh"; req POST /auth/sandbox/refresh "" | head -1
+echo "$M done"
 sleep 600
 "#;
 
@@ -81,7 +86,12 @@ fn section<'a>(out: &'a str, name: &str) -> &'a str {
 
 /// The JSON body of a raw HTTP response.
 fn body_of(raw: &str) -> Value {
-    let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+    // The headers hold no braces; the body is the one JSON object.
+    let (start, end) = (raw.find('{'), raw.rfind('}'));
+    let body = match (start, end) {
+        (Some(a), Some(b)) if a < b => &raw[a..=b],
+        _ => "",
+    };
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {raw}"))
 }
 
@@ -127,11 +137,26 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
     let admin = keyed_client(ADMIN_KEY);
     let gw_port = st.gw.url.rsplit(':').next().unwrap().to_owned();
 
-    let other = create(&admin, &st.gw.url, &httpd_body(json!({"project": "x"})))
+    // Another sandbox of the same backend. In host network mode every agent listens on
+    // the host's execd port, so this one ends at once (its id stays) and frees it.
+    let other = create(&admin, &st.gw.url, &script_body("exit 0"))
         .await
         .unwrap();
     let other_id = other["id"].as_str().unwrap().to_owned();
-    let renew_to = (chrono::Utc::now() + chrono::Duration::hours(2))
+    wait_for("the other sandbox to end", Duration::from_secs(60), || {
+        let (c, u) = (
+            admin.clone(),
+            format!("{}/v1/sandboxes/{other_id}", st.gw.url),
+        );
+        async move {
+            let (_, v) = send(&c, "GET", &u, None).await;
+            let state = v["status"]["state"].as_str().unwrap_or_default().to_owned();
+            (state != "Running" && state != "Pending" && !state.is_empty()).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    let renew_to = (chrono::Utc::now() + chrono::Duration::minutes(20))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let body = json!({
         "image": {"uri": test_image()},
@@ -175,6 +200,10 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
     })
     .await
     .unwrap();
+    assert!(
+        section(&out, "list").contains("HTTP/"),
+        "sandbox output: {out}"
+    );
     let list = body_of(section(&out, "list"));
     let ids: Vec<&str> = list["items"]
         .as_array()
@@ -189,9 +218,13 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
     assert!(section(&out, "refresh").contains(" 200 "), "{out}");
     let other_answer = section(&out, "other");
     let missing_answer = section(&out, "missing");
-    assert!(other_answer.starts_with("HTTP/1.1 404"), "{other_answer}");
+    let status_line = |a: &str| a.trim_start().lines().next().unwrap_or_default().to_owned();
     assert!(
-        missing_answer.starts_with("HTTP/1.1 404"),
+        status_line(other_answer).contains(" 404 "),
+        "{other_answer}"
+    );
+    assert!(
+        status_line(missing_answer).contains(" 404 "),
         "{missing_answer}"
     );
     let (o, m) = (body_of(other_answer), body_of(missing_answer));
@@ -215,7 +248,8 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
         None,
     )
     .await;
-    assert_eq!(me["expiresAt"].as_str().unwrap(), renew_to);
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    assert_eq!(at(me["expiresAt"].as_str().unwrap()), at(&renew_to));
 
     // Forged tokens: 401 in the error shape.
     let (kid, key) = signing_key(&st.gw).await;

@@ -57,12 +57,12 @@ async fn token(c: &Cluster, ns: &str, sa: &str, audience: &str, pod: Option<&Pod
         uid: p.metadata.uid.clone(),
     });
     let req = TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             audiences: Some(vec![audience.into()]),
             bound_object_ref: bound,
             expiration_seconds: Some(600),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     Api::<ServiceAccount>::namespaced(c.client.clone(), ns)
@@ -72,6 +72,7 @@ async fn token(c: &Cluster, ns: &str, sa: &str, audience: &str, pod: Option<&Pod
         .status
         .unwrap()
         .token
+        .unwrap()
 }
 
 async fn exchange(gw: &Gateway, token: &str) -> (u16, Value) {

@@ -357,3 +357,64 @@ pub fn build_ring(
     ring.spawn_sync(Duration::from_secs(cfg.signing.refresh_seconds));
     Ok(ring)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(rotate: u64, ahead: u64) -> RingTiming {
+        RingTiming {
+            rotate_after: Duration::from_secs(rotate),
+            publish_ahead: Duration::from_secs(ahead),
+            max_token_lifetime: Duration::from_secs(60),
+        }
+    }
+
+    async fn store(dir: &std::path::Path) -> Arc<dyn SigningKeyStore> {
+        Arc::new(
+            gatehouse_store::SqliteStore::open(&dir.join("g.db"))
+                .await
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn replicas_share_keys_and_a_successor_is_published_before_it_signs() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = KeyRing::stored(store(dir.path()).await, timing(3600, 60));
+        a.sync().await.unwrap();
+        assert_eq!(a.kids().len(), 1, "one current key, no successor yet");
+        let b = KeyRing::stored(store(dir.path()).await, timing(3600, 60));
+        b.sync().await.unwrap();
+        assert_eq!(a.kids(), b.kids(), "a second replica adopts the stored key");
+        let token = a.sign(
+            "t+jwt",
+            &serde_json::json!({"aud": "x", "exp": 4_000_000_000u64}),
+        );
+        let claims: serde_json::Value = b.verify(&token.unwrap(), "t+jwt", "x").unwrap();
+        assert_eq!(claims["aud"], "x");
+
+        // Within `publish_ahead` of retirement (here: always), the successor is written:
+        // both replicas publish it, neither signs with it yet.
+        let c = KeyRing::stored(store(dir.path()).await, timing(3600, 7200));
+        c.sync().await.unwrap();
+        a.sync().await.unwrap();
+        assert_eq!(a.kids().len(), 2);
+        assert_eq!(a.kids(), c.kids());
+        let jwks: serde_json::Value = serde_json::from_slice(&a.jwks()).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        let current = a.kids()[0].clone();
+        assert_eq!(a.signer().unwrap().kid(), current);
+        assert_eq!(c.signer().unwrap().kid(), current);
+    }
+
+    #[test]
+    fn a_fixed_ring_signs_with_its_key() {
+        let key = SigningKey::from_seed([7; 32]);
+        let kid = key.kid().to_owned();
+        let ring = KeyRing::fixed(key);
+        assert_eq!(ring.signer().unwrap().kid(), kid);
+        assert!(ring.decoding_key(&kid).is_some());
+        assert!(ring.decoding_key("other").is_none());
+    }
+}
