@@ -551,6 +551,20 @@ impl Service {
         }
     }
 
+    /// `PUT /gatehouse/ext/v1/sandboxes/{id}/identity`: hands the sandbox its gateway
+    /// token through the runtime (never stored or logged here).
+    pub async fn deliver_identity(&self, id: &str, token: &str) -> Result<()> {
+        self.record(id).await?;
+        match self.runtime.deliver_identity(id, token).await {
+            Err(RuntimeError::NotFound(_)) => Err(self.vanished(id).await?),
+            r => {
+                r?;
+                tracing::info!(sandbox.id = id, "sandbox identity token delivered");
+                Ok(())
+            }
+        }
+    }
+
     /// `GET /sandboxes/{id}/diagnostics/logs`: the sandbox's own output.
     pub async fn logs(&self, id: &str, tail: usize) -> Result<String> {
         self.record(id).await?;

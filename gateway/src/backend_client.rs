@@ -120,6 +120,22 @@ impl BackendClient {
         }
     }
 
+    /// The backend's JSON of sandbox `id`, uncached; `None` when it does not exist.
+    pub async fn sandbox_json(
+        &self,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<Bytes>, LookupError> {
+        let (status, body) = self.get(&format!("/v1/sandboxes/{id}"), request_id).await?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            other => Err(LookupError(format!(
+                "backend answered {other} for a sandbox lookup"
+            ))),
+        }
+    }
+
     /// Forgets a sandbox (after it is deleted, or created under an id looked up before). Callable from synchronous code: the
     /// removal is immediate for later lookups.
     pub fn forget(&self, id: &str) {

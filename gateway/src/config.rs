@@ -52,6 +52,10 @@ pub struct GatewayConfig {
     pub platform: crate::platform::config::PlatformSection,
     /// `[events]`: the lifecycle event stream.
     pub events: crate::events::EventsSection,
+    /// `[sandbox_identity]`: sandbox principals (off unless present).
+    pub sandbox_identity: Option<crate::sandbox_identity::SandboxIdentityConfig>,
+    /// `[signing]`: rotation of the signing key ring.
+    pub signing: crate::sandbox_identity::SigningConfig,
 }
 
 /// `[telemetry]`.
@@ -377,6 +381,9 @@ impl GatewayConfig {
         }
         if let Some(base) = path.parent() {
             cfg.store.resolve_relative(base);
+            if let Some(si) = cfg.sandbox_identity.as_mut() {
+                si.resolve_relative(base);
+            }
             if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
                 let beside = base.join("..").join(&cfg.console.dir);
                 if beside.exists() {
@@ -403,6 +410,10 @@ impl GatewayConfig {
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;
+        self.signing.validate()?;
+        if let Some(si) = &self.sandbox_identity {
+            si.validate()?;
+        }
         if let Some(l) = &self.admin.listen {
             self.admin.addr(l)?;
         }

@@ -24,6 +24,7 @@
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
 //! - [`platform`]: platform controllers (tenant and placement a controller may assert);
 //! - [`events`]: the lifecycle event hub behind `GET /gatehouse/v1/events` (SSE);
+//! - [`signing`]: the signing key ring (JWKS); [`sandbox_identity`]: sandbox tokens;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -49,7 +50,9 @@ pub mod rbac_cli;
 pub mod reload;
 pub mod reply;
 pub mod routes;
+pub mod sandbox_identity;
 pub mod sandbox_origin;
 pub mod server;
+pub mod signing;
 pub mod signing_key;
 pub mod state;

@@ -14,7 +14,7 @@
 //! for. Each request there is then authorized as the proxy route (`sandbox:proxy` and the
 //! caller's scope, from the current role table).
 
-use crate::signing_key::SigningKey;
+use crate::signing::KeyRing;
 use data_encoding::BASE64URL_NOPAD;
 use gatehouse_authn::{AuthMethod, Principal, PrincipalKind};
 use moka::sync::Cache;
@@ -82,7 +82,7 @@ pub struct OriginSession {
 /// Hand-offs and the sessions they start.
 pub struct SandboxOrigins {
     domain: String,
-    key: Arc<SigningKey>,
+    key: Arc<KeyRing>,
     secure: bool,
     redeemed: Cache<String, ()>,
     sessions: Cache<[u8; 32], Arc<OriginSession>>,
@@ -110,7 +110,7 @@ fn random() -> String {
 
 impl SandboxOrigins {
     /// Origins under `domain`, hand-offs signed with `key`; cookies `Secure` when `secure`.
-    pub fn new(domain: &str, key: Arc<SigningKey>, secure: bool) -> Self {
+    pub fn new(domain: &str, key: Arc<KeyRing>, secure: bool) -> Self {
         Self {
             domain: domain.trim_matches('.').to_ascii_lowercase(),
             key,
@@ -255,7 +255,9 @@ mod tests {
 
     #[test]
     fn handoffs_redeem_once_on_their_own_origin() {
-        let key = Arc::new(SigningKey::load_or_generate(None).unwrap());
+        let key = Arc::new(KeyRing::fixed(
+            crate::signing_key::SigningKey::load_or_generate(None).unwrap(),
+        ));
         let o = SandboxOrigins::new("localhost", key, false);
         let mut p = Principal::anonymous();
         p.kind = PrincipalKind::User;

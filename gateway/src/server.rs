@@ -89,6 +89,26 @@ pub fn build(
         &env,
     )?);
     authenticators.push(Box::new(crate::reload::KeysHandle(keys.clone())));
+    let ring = crate::signing::build_ring(cfg, rt)?;
+    let sandbox_identity = match &cfg.sandbox_identity {
+        Some(si) => {
+            // After the API keys (a request with a key is decided by the key), before the
+            // OIDC bearer (which would refuse a token it did not issue).
+            authenticators.push(Box::new(gatehouse_authn::SandboxTokenAuthenticator::new(
+                ring.clone(),
+                &si.issuer,
+                &si.audience,
+                &si.role,
+            )));
+            Some(crate::sandbox_identity::build(
+                si,
+                ring.clone(),
+                &upstream,
+                rt,
+            )?)
+        }
+        None => None,
+    };
     let oidc = match &cfg.oidc {
         Some(o) => {
             let secret = o.secret(&env).map_err(anyhow::Error::msg)?;
@@ -171,6 +191,15 @@ pub fn build(
     let table = RoleTable::load(&cfg.policy.path)
         .with_context(|| format!("loading the role table {}", cfg.policy.path.display()))?;
     crate::check::cross_check(cfg, &table)?;
+    if let Some(si) = &cfg.sandbox_identity {
+        if !table.has_role(&si.role) {
+            anyhow::bail!(
+                "sandbox_identity.role: the role table {} has no role '{}'",
+                cfg.policy.path.display(),
+                si.role
+            );
+        }
+    }
     let policy = Arc::new(PolicyStore::new(table));
     let bindings = Arc::new(crate::bindings::BindingsCache::new());
     let audit = {
@@ -194,10 +223,6 @@ pub fn build(
         Duration::from_millis(cfg.upstream.lookup_timeout_ms),
         Duration::from_secs(cfg.scope.cache_ttl_seconds),
         metrics.clone(),
-    );
-    let signing_key = Arc::new(
-        crate::signing_key::SigningKey::load_or_generate(cfg.server.caller_key_file.as_deref())
-            .context("server.caller_key_file")?,
     );
     let reloadable = Reloadable {
         keys,
@@ -246,11 +271,12 @@ pub fn build(
         sandbox_origins: cfg.server.sandbox_domain.as_deref().map(|d| {
             crate::sandbox_origin::SandboxOrigins::new(
                 d,
-                signing_key.clone(),
+                ring.clone(),
                 cfg.oidc.as_ref().is_some_and(|o| o.cookie_secure()),
             )
         }),
-        caller: crate::pipeline::caller::CallerAssertions::new(signing_key),
+        caller: crate::pipeline::caller::CallerAssertions::new(ring),
+        sandbox_identity,
         hosts: crate::hosts::PublicHosts::new(
             cfg.server.public_url.as_deref(),
             &cfg.server.allowed_hosts,

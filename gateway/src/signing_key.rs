@@ -3,13 +3,14 @@
 //! can share one key and a restart does not change it. The public half is published as a
 //! JWKS (`/.well-known/jwks.json`, RFC 8037 `OKP` key, `kid` = its RFC 7638 thumbprint).
 //! It signs the verified-caller assertion ([`crate::pipeline::caller`]); a later issue
-//! reuses it for sandbox tokens.
+//! reuses it for sandbox tokens. The gateway holds its keys in a [`crate::signing::KeyRing`].
 
 use data_encoding::{BASE64, BASE64URL_NOPAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The fixed PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 §7); the 32-byte seed
 /// follows it.
@@ -42,7 +43,7 @@ pub enum KeyError {
 pub struct SigningKey {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: Arc<DecodingKey>,
     jwks: String,
 }
 
@@ -94,7 +95,7 @@ impl SigningKey {
         Self {
             kid,
             encoding: EncodingKey::from_ed_der(&der),
-            decoding: DecodingKey::from_ed_der(&public),
+            decoding: Arc::new(DecodingKey::from_ed_der(&public)),
             jwks,
         }
     }
@@ -102,6 +103,18 @@ impl SigningKey {
     /// The key id (`kid`).
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The public key as one JWK (`OKP`, `Ed25519`, `kid`, `alg`, `use`).
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&self.jwks)
+            .map(|v| v["keys"][0].clone())
+            .unwrap_or_default()
+    }
+
+    /// The verification key.
+    pub fn decoding_key(&self) -> Arc<DecodingKey> {
+        self.decoding.clone()
     }
 
     /// The public JWKS document.

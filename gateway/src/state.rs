@@ -76,6 +76,9 @@ pub struct Gateway {
     pub cors: crate::cors::Cors,
     /// The gateway's own cookie names, never forwarded.
     pub own_cookies: Vec<String>,
+    /// Sandbox identities (tokens, push, refresh, Kubernetes pull), when
+    /// `[sandbox_identity]` is configured.
+    pub sandbox_identity: Option<Arc<crate::sandbox_identity::SandboxIdentity>>,
     /// Prometheus metrics (served on the admin listener).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The lifecycle event hub (`None` when `[events] source = "off"`).

@@ -8,7 +8,8 @@
 use gatehouse_audit::{AuditEvent, AuditPrincipal, AuditSink, Outcome};
 use gatehouse_store::{
     generate_key, hash_key, AuditQuery, Binding, BindingKind, Cursor, DurableAuditSink,
-    DurableOptions, GovernanceStore, KeySpec, PostgresStore, SqliteStore, StoreError, MAX_PAGE,
+    DurableOptions, GovernanceStore, KeySpec, PostgresStore, SigningKeyStore, SqliteStore,
+    StoreError, StoredSigningKey, MAX_PAGE,
 };
 use gatehouse_tests::postgres::Postgres;
 use std::sync::Arc;
@@ -300,12 +301,52 @@ async fn conformance(store: &dyn GovernanceStore) {
     assert!(!format!("{k1s:?}").contains(&k1.secret));
 }
 
+/// The signing keys the gateway's replicas share: insert once per kid, read the live
+/// ones oldest first (seed intact), purge the expired.
+async fn signing_keys(store: &dyn SigningKeyStore) {
+    let key = |kid: &str, active: i64, seed: u8| StoredSigningKey {
+        kid: kid.into(),
+        seed: [seed; 32],
+        created_ms: T0,
+        active_ms: active,
+        retire_ms: active + 1000,
+        expire_ms: active + 2000,
+    };
+    assert!(store
+        .insert_signing_key(&key("k2", T0 + 1000, 2))
+        .await
+        .unwrap());
+    assert!(store.insert_signing_key(&key("k1", T0, 1)).await.unwrap());
+    assert!(
+        !store
+            .insert_signing_key(&key("k1", T0 + 5, 9))
+            .await
+            .unwrap(),
+        "a kid is stored once; a racing replica's insert changes nothing"
+    );
+    let live = store.signing_keys(T0).await.unwrap();
+    let kids: Vec<&str> = live.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k1", "k2"]);
+    assert_eq!(live[0].seed, [1; 32]);
+    assert_eq!(live[0].retire_ms, T0 + 1000);
+    assert!(
+        !format!("{:?}", live[0]).contains("seed"),
+        "Debug hides the seed"
+    );
+    // k1 expires at T0 + 2000: no longer listed, then purged.
+    let later = store.signing_keys(T0 + 2000).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(store.purge_signing_keys(T0 + 2000).await.unwrap(), 1);
+    assert_eq!(store.signing_keys(0).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
     assert_eq!(store.kind(), "sqlite");
     conformance(&store).await;
+    signing_keys(&store).await;
     // Reopening keeps the data and re-applies no migration.
     drop(store);
     let again = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
@@ -318,6 +359,8 @@ async fn postgres_store_conforms() {
     let store = PostgresStore::connect_lazy(&pg.url).unwrap();
     assert_eq!(store.kind(), "postgres");
     conformance(&store).await;
+    store.prepare().await.unwrap();
+    signing_keys(&store).await;
 
     // Binding changes wake listeners at once (LISTEN/NOTIFY), not after the poll.
     store.wait_for_change(Duration::from_millis(100)).await; // opens the listener

@@ -138,6 +138,9 @@ pub struct BackendOptions {
     /// Run every sandbox with the in-sandbox agent (`GATEHOUSE_EXECD_BINARY`, which
     /// `make test` sets to `agent/build-static.sh`'s output). Off: exactly the entrypoint.
     pub execd: bool,
+    /// `docker.network_mode` (`bridge` when unset; `host` lets a sandbox reach
+    /// 127.0.0.1 services such as the gateway).
+    pub network_mode: Option<String>,
 }
 
 impl Default for BackendOptions {
@@ -150,6 +153,7 @@ impl Default for BackendOptions {
             kubernetes: None,
             instance: None,
             execd: false,
+            network_mode: None,
         }
     }
 }
@@ -167,7 +171,7 @@ impl Backend {
         let port = free_port();
         let runtime = match &opts.kubernetes {
             Some(k) => format!("[runtime]\ntype = \"kubernetes\"\n\n[kubernetes]\ninstance = \"{instance}\"\n{k}\n"),
-            None => format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"bridge\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n"),
+            None => format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"{network}\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n", network = opts.network_mode.as_deref().unwrap_or("bridge")),
         };
         let config = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\

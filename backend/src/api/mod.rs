@@ -4,6 +4,7 @@
 mod body;
 mod events_feed;
 mod handlers;
+mod identity;
 mod middleware;
 mod server_proxy;
 
@@ -11,7 +12,7 @@ use crate::error::{error_response, route_not_found};
 use crate::service::Service;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, get, patch, post, put};
 use axum::Router;
 use gatehouse_lifecycle::{codes, ApiError};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -144,6 +145,11 @@ pub fn router(state: State) -> Router {
         .route(
             gatehouse_lifecycle::events::FEED_PATH,
             get(events_feed::feed),
+        )
+        // Gatehouse extension: the gateway's sandbox token push (not under /v1).
+        .route(
+            "/gatehouse/ext/v1/sandboxes/{id}/identity",
+            put(identity::put),
         )
         .merge(api.clone())
         .nest("/v1", api)

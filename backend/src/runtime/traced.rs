@@ -107,6 +107,15 @@ impl<R: Runtime> Runtime for Traced<R> {
         self.inner.execd_enabled()
     }
 
+    async fn deliver_identity(&self, id: &str, token: &str) -> Result<(), RuntimeError> {
+        self.call(
+            "deliver_identity",
+            id,
+            self.inner.deliver_identity(id, token),
+        )
+        .await
+    }
+
     async fn logs(&self, id: &str, tail: usize) -> Result<String, RuntimeError> {
         self.call("logs", id, self.inner.logs(id, tail)).await
     }

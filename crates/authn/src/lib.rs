@@ -3,6 +3,8 @@
 //! Every request runs through a [`Chain`] of [`Authenticator`]s, in the order the gateway
 //! builds it (`gateway/src/server.rs`):
 //!
+//! 0. [`SandboxTokenAuthenticator`]: a sandbox token the gateway minted (only bearers
+//!    whose header says `typ: gatehouse-sandbox+jwt`; others are not its business);
 //! 1. [`ApiKeyAuthenticator`]: header `OPEN-SANDBOX-API-KEY`, either the backend's own
 //!    key (forwarded unchanged as `service_admin`) or a named gateway key with a fixed role;
 //! 2. [`oidc::SessionAuthenticator`]: the console's session cookie (when `[oidc]` is set);
@@ -32,8 +34,10 @@
 mod api_key;
 mod authenticator;
 mod error;
+pub mod kubernetes;
 pub mod oidc;
 mod principal;
+mod sandbox_token;
 mod secret;
 mod trusted_header;
 
@@ -41,7 +45,11 @@ pub use api_key::{sha256_hex, ApiKeyAuthenticator, ApiKeyConfig, KeyKind};
 pub use authenticator::{Authenticator, Chain, RequestView};
 pub use error::{AuthError, ConfigError};
 pub use gatehouse_lifecycle::wire::API_KEY_HEADER;
-pub use principal::{AuthMethod, Principal, PrincipalKind};
+pub use principal::{AuthMethod, Principal, PrincipalKind, SANDBOX_SUBJECT_PREFIX};
+pub use sandbox_token::{
+    bearer, SandboxClaims, SandboxKeys, SandboxTokenAuthenticator, INVALID_SANDBOX_TOKEN,
+    SANDBOX_TOKEN_TYP,
+};
 pub use secret::SecretString;
 pub use trusted_header::{
     parse_proxy, strip_identity_headers, TrustedHeaderAuthenticator, TrustedHeaderConfig,

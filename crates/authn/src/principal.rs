@@ -15,7 +15,13 @@ pub enum PrincipalKind {
     Controller,
     /// Nobody claimed the request.
     Anonymous,
+    /// Code inside one sandbox, holding that sandbox's token; it may act only on itself
+    /// ([`Principal::sandbox_id`]).
+    Sandbox,
 }
+
+/// The subject prefix of a sandbox principal: `sandbox:<id>`.
+pub const SANDBOX_SUBJECT_PREFIX: &str = "sandbox:";
 
 /// How a [`Principal`] was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,11 +38,13 @@ pub enum AuthMethod {
     Bearer,
     /// Not authenticated.
     None,
+    /// A sandbox token the gateway minted.
+    SandboxToken,
 }
 
 impl AuthMethod {
     /// Stable name for logs and audit events: `backend_key`, `api_key`, `trusted_header`,
-    /// `session`, `bearer` or `none`.
+    /// `session`, `bearer`, `sandbox_token` or `none`.
     pub fn as_str(&self) -> &'static str {
         match self {
             AuthMethod::BackendKey => "backend_key",
@@ -45,6 +53,7 @@ impl AuthMethod {
             AuthMethod::Session => "session",
             AuthMethod::Bearer => "bearer",
             AuthMethod::None => "none",
+            AuthMethod::SandboxToken => "sandbox_token",
         }
     }
 }
@@ -92,6 +101,14 @@ impl Principal {
     /// Whether nobody claimed the request.
     pub fn is_anonymous(&self) -> bool {
         self.kind == PrincipalKind::Anonymous
+    }
+
+    /// The sandbox a [`PrincipalKind::Sandbox`] principal is; `None` for anyone else.
+    pub fn sandbox_id(&self) -> Option<&str> {
+        match self.kind {
+            PrincipalKind::Sandbox => self.subject.strip_prefix(SANDBOX_SUBJECT_PREFIX),
+            _ => None,
+        }
     }
 
     /// Whether the request is forwarded with the client's own key, unchanged: true only

@@ -199,4 +199,16 @@ pub trait Runtime: Send + Sync + 'static {
             message: "Diagnostic events are not supported by this runtime.".into(),
         })
     }
+
+    /// Hands sandbox `id` its gateway identity token (the Docker push bootstrap): the
+    /// runtime writes it where the sandbox's supervisor reads it
+    /// (`GATEHOUSE_SANDBOX_TOKEN_FILE`) and never labels, stores or logs it.
+    async fn deliver_identity(&self, id: &str, token: &str) -> Result<(), RuntimeError> {
+        let _ = (id, token);
+        Err(RuntimeError::Invalid {
+            status: 501,
+            code: crate::codes::API_NOT_SUPPORTED,
+            message: "This runtime cannot deliver sandbox identity tokens.".into(),
+        })
+    }
 }

@@ -188,6 +188,13 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
         binds.extend(d.binds(&spec.id));
         env.retain(|e| !e.starts_with("EXECD_ENVS="));
         env.push(format!("EXECD_ENVS={}", execd::ENVS_FILE));
+        // Where the gateway's token appears once pushed (the path only, never the token).
+        env.retain(|e| !e.starts_with("GATEHOUSE_SANDBOX_TOKEN_FILE="));
+        env.push(format!(
+            "{}={}",
+            execd::SANDBOX_TOKEN_ENV,
+            execd::SANDBOX_TOKEN_FILE
+        ));
     }
     let port_bindings: Option<PortMap> = publish.then(|| {
         port_keys

@@ -246,6 +246,29 @@ impl Runtime for DockerRuntime {
     async fn events(&self, id: &str) -> Result<String, RuntimeError> {
         traced("events", id, ops::events(&self.inner, id)).await
     }
+
+    async fn deliver_identity(&self, id: &str, token: &str) -> Result<(), RuntimeError> {
+        let Some(d) = &self.inner.execd else {
+            return Err(RuntimeError::Invalid {
+                status: 501,
+                code: gatehouse_lifecycle::codes::API_NOT_SUPPORTED,
+                message:
+                    "Sandbox identity tokens need the in-sandbox agent (runtime.execd_binary)."
+                        .into(),
+            });
+        };
+        match d.write_sandbox_token(id, token) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::NotFound(id.to_owned()))
+            }
+            Err(e) => Err(RuntimeError::Failed {
+                code: crate::codes::START_FAILED,
+                op: "deliver_identity",
+                detail: format!("writing the sandbox token file: {e}"),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

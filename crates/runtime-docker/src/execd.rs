@@ -23,6 +23,11 @@ pub const RUN_DIR: &str = "/run/gatehouse";
 pub const TOKEN_FILE: &str = "/run/gatehouse/execd-token";
 /// The `EXECD_ENVS` file (`commands.set_env` of the SDK appends to it).
 pub const ENVS_FILE: &str = "/run/gatehouse/envs";
+/// The sandbox's gateway identity token, pushed by the gateway through the backend
+/// (`PUT /gatehouse/ext/v1/sandboxes/{id}/identity`), replaced atomically on refresh.
+pub const SANDBOX_TOKEN_FILE: &str = "/run/gatehouse/sandbox-token";
+/// The environment variable naming [`SANDBOX_TOKEN_FILE`] (the path, never the token).
+pub const SANDBOX_TOKEN_ENV: &str = "GATEHOUSE_SANDBOX_TOKEN_FILE";
 /// The execd API port.
 pub const EXECD_PORT: u16 = 44772;
 /// The egress API port.
@@ -121,6 +126,26 @@ impl ExecdDelivery {
             }
         }
         Ok(dir)
+    }
+
+    /// Writes (or replaces, atomically) the sandbox's identity token in its directory
+    /// (mode 0600, owned like the directory, so the agent's user reads it). `NotFound`
+    /// when the sandbox has no directory (it is gone).
+    pub fn write_sandbox_token(&self, id: &str, token: &str) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.sandbox_dir(id);
+        let owner = std::fs::metadata(&dir)?.uid();
+        let tmp = dir.join(".sandbox-token.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+        std::os::unix::fs::chown(&tmp, Some(owner), None)?;
+        std::fs::rename(&tmp, dir.join("sandbox-token"))
     }
 
     /// Removes the sandbox's directory; a missing one is fine.

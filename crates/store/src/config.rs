@@ -112,6 +112,18 @@ impl StoreConfig {
             .ok_or_else(|| StoreError::Invalid(format!("store.url_env: {var} is not set")))
     }
 
+    /// Opens the signing-key store (`signing_keys`, shared by replicas) on the same
+    /// database, with its own small pool. Migrations are applied by [`StoreConfig::open`]'s
+    /// store ([`GovernanceStore::prepare`]).
+    pub async fn open_signing_keys(
+        &self,
+    ) -> Result<Arc<dyn crate::signing_keys::SigningKeyStore>, StoreError> {
+        Ok(match self.kind {
+            StoreKind::Sqlite => Arc::new(SqliteStore::open(&self.path).await?),
+            StoreKind::Postgres => Arc::new(PostgresStore::connect_lazy(&self.postgres_url()?)?),
+        })
+    }
+
     /// Opens the store. SQLite is opened and migrated now; PostgreSQL connects lazily
     /// (the durable writer migrates it once it answers).
     pub async fn open(&self) -> Result<Arc<dyn GovernanceStore>, StoreError> {

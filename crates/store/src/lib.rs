@@ -1,4 +1,5 @@
-//! The governance store: durable audit events, RBAC bindings and personal API keys.
+//! The governance store: durable audit events, RBAC bindings, personal API keys and
+//! the gateway's signing keys ([`SigningKeyStore`]).
 //!
 //! [`GovernanceStore`] is implemented twice over the same SQL ([`sql`]): [`SqliteStore`]
 //! (embedded, the default) and [`PostgresStore`] (production). Each applies its own
@@ -16,6 +17,7 @@ mod config;
 mod durable;
 mod error;
 mod postgres;
+mod signing_keys;
 mod sql;
 mod sqlite;
 mod store;
@@ -32,5 +34,6 @@ pub use config::{StoreConfig, StoreKind};
 pub use durable::{DurableAuditSink, DurableOptions};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
+pub use signing_keys::{SigningKeyStore, StoredSigningKey};
 pub use sqlite::SqliteStore;
 pub use store::GovernanceStore;

@@ -22,6 +22,7 @@ fn auth_failure_method(e: &gatehouse_authn::AuthError) -> &'static str {
         AuthError::InvalidApiKey => "api_key",
         AuthError::MissingIdentity { .. } | AuthError::InvalidIdentity { .. } => "trusted_header",
         AuthError::Rejected { code, .. } if code.contains("SESSION") => "session",
+        AuthError::Rejected { code, .. } if code.contains("SANDBOX") => "sandbox_token",
         AuthError::Rejected { .. } => "bearer",
     }
 }
@@ -74,6 +75,9 @@ impl Gateway {
             return Ok(Admitted::Forward);
         };
         self.plan_rewrite(req, ctx, &permit);
+        if let Some(own) = ctx.principal.sandbox_id().map(str::to_owned) {
+            return self.admit_sandbox_principal(req, ctx, permit, &own).await;
+        }
         let scoped = self
             .apply_scope(req, ctx, &permit)
             .instrument(tracing::info_span!("scope"))

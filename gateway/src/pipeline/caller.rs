@@ -1,13 +1,13 @@
 //! The verified-caller assertion: every request the gateway proxies to a sandbox carries
 //! `X-Gatehouse-Caller`, a short-lived JWT the gateway signs (EdDSA, its
-//! [`SigningKey`]) saying who is calling — `sub`, `team`, `role`, `auth` (how the gateway
+//! [`KeyRing`]) saying who is calling — `sub`, `team`, `role`, `auth` (how the gateway
 //! authenticated them), `aud` = the sandbox id, `iss` = `gatehouse`, `exp` a minute
 //! ahead. The app inside verifies it with the key at `/.well-known/jwks.json` and never
 //! has to trust a header a client could set: the gateway removes any `X-Gatehouse-Caller`
 //! a client sends. Assertions repeat per caller and sandbox, so they are cached (for half
 //! their lifetime, so a served one always has at least 30 s left).
 
-use crate::signing_key::SigningKey;
+use crate::signing::KeyRing;
 use gatehouse_authn::Principal;
 use http::HeaderValue;
 use moka::sync::Cache;
@@ -28,14 +28,14 @@ const LIFETIME: u64 = 60;
 
 /// Signs and caches caller assertions.
 pub struct CallerAssertions {
-    key: Arc<SigningKey>,
+    key: Arc<KeyRing>,
     cache: Cache<String, HeaderValue>,
 }
 
 impl std::fmt::Debug for CallerAssertions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallerAssertions")
-            .field("kid", &self.key.kid())
+            .field("kids", &self.key.kids())
             .finish_non_exhaustive()
     }
 }
@@ -55,7 +55,7 @@ struct Claims<'a> {
 
 impl CallerAssertions {
     /// Assertions signed with `key`.
-    pub fn new(key: Arc<SigningKey>) -> Self {
+    pub fn new(key: Arc<KeyRing>) -> Self {
         Self {
             key,
             cache: Cache::builder()
@@ -66,7 +66,7 @@ impl CallerAssertions {
     }
 
     /// The signing key (for the JWKS route).
-    pub fn key(&self) -> &SigningKey {
+    pub fn key(&self) -> &KeyRing {
         &self.key
     }
 

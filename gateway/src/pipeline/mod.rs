@@ -23,6 +23,7 @@ mod origin;
 mod platform;
 mod rewrite;
 pub mod sandbox_headers;
+mod sandbox_scope;
 mod scope;
 
 use crate::ctx::RequestCtx;

@@ -60,6 +60,9 @@ impl Gateway {
                 if let Some(id) = &ctx.created_id {
                     // A "missing" answer cached for this id must not outlive its creation.
                     self.backend.forget(id);
+                    if let Some(si) = &self.sandbox_identity {
+                        si.on_created(id);
+                    }
                 }
                 buf
             }

@@ -85,7 +85,7 @@ impl Gateway {
     }
 
     /// Reads the whole request body (create and metadata patch), up to `max_body`.
-    async fn read_body(&self, req: &mut Inbound) -> Result<Bytes, GatewayError> {
+    pub(crate) async fn read_body(&self, req: &mut Inbound) -> Result<Bytes, GatewayError> {
         req.read_body(self.max_body).await.map_err(|e| match e {
             ReadError::TooLarge(limit) => GatewayError::new(
                 413,

@@ -9,7 +9,9 @@
 //! | `GET /auth/me`, `POST /auth/logout` | authenticated (after the chain and CSRF) | [`auth`] |
 //! | `POST /auth/sandbox-handoff` | authenticated (after the chain and CSRF) | [`handoff`] |
 //! | anything else under `/auth` | 404 | |
-//! | `GET /.well-known/jwks.json` | anyone | the verified-caller key ([`crate::pipeline::caller`]) |
+//! | `GET /.well-known/jwks.json` | anyone | the signing key ring ([`crate::signing`]) |
+//! | `POST /auth/sandbox/refresh` | a sandbox token (after the chain) | [`sandbox_auth`] |
+//! | `POST /auth/sandbox/token` | a projected ServiceAccount token (Kubernetes pull) | [`sandbox_auth`] |
 //! | `GET /gatehouse/v1/audit` | role table: `audit:read` | [`audit_api`] |
 //! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | role table: `apikey:manage` | [`keys`] |
 //! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | role table: `binding:read`/`binding:write` | [`bindings`] |
@@ -27,6 +29,7 @@ pub mod events;
 pub mod handoff;
 pub mod health;
 pub mod keys;
+pub mod sandbox_auth;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -81,6 +84,10 @@ pub enum OwnRoute {
     BindingDelete,
     /// `GET /gatehouse/v1/events` (authenticated): the lifecycle event stream.
     Events,
+    /// `POST /auth/sandbox/refresh` (a sandbox token): a new token while the sandbox exists.
+    SandboxRefresh,
+    /// `POST /auth/sandbox/token` (a ServiceAccount token): the Kubernetes pull bootstrap.
+    SandboxToken,
 }
 
 impl OwnRoute {
@@ -102,6 +109,8 @@ impl OwnRoute {
             (&Method::GET, "/auth/me") => OwnRoute::Me,
             (&Method::POST, "/auth/logout") => OwnRoute::Logout,
             (&Method::POST, "/auth/sandbox-handoff") => OwnRoute::Handoff,
+            (&Method::POST, "/auth/sandbox/refresh") => OwnRoute::SandboxRefresh,
+            (&Method::POST, "/auth/sandbox/token") => OwnRoute::SandboxToken,
             (_, p) if p == "/auth" || p.starts_with("/auth/") => OwnRoute::UnknownAuth,
             (&Method::GET, "/.well-known/jwks.json") => OwnRoute::Jwks,
             (&Method::GET | &Method::HEAD, "/gatehouse/v1/audit") => OwnRoute::AuditQuery,
@@ -133,7 +142,13 @@ impl OwnRoute {
             OwnRoute::BackchannelLogout => "OIDC back-channel logout: the IdP (signed token)",
             OwnRoute::Me => "the caller's identity and permissions: any authenticated caller",
             OwnRoute::Logout => "ends the session: any session caller (CSRF-checked)",
-            OwnRoute::Jwks => "the verified-caller header's public keys (JWKS): anyone",
+            OwnRoute::Jwks => "the signing key ring's public keys (JWKS): anyone",
+            OwnRoute::SandboxRefresh => {
+                "sandbox token refresh: a sandbox token, while its sandbox exists"
+            }
+            OwnRoute::SandboxToken => {
+                "sandbox token for a pod-bound ServiceAccount token (TokenReview): anyone"
+            }
             OwnRoute::Handoff => {
                 "hand-off to a sandbox origin: callers with sandbox:proxy on that sandbox"
             }
@@ -181,6 +196,7 @@ impl OwnRoute {
             OwnRoute::Me
                 | OwnRoute::Logout
                 | OwnRoute::Handoff
+                | OwnRoute::SandboxRefresh
                 | OwnRoute::AuditQuery
                 | OwnRoute::KeyCreate
                 | OwnRoute::KeyList
@@ -213,13 +229,15 @@ pub async fn serve(
         OwnRoute::Me => auth::me(gw, req, ctx).await,
         OwnRoute::Logout => auth::logout(gw, req, ctx).await,
         OwnRoute::Handoff => handoff::handoff(gw, req, ctx).await,
+        OwnRoute::SandboxRefresh => sandbox_auth::refresh(gw, req, ctx).await,
+        OwnRoute::SandboxToken => sandbox_auth::exchange(gw, req, ctx).await,
         OwnRoute::Jwks => Ok(Reply {
             status: 200,
             headers: vec![
                 ("content-type", "application/jwk-set+json".into()),
                 ("cache-control", "max-age=60".into()),
             ],
-            body: bytes::Bytes::from(gw.caller.key().jwks().to_owned()),
+            body: gw.caller.key().jwks(),
         }),
         OwnRoute::AuditQuery => audit_api::query(gw, req, ctx).await,
         OwnRoute::KeyCreate => keys::create(gw, req, ctx).await,

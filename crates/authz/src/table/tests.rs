@@ -114,7 +114,7 @@ fn permissions_are_resolved_and_sorted() {
     assert!(t.permissions("nobody").is_empty());
     assert_eq!(
         t.role_names(),
-        vec!["operator", "read_only", "service_admin"]
+        vec!["operator", "read_only", "sandbox", "service_admin"]
     );
     assert_eq!(t.default_role(), "read_only");
     assert_eq!(t.scope(), ScopeMode::Team);
