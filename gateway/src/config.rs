@@ -48,6 +48,10 @@ pub struct GatewayConfig {
     pub admin: AdminSection,
     /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
     pub telemetry: TelemetrySection,
+    /// `[quotas]`: default quotas per team and per user (none unless set).
+    pub quotas: crate::limits::config::QuotasSection,
+    /// `[rate_limits]`: token buckets per principal, by role (none unless set).
+    pub rate_limits: crate::limits::config::RateLimitsSection,
 }
 
 /// `[telemetry]`.
@@ -395,6 +399,10 @@ impl GatewayConfig {
         self.store
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        self.quotas
+            .validate()
+            .and_then(|()| self.rate_limits.validate())
+            .map_err(|(key, message)| invalid(&key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;
         if let Some(l) = &self.admin.listen {
             self.admin.addr(l)?;

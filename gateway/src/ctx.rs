@@ -70,6 +70,8 @@ pub struct RequestCtx {
     /// Time the backend took to answer with a response head (for the gateway-added
     /// latency metric).
     pub upstream_elapsed: std::time::Duration,
+    /// What a create holds while it runs (idempotency claim, quota admission).
+    pub create: crate::limits::CreateHold,
 }
 
 impl RequestCtx {
@@ -98,6 +100,7 @@ impl RequestCtx {
             peer: None,
             sandbox_origin: false,
             upstream_elapsed: std::time::Duration::ZERO,
+            create: crate::limits::CreateHold::default(),
         }
     }
 

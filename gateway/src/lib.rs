@@ -22,6 +22,7 @@
 //! - [`ctx`]: the typed per-request context;
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
+//! - [`limits`]: idempotent create, quotas and rate limits;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -38,6 +39,7 @@ pub mod ctx;
 pub mod error;
 pub mod hosts;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod personal_keys;
 pub mod pipeline;

@@ -76,4 +76,6 @@ pub struct Gateway {
     pub own_cookies: Vec<String>,
     /// Prometheus metrics (served on the admin listener).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Idempotent create, quotas and rate limits.
+    pub limits: Arc<crate::limits::Limits>,
 }

@@ -70,6 +70,11 @@ pub enum Action {
     BindingRead,
     /// `binding:write`: create, change or delete RBAC bindings.
     BindingWrite,
+    /// `quota:read`: one's own quotas and use (`GET /gatehouse/v1/quotas`).
+    QuotaRead,
+    /// `quota:write`: set or remove a team's quota override
+    /// (`/gatehouse/v1/quotas/teams/{team}`).
+    QuotaWrite,
 }
 
 /// What an action's route points at, which decides how the gateway scopes it.
@@ -92,7 +97,7 @@ pub enum Target {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::SandboxList,
         Action::SandboxCreate,
         Action::SandboxRead,
@@ -121,6 +126,8 @@ impl Action {
         Action::ApiKeyManage,
         Action::BindingRead,
         Action::BindingWrite,
+        Action::QuotaRead,
+        Action::QuotaWrite,
     ];
 
     /// The action's name as written in the role table, e.g. `"sandbox:read"`.
@@ -154,6 +161,8 @@ impl Action {
             Action::ApiKeyManage => "apikey:manage",
             Action::BindingRead => "binding:read",
             Action::BindingWrite => "binding:write",
+            Action::QuotaRead => "quota:read",
+            Action::QuotaWrite => "quota:write",
         }
     }
 
@@ -208,7 +217,9 @@ impl Action {
             Action::AuditRead
             | Action::ApiKeyManage
             | Action::BindingRead
-            | Action::BindingWrite => Target::Gateway,
+            | Action::BindingWrite
+            | Action::QuotaRead
+            | Action::QuotaWrite => Target::Gateway,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The governance store: durable audit events, RBAC bindings and personal API keys.
+//! The governance store: durable audit events, RBAC bindings, personal API keys, and the
+//! automation limits' idempotency keys and quotas ([`IdempotencyStore`], [`QuotaStore`]).
 //!
 //! [`GovernanceStore`] is implemented twice over the same SQL ([`sql`]): [`SqliteStore`]
 //! (embedded, the default) and [`PostgresStore`] (production). Each applies its own
@@ -15,7 +16,10 @@ mod bindings;
 mod config;
 mod durable;
 mod error;
+mod idempotency;
+mod limits;
 mod postgres;
+mod quotas;
 mod sql;
 mod sqlite;
 mod store;
@@ -31,6 +35,9 @@ pub use bindings::{Binding, BindingKind};
 pub use config::{StoreConfig, StoreKind};
 pub use durable::{DurableAuditSink, DurableOptions};
 pub use error::StoreError;
+pub use idempotency::{Claim, ClaimSpec, IdempotencyStore, StoredResponse};
+pub use limits::LimitsStores;
 pub use postgres::PostgresStore;
+pub use quotas::{LedgerEntry, QuotaLimits, QuotaStore, TeamQuota};
 pub use sqlite::SqliteStore;
 pub use store::GovernanceStore;

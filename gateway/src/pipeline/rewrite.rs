@@ -61,6 +61,9 @@ impl Gateway {
                     // A "missing" answer cached for this id must not outlive its creation.
                     self.backend.forget(id);
                 }
+                if ctx.create.idempotency.is_some() {
+                    ctx.create.answer = Some(buf.clone());
+                }
                 buf
             }
             ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,

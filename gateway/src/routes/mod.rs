@@ -13,6 +13,7 @@
 //! | `GET /gatehouse/v1/audit` | role table: `audit:read` | [`audit_api`] |
 //! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | role table: `apikey:manage` | [`keys`] |
 //! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | role table: `binding:read`/`binding:write` | [`bindings`] |
+//! | `GET /gatehouse/v1/quotas`, `PUT`/`DELETE /gatehouse/v1/quotas/teams/{team}` | role table: `quota:read`/`quota:write` | [`quotas`] |
 //!
 //! The `/gatehouse/v1` routes are *governed* ([`OwnRoute::governed`]): after
 //! authentication the role table must allow them (entries with a gateway action in
@@ -25,6 +26,7 @@ pub mod console;
 pub mod handoff;
 pub mod health;
 pub mod keys;
+pub mod quotas;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -77,6 +79,12 @@ pub enum OwnRoute {
     BindingPut,
     /// `DELETE /gatehouse/v1/bindings/{kind}/{name}` (service_admin).
     BindingDelete,
+    /// `GET /gatehouse/v1/quotas` (authenticated): the caller's quotas and use.
+    QuotaMine,
+    /// `PUT /gatehouse/v1/quotas/teams/{team}` (service_admin).
+    QuotaPut,
+    /// `DELETE /gatehouse/v1/quotas/teams/{team}` (service_admin).
+    QuotaDelete,
 }
 
 impl OwnRoute {
@@ -109,6 +117,9 @@ impl OwnRoute {
             (&Method::DELETE, p) if p.starts_with("/gatehouse/v1/bindings/") => {
                 OwnRoute::BindingDelete
             }
+            (&Method::GET, "/gatehouse/v1/quotas") => OwnRoute::QuotaMine,
+            (&Method::PUT, p) if p.starts_with(quotas::TEAM_PREFIX) => OwnRoute::QuotaPut,
+            (&Method::DELETE, p) if p.starts_with(quotas::TEAM_PREFIX) => OwnRoute::QuotaDelete,
             _ => return None,
         };
         Some(route)
@@ -139,6 +150,10 @@ impl OwnRoute {
             OwnRoute::BindingList | OwnRoute::BindingPut | OwnRoute::BindingDelete => {
                 "RBAC bindings: the role table's binding:read / binding:write"
             }
+            OwnRoute::QuotaMine => "one's own quotas and use: the role table's quota:read",
+            OwnRoute::QuotaPut | OwnRoute::QuotaDelete => {
+                "a team's quota override: the role table's quota:write"
+            }
             OwnRoute::UnknownAuth => "no such gateway route: 404",
         }
     }
@@ -162,6 +177,9 @@ impl OwnRoute {
                 | OwnRoute::BindingList
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
+                | OwnRoute::QuotaMine
+                | OwnRoute::QuotaPut
+                | OwnRoute::QuotaDelete
         )
     }
 
@@ -179,6 +197,9 @@ impl OwnRoute {
                 | OwnRoute::BindingList
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
+                | OwnRoute::QuotaMine
+                | OwnRoute::QuotaPut
+                | OwnRoute::QuotaDelete
         )
     }
 }
@@ -232,6 +253,9 @@ pub async fn serve(
                 .to_owned();
             bindings::delete(gw, &rest, ctx).await
         }
+        OwnRoute::QuotaMine => quotas::mine(gw, ctx).await,
+        OwnRoute::QuotaPut => quotas::put(gw, req, ctx).await,
+        OwnRoute::QuotaDelete => quotas::delete(gw, ctx).await,
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
@@ -276,6 +300,9 @@ mod tests {
             (Method::GET, "/gatehouse/v1/bindings"),
             (Method::PUT, "/gatehouse/v1/bindings"),
             (Method::DELETE, "/gatehouse/v1/bindings/subject/alice"),
+            (Method::GET, "/gatehouse/v1/quotas"),
+            (Method::PUT, "/gatehouse/v1/quotas/teams/team-a"),
+            (Method::DELETE, "/gatehouse/v1/quotas/teams/team-a"),
         ];
         for (m, p) in &governed {
             let route = OwnRoute::resolve(m, p).unwrap();
@@ -302,5 +329,11 @@ mod tests {
         assert!(table
             .authorize("read_only", "POST", "/gatehouse/v1/keys")
             .is_ok());
+        assert!(table
+            .authorize("read_only", "GET", "/gatehouse/v1/quotas")
+            .is_ok());
+        let quota = "/gatehouse/v1/quotas/teams/team-a";
+        assert!(table.authorize("operator", "PUT", quota).is_err());
+        assert!(table.authorize("service_admin", "DELETE", quota).is_ok());
     }
 }
