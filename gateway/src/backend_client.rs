@@ -63,7 +63,11 @@ impl BackendClient {
         }
     }
 
-    pub(crate) async fn get(&self, path: &str, request_id: &str) -> Result<(u16, Bytes), LookupError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        request_id: &str,
+    ) -> Result<(u16, Bytes), LookupError> {
         let uri = format!("http://{}{}", self.upstream.authority, path);
         let mut req = http::Request::get(uri).header(REQUEST_ID_HEADER, request_id);
         if let Some(k) = &self.upstream.api_key {

@@ -37,7 +37,9 @@ async fn create(gw: &Gateway, key: &str, idem: Option<&str>, body: &Value) -> (u
 /// The ids of team-b's sandboxes tagged `suite=token`, as the team-b key lists them.
 async fn listed(gw: &Gateway, token: &str) -> Vec<String> {
     let rb = reqwest::Client::new()
-        .get(gw.at(&format!("/v1/sandboxes?metadata=suite%3D{token}&pageSize=100")))
+        .get(gw.at(&format!(
+            "/v1/sandboxes?metadata=suite%3D{token}&pageSize=100"
+        )))
         .header(KEY, TEAMB_KEY);
     let (s, v) = send_req(rb).await;
     assert_eq!(s, 200, "{v}");
@@ -82,13 +84,19 @@ async fn a_retried_create_with_the_same_key_makes_one_sandbox() {
     assert_eq!(s1, 202, "{first}");
     let (s2, again) = create(gw, TEAMB_KEY, Some("create-1"), &b).await;
     assert_eq!((s2, &again), (202, &first));
-    assert_eq!(listed(gw, &token).await, vec![first["id"].as_str().unwrap()]);
+    assert_eq!(
+        listed(gw, &token).await,
+        vec![first["id"].as_str().unwrap()]
+    );
 
     // The same key with another body is refused, clearly.
     let (s, e) = create(gw, TEAMB_KEY, Some("create-1"), &body("other")).await;
     assert_eq!(s, 422, "{e}");
     assert_eq!(e["code"], "GATEWAY::IDEMPOTENCY_KEY_REUSED");
-    assert!(e["message"].as_str().unwrap().contains("different request body"));
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("different request body"));
 
     // Unusable keys.
     for bad in ["", &"k".repeat(256)] {
@@ -101,7 +109,10 @@ async fn a_retried_create_with_the_same_key_makes_one_sandbox() {
     let (s, other) = create(gw, ADMIN_KEY, Some("create-1"), &b).await;
     assert_eq!(s, 202, "{other}");
     assert_ne!(other["id"], first["id"]);
-    assert_eq!(delete(gw, ADMIN_KEY, other["id"].as_str().unwrap()).await, 204);
+    assert_eq!(
+        delete(gw, ADMIN_KEY, other["id"].as_str().unwrap()).await,
+        204
+    );
 
     // The first answer lost mid-flight: the client hangs up right after sending; its
     // retry gets the sandbox the first request made, not a second one.
@@ -157,36 +168,54 @@ async fn a_team_quota_of_two_refuses_the_third_create_until_a_delete() {
     let (s, q) = put(ADMIN_KEY, json!({"maxSandboxes": 2})).await;
     assert_eq!(s, 200, "{q}");
     let (s, e) = put(ADMIN_KEY, json!({"maxSandboxes": "two"})).await;
-    assert_eq!((s, e["code"].as_str()), (400, Some("GATEWAY::INVALID_REQUEST")));
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("GATEWAY::INVALID_REQUEST"))
+    );
 
     let b = body(&token);
     let (_, one) = create(gw, TEAMB_KEY, None, &b).await;
     let (_, two) = create(gw, TEAMB_KEY, None, &b).await;
-    assert!(one["id"].is_string() && two["id"].is_string(), "{one} {two}");
+    assert!(
+        one["id"].is_string() && two["id"].is_string(),
+        "{one} {two}"
+    );
     let (s, e) = create(gw, TEAMB_KEY, None, &b).await;
     assert_eq!(s, 403, "{e}");
     assert_eq!(e["code"], "GATEWAY::QUOTA_EXCEEDED");
     let msg = e["message"].as_str().unwrap();
-    assert!(msg.contains("Team 'team-b'") && msg.contains("maxSandboxes is 2; 2 in use"), "{msg}");
+    assert!(
+        msg.contains("Team 'team-b'") && msg.contains("maxSandboxes is 2; 2 in use"),
+        "{msg}"
+    );
     assert_eq!(listed(gw, &token).await.len(), 2);
 
     // Callers see their own quota and use.
-    let (s, mine) =
-        send_req(reqwest::Client::new().get(gw.at("/gatehouse/v1/quotas")).header(KEY, TEAMB_KEY))
-            .await;
+    let (s, mine) = send_req(
+        reqwest::Client::new()
+            .get(gw.at("/gatehouse/v1/quotas"))
+            .header(KEY, TEAMB_KEY),
+    )
+    .await;
     assert_eq!(s, 200, "{mine}");
     assert_eq!(mine["team"], "team-b");
     assert_eq!(mine["teamLimits"]["maxSandboxes"], 2);
     assert_eq!(mine["teamUsage"]["sandboxes"], 2);
 
     // A delete frees the slot.
-    assert_eq!(delete(gw, TEAMB_KEY, one["id"].as_str().unwrap()).await, 204);
+    assert_eq!(
+        delete(gw, TEAMB_KEY, one["id"].as_str().unwrap()).await,
+        204
+    );
     let (s, three) = create(gw, TEAMB_KEY, None, &b).await;
     assert_eq!(s, 202, "{three}");
     // The admin is not bound by team quotas.
     let (s, admin) = create(gw, ADMIN_KEY, None, &b).await;
     assert_eq!(s, 202, "{admin}");
-    assert_eq!(delete(gw, ADMIN_KEY, admin["id"].as_str().unwrap()).await, 204);
+    assert_eq!(
+        delete(gw, ADMIN_KEY, admin["id"].as_str().unwrap()).await,
+        204
+    );
     let denials: Vec<Value> = gw
         .audit_events()
         .into_iter()
@@ -256,7 +285,9 @@ async fn a_burst_over_the_rate_limit_gets_429_and_the_sdk_retries_through_it() {
     assert!(!retries.is_empty(), "the SDK never hit the limit: {seen}");
     assert!(retries.iter().all(|r| r["status"] == 429), "{seen}");
     assert!(
-        retries.iter().all(|r| r["backoff_s"].as_f64().unwrap() >= 1.0),
+        retries
+            .iter()
+            .all(|r| r["backoff_s"].as_f64().unwrap() >= 1.0),
         "the SDK honoured Retry-After: {seen}"
     );
 }
@@ -270,7 +301,9 @@ async fn an_uncached_personal_key_gets_503_while_the_store_is_down() {
         pg.url
     );
     let upstream = format!("http://127.0.0.1:{}", free_port());
-    let gw = Gateway::start(&upstream, "backend-key", &extra).await.unwrap();
+    let gw = Gateway::start(&upstream, "backend-key", &extra)
+        .await
+        .unwrap();
     let (s, created) = send_req(
         alice()
             .post(gw.at("/gatehouse/v1/keys"))
@@ -288,7 +321,10 @@ async fn an_uncached_personal_key_gets_503_while_the_store_is_down() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
-    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     assert!(retry.is_some_and(|v| v.parse::<u64>().is_ok()));
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["code"], "GATEWAY::AUTH_UNAVAILABLE");

@@ -455,15 +455,33 @@ async fn limits_conformance(stores: &gatehouse_store::LimitsStores) {
         lease_ms: 1_000,
     };
     // First claim wins; a duplicate waits; another body is a mismatch.
-    assert_eq!(idem.claim_idempotency(&spec("k1", "fp-a", T0)).await.unwrap(), Claim::Acquired);
-    assert_eq!(idem.claim_idempotency(&spec("k1", "fp-a", T0 + 1)).await.unwrap(), Claim::InFlight);
-    assert_eq!(idem.claim_idempotency(&spec("k1", "fp-b", T0 + 1)).await.unwrap(), Claim::Mismatch);
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-a", T0))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-a", T0 + 1))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 1))
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
     // Another principal's key of the same name is its own.
     let other = ClaimSpec {
         principal: "session:alice",
         ..spec("k1", "fp-b", T0)
     };
-    assert_eq!(idem.claim_idempotency(&other).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        idem.claim_idempotency(&other).await.unwrap(),
+        Claim::Acquired
+    );
     // Completed: replayed until it expires, then the key is free again.
     let answer = StoredResponse {
         status: 202,
@@ -473,21 +491,64 @@ async fn limits_conformance(stores: &gatehouse_store::LimitsStores) {
         .await
         .unwrap();
     assert_eq!(
-        idem.claim_idempotency(&spec("k1", "fp-a", T0 + 5_000)).await.unwrap(),
+        idem.claim_idempotency(&spec("k1", "fp-a", T0 + 5_000))
+            .await
+            .unwrap(),
         Claim::Done(answer.clone())
     );
-    assert_eq!(idem.claim_idempotency(&spec("k1", "fp-b", T0 + 5_000)).await.unwrap(), Claim::Mismatch);
-    assert_eq!(idem.claim_idempotency(&spec("k1", "fp-b", T0 + 10_000)).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 5_000))
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 10_000))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
     // A claim whose holder died is taken over once its lease has run out, by one caller.
-    assert_eq!(idem.claim_idempotency(&spec("k2", "fp-a", T0)).await.unwrap(), Claim::Acquired);
-    assert_eq!(idem.claim_idempotency(&spec("k2", "fp-a", T0 + 999)).await.unwrap(), Claim::InFlight);
-    assert_eq!(idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_000)).await.unwrap(), Claim::Acquired);
-    assert_eq!(idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_001)).await.unwrap(), Claim::InFlight);
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 999))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_000))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_001))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
     // A released claim runs again.
     idem.release_idempotency("api_key:ci", "k2").await.unwrap();
-    assert_eq!(idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_002)).await.unwrap(), Claim::Acquired);
-    assert_eq!(idem.purge_idempotency(T0 + 20_000).await.unwrap(), 0, "nothing done has expired");
-    idem.complete_idempotency("api_key:ci", "k2", &answer, T0 + 15_000).await.unwrap();
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_002))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.purge_idempotency(T0 + 20_000).await.unwrap(),
+        0,
+        "nothing done has expired"
+    );
+    idem.complete_idempotency("api_key:ci", "k2", &answer, T0 + 15_000)
+        .await
+        .unwrap();
     assert_eq!(idem.purge_idempotency(T0 + 20_000).await.unwrap(), 1);
 
     // Team overrides.
@@ -527,15 +588,27 @@ async fn limits_conformance(stores: &gatehouse_store::LimitsStores) {
         memory_bytes: 64 << 20,
         created_ms: T0,
     };
-    q.record_sandbox(&entry("s1", Some("team-a"), "alice")).await.unwrap();
-    q.record_sandbox(&entry("s2", Some("team-a"), "bob")).await.unwrap();
+    q.record_sandbox(&entry("s1", Some("team-a"), "alice"))
+        .await
+        .unwrap();
+    q.record_sandbox(&entry("s2", Some("team-a"), "bob"))
+        .await
+        .unwrap();
     q.record_sandbox(&entry("s3", None, "dave")).await.unwrap();
     let team_a = q.ledger(Some("team-a"), "alice").await.unwrap();
-    assert_eq!(team_a.iter().map(|e| e.sandbox_id.as_str()).collect::<Vec<_>>(), ["s1", "s2"]);
+    assert_eq!(
+        team_a
+            .iter()
+            .map(|e| e.sandbox_id.as_str())
+            .collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
     assert_eq!(team_a[0], entry("s1", Some("team-a"), "alice"));
     assert_eq!(q.ledger(None, "dave").await.unwrap().len(), 1);
     assert!(q.ledger(None, "alice").await.unwrap().is_empty());
-    q.forget_sandboxes(&["s1".into(), "s3".into()]).await.unwrap();
+    q.forget_sandboxes(&["s1".into(), "s3".into()])
+        .await
+        .unwrap();
     assert_eq!(q.ledger(Some("team-a"), "x").await.unwrap().len(), 1);
     assert!(q.ledger(None, "dave").await.unwrap().is_empty());
 }

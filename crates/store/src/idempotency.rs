@@ -74,10 +74,7 @@ macro_rules! idempotency_sql {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl IdempotencyStore for $store {
-            async fn claim_idempotency(
-                &self,
-                spec: &ClaimSpec<'_>,
-            ) -> Result<Claim, StoreError> {
+            async fn claim_idempotency(&self, spec: &ClaimSpec<'_>) -> Result<Claim, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2 \

@@ -69,7 +69,8 @@ pub trait QuotaStore: Send + Sync + 'static {
     async fn record_sandbox(&self, e: &LedgerEntry) -> Result<(), StoreError>;
 
     /// The ledger rows of `team` (or, when `team` is `None`, of `owner` without a team).
-    async fn ledger(&self, team: Option<&str>, owner: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+    async fn ledger(&self, team: Option<&str>, owner: &str)
+        -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Forgets ledger rows of sandboxes that are gone.
     async fn forget_sandboxes(&self, ids: &[String]) -> Result<(), StoreError>;
@@ -83,7 +84,15 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
     v.map(|n| u64::try_from(n).unwrap_or(0))
 }
 
-type QuotaRow = (String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, String, i64);
+type QuotaRow = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    i64,
+);
 type LedgerRow = (String, Option<String>, String, i64, i64, i64);
 
 fn quota_row(r: QuotaRow) -> TeamQuota {

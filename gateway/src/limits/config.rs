@@ -115,12 +115,12 @@ impl RateLimitsSection {
     /// Checks the numbers; the error names the dotted key.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.replicas == 0 {
-            return Err((
-                "rate_limits.replicas".into(),
-                "must be at least 1".into(),
-            ));
+            return Err(("rate_limits.replicas".into(), "must be at least 1".into()));
         }
-        let named = self.roles.iter().map(|(r, l)| (format!("rate_limits.roles.{r}"), l));
+        let named = self
+            .roles
+            .iter()
+            .map(|(r, l)| (format!("rate_limits.roles.{r}"), l));
         let all = self
             .default
             .iter()
@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(l.max_memory_bytes, Some(1 << 30));
         let r: RateLimitsSection =
             toml::from_str("[roles.operator]\nper_second = 0\nburst = 3\n").unwrap();
-        assert_eq!(r.validate().unwrap_err().0, "rate_limits.roles.operator.per_second");
+        assert_eq!(
+            r.validate().unwrap_err().0,
+            "rate_limits.roles.operator.per_second"
+        );
         let r: RateLimitsSection = toml::from_str("replicas = 0\n").unwrap();
         assert_eq!(r.validate().unwrap_err().0, "rate_limits.replicas");
         assert!(toml::from_str::<RateLimitsSection>("replica = 2\n").is_err());

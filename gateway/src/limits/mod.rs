@@ -113,7 +113,11 @@ impl Gateway {
             return Ok(None);
         }
         let original = req.read_body(self.max_body).await.map_err(|_| {
-            GatewayError::new(400, "GATEWAY::INVALID_BODY", "The request body could not be read.")
+            GatewayError::new(
+                400,
+                "GATEWAY::INVALID_BODY",
+                "The request body could not be read.",
+            )
         })?;
         if let Some(key) = key {
             let who = principal_id(ctx);

@@ -122,7 +122,14 @@ fn check_one(limits: &QuotaLimits, used: &Usage, ask: &Ask, who: &str) -> Result
     }
     if let Some(max) = limits.max_sandboxes {
         if used.sandboxes + 1 > max {
-            return Err(over("sandbox(es)", who, "maxSandboxes", max, used.sandboxes, 1));
+            return Err(over(
+                "sandbox(es)",
+                who,
+                "maxSandboxes",
+                max,
+                used.sandboxes,
+                1,
+            ));
         }
     }
     if let Some(max) = limits.max_cpu_millis {
@@ -278,7 +285,10 @@ impl Quotas {
             return Ok(None);
         };
         let scope = Scope::for_principal(subject, team, ScopeMode::Team);
-        let lock_key = team.map_or_else(|| format!("user\n{}", scope.owner), |t| format!("team\n{t}"));
+        let lock_key = team.map_or_else(
+            || format!("user\n{}", scope.owner),
+            |t| format!("team\n{t}"),
+        );
         let lock = self
             .locks
             .get_with(lock_key, || Arc::new(tokio::sync::Mutex::new(())));
@@ -337,8 +347,8 @@ mod tests {
 
     #[test]
     fn asks_and_limits() {
-        let ask = Ask::of(br#"{"timeout":600,"resourceLimits":{"cpu":"500m","memory":"64Mi"}}"#)
-            .unwrap();
+        let ask =
+            Ask::of(br#"{"timeout":600,"resourceLimits":{"cpu":"500m","memory":"64Mi"}}"#).unwrap();
         assert_eq!(ask.cpu_millis, 500);
         assert_eq!(ask.memory_bytes, 64 << 20);
         assert_eq!(ask.timeout_seconds, Some(600));
@@ -365,16 +375,25 @@ mod tests {
             ..used
         };
         let e = check_one(&limits, &cpu, &ask, "Team 't'").unwrap_err();
-        assert!(e.0.message.contains("maxCpuMillis is 1000; 600 in use"), "{e:?}");
+        assert!(
+            e.0.message.contains("maxCpuMillis is 1000; 600 in use"),
+            "{e:?}"
+        );
         let short = QuotaLimits {
             max_timeout_seconds: Some(300),
             ..Default::default()
         };
         assert!(check_one(&short, &Usage::default(), &ask, "User 'u'").is_err());
-        let merged = overlay(limits, &QuotaLimits {
-            max_sandboxes: Some(5),
-            ..Default::default()
-        });
-        assert_eq!((merged.max_sandboxes, merged.max_cpu_millis), (Some(5), Some(1000)));
+        let merged = overlay(
+            limits,
+            &QuotaLimits {
+                max_sandboxes: Some(5),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (merged.max_sandboxes, merged.max_cpu_millis),
+            (Some(5), Some(1000))
+        );
     }
 }
