@@ -28,7 +28,7 @@ pub enum Found {
 /// A failed backend call (unreachable, timed out, or answering nonsense).
 #[derive(Debug, thiserror::Error)]
 #[error("backend call failed: {0}")]
-pub struct LookupError(String);
+pub struct LookupError(pub(crate) String);
 
 /// HTTP client and scope cache for the gateway's own backend calls.
 pub struct BackendClient {
@@ -63,7 +63,11 @@ impl BackendClient {
         }
     }
 
-    async fn get(&self, path: &str, request_id: &str) -> Result<(u16, Bytes), LookupError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        request_id: &str,
+    ) -> Result<(u16, Bytes), LookupError> {
         let uri = format!("http://{}{}", self.upstream.authority, path);
         let mut req = http::Request::get(uri).header(REQUEST_ID_HEADER, request_id);
         if let Some(k) = &self.upstream.api_key {

@@ -56,6 +56,10 @@ pub struct GatewayConfig {
     pub sandbox_identity: Option<crate::sandbox_identity::SandboxIdentityConfig>,
     /// `[signing]`: rotation of the signing key ring.
     pub signing: crate::sandbox_identity::SigningConfig,
+    /// `[quotas]`: default quotas per team and per user (none unless set).
+    pub quotas: crate::limits::config::QuotasSection,
+    /// `[rate_limits]`: token buckets per principal, by role (none unless set).
+    pub rate_limits: crate::limits::config::RateLimitsSection,
 }
 
 /// `[telemetry]`.
@@ -409,6 +413,10 @@ impl GatewayConfig {
         self.events
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        self.quotas
+            .validate()
+            .and_then(|()| self.rate_limits.validate())
+            .map_err(|(key, message)| invalid(&key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;
         self.signing.validate()?;
         if let Some(si) = &self.sandbox_identity {

@@ -75,6 +75,8 @@ pub struct RequestCtx {
     /// A streamed body for a reply the gateway answers itself (the event stream);
     /// [`crate::reply::Reply::into_response`] sends it instead of the reply's bytes.
     pub stream: Option<crate::http::body::Body>,
+    /// What a create holds while it runs (idempotency claim, quota admission).
+    pub create: crate::limits::CreateHold,
 }
 
 impl RequestCtx {
@@ -105,6 +107,7 @@ impl RequestCtx {
             sandbox_origin: false,
             upstream_elapsed: std::time::Duration::ZERO,
             stream: None,
+            create: crate::limits::CreateHold::default(),
         }
     }
 

@@ -6,15 +6,33 @@
 use crate::reply::Reply;
 use gatehouse_lifecycle::ApiError;
 
-/// An error answered by the gateway.
+/// An error answered by the gateway: the API's error and extra response headers
+/// (`Retry-After`, `RateLimit-*`), empty for most errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(transparent)]
-pub struct GatewayError(#[from] pub ApiError);
+#[error("{0}")]
+pub struct GatewayError(pub ApiError, pub Vec<(&'static str, String)>);
+
+impl From<ApiError> for GatewayError {
+    fn from(e: ApiError) -> Self {
+        Self(e, Vec::new())
+    }
+}
 
 impl GatewayError {
     /// Any error.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self(ApiError::new(status, code, message))
+        Self(ApiError::new(status, code, message), Vec::new())
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.1.push((name, value));
+        self
+    }
+
+    /// Adds `Retry-After: secs` (503 and 429 answers: when to come back).
+    pub fn with_retry_after(self, secs: u64) -> Self {
+        self.with_header("retry-after", secs.to_string())
     }
 
     /// HTTP status.
@@ -46,7 +64,7 @@ impl GatewayError {
     /// 404 for a sandbox that does not exist or is outside the caller's scope (the two are
     /// indistinguishable on purpose: this is the backend's own not-found answer).
     pub fn sandbox_not_found(id: &str) -> Self {
-        Self(ApiError::sandbox_not_found(id))
+        Self::from(ApiError::sandbox_not_found(id))
     }
 
     /// 502 when the backend cannot be reached.
@@ -81,9 +99,12 @@ impl GatewayError {
         )
     }
 
-    /// The response: the error's status and `{"code","message"}` body, never cached.
+    /// The response: the error's status and `{"code","message"}` body, never cached,
+    /// with the error's extra headers.
     pub fn reply(&self) -> Reply {
-        Reply::json(self.0.status, self.0.body_bytes())
+        let mut r = Reply::json(self.0.status, self.0.body_bytes());
+        r.headers.extend(self.1.iter().cloned());
+        r
     }
 }
 

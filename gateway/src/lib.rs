@@ -25,6 +25,7 @@
 //! - [`platform`]: platform controllers (tenant and placement a controller may assert);
 //! - [`events`]: the lifecycle event hub behind `GET /gatehouse/v1/events` (SSE);
 //! - [`signing`]: the signing key ring (JWKS); [`sandbox_identity`]: sandbox tokens;
+//! - [`limits`]: idempotent create, quotas and rate limits;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
@@ -42,6 +43,7 @@ pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod personal_keys;
 pub mod pipeline;

@@ -8,7 +8,7 @@
 //!
 //! Lookups are cached ([`CACHE_TTL`]): revocation through this gateway invalidates the
 //! entry at once; expiry is checked on every request. If the store is unreachable and the
-//! key is not cached, the request is refused (fail closed). The last-used time is written
+//! key is not cached, the request is refused (fail closed) with 503 and `Retry-After`. The last-used time is written
 //! by a background task, at most once a minute per key.
 
 use async_trait::async_trait;
@@ -99,8 +99,12 @@ impl Authenticator for PersonalKeyAuthenticator {
                     r
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "personal key lookup failed; refusing the key");
-                    return Err(AuthError::InvalidApiKey);
+                    // Not "invalid": the key may be good. 503 + Retry-After, so clients
+                    // come back instead of discarding the key.
+                    tracing::warn!(error = %e, "personal key lookup failed; answering 503");
+                    return Err(AuthError::Unavailable {
+                        dependency: "governance store",
+                    });
                 }
             },
         };

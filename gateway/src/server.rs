@@ -73,6 +73,16 @@ pub fn build(
     let _ = metrics.gauges.audit_spool_depth.set(Arc::new(move || {
         i64::try_from(spooled.spool_depth()).unwrap_or(i64::MAX)
     }));
+    let limits = Arc::new(
+        crate::limits::Limits::new(
+            rt.block_on(cfg.store.open_limits())
+                .context("opening the governance store for the limits ([store])")?,
+            &cfg.quotas,
+            &cfg.rate_limits,
+        )
+        .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?,
+    );
+    limits.spawn_upkeep(rt.handle());
     let personal_keys =
         crate::personal_keys::PersonalKeyAuthenticator::new(store.clone(), rt.handle().clone());
     // Personal `gk_` keys first: the named-key authenticator refuses keys it does not know.
@@ -313,6 +323,7 @@ pub fn build(
             },
             rt,
         ),
+        limits,
     };
 
     let conf = ServerConf {

@@ -83,4 +83,6 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The lifecycle event hub (`None` when `[events] source = "off"`).
     pub events: Option<Arc<crate::events::EventHub>>,
+    /// Idempotent create, quotas and rate limits.
+    pub limits: Arc<crate::limits::Limits>,
 }

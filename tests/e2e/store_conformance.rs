@@ -498,3 +498,188 @@ async fn spool_of_a_dead_process_is_replayed_once() {
     let newest = store.query_audit(&AuditQuery::all()).await.unwrap().events;
     assert_eq!(newest[0].request_id, "req-50");
 }
+
+/// The idempotency and quota cases every store must pass.
+async fn limits_conformance(stores: &gatehouse_store::LimitsStores) {
+    use gatehouse_store::{Claim, ClaimSpec, LedgerEntry, QuotaLimits, StoredResponse, TeamQuota};
+    let idem = &stores.idempotency;
+    let spec = |key: &'static str, fp: &'static str, now_ms: i64| ClaimSpec {
+        principal: "api_key:ci",
+        key,
+        fingerprint: fp,
+        now_ms,
+        lease_ms: 1_000,
+    };
+    // First claim wins; a duplicate waits; another body is a mismatch.
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-a", T0))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-a", T0 + 1))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 1))
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    // Another principal's key of the same name is its own.
+    let other = ClaimSpec {
+        principal: "session:alice",
+        ..spec("k1", "fp-b", T0)
+    };
+    assert_eq!(
+        idem.claim_idempotency(&other).await.unwrap(),
+        Claim::Acquired
+    );
+    // Completed: replayed until it expires, then the key is free again.
+    let answer = StoredResponse {
+        status: 202,
+        body: r#"{"id":"sbx-1"}"#.into(),
+    };
+    idem.complete_idempotency("api_key:ci", "k1", &answer, T0 + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-a", T0 + 5_000))
+            .await
+            .unwrap(),
+        Claim::Done(answer.clone())
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 5_000))
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k1", "fp-b", T0 + 10_000))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    // A claim whose holder died is taken over once its lease has run out, by one caller.
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 999))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_000))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_001))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    // A released claim runs again.
+    idem.release_idempotency("api_key:ci", "k2").await.unwrap();
+    assert_eq!(
+        idem.claim_idempotency(&spec("k2", "fp-a", T0 + 1_002))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idem.purge_idempotency(T0 + 20_000).await.unwrap(),
+        0,
+        "nothing done has expired"
+    );
+    idem.complete_idempotency("api_key:ci", "k2", &answer, T0 + 15_000)
+        .await
+        .unwrap();
+    assert_eq!(idem.purge_idempotency(T0 + 20_000).await.unwrap(), 1);
+
+    // Team overrides.
+    let q = &stores.quotas;
+    assert_eq!(q.team_quota("team-a").await.unwrap(), None);
+    let tq = TeamQuota {
+        team: "team-a".into(),
+        limits: QuotaLimits {
+            max_sandboxes: Some(2),
+            max_cpu_millis: None,
+            max_memory_bytes: Some(1 << 30),
+            max_timeout_seconds: Some(3600),
+        },
+        updated_by: "admin".into(),
+        updated_ms: T0,
+    };
+    q.put_team_quota(&tq).await.unwrap();
+    assert_eq!(q.team_quota("team-a").await.unwrap(), Some(tq.clone()));
+    let changed = TeamQuota {
+        limits: QuotaLimits {
+            max_sandboxes: Some(5),
+            ..tq.limits
+        },
+        ..tq.clone()
+    };
+    q.put_team_quota(&changed).await.unwrap();
+    assert_eq!(q.team_quota("team-a").await.unwrap(), Some(changed));
+    assert!(q.delete_team_quota("team-a").await.unwrap());
+    assert!(!q.delete_team_quota("team-a").await.unwrap());
+
+    // The ledger, per team and per team-less owner.
+    let entry = |id: &str, team: Option<&str>, owner: &str| LedgerEntry {
+        sandbox_id: id.into(),
+        team: team.map(str::to_owned),
+        owner: owner.into(),
+        cpu_millis: 500,
+        memory_bytes: 64 << 20,
+        created_ms: T0,
+    };
+    q.record_sandbox(&entry("s1", Some("team-a"), "alice"))
+        .await
+        .unwrap();
+    q.record_sandbox(&entry("s2", Some("team-a"), "bob"))
+        .await
+        .unwrap();
+    q.record_sandbox(&entry("s3", None, "dave")).await.unwrap();
+    let team_a = q.ledger(Some("team-a"), "alice").await.unwrap();
+    assert_eq!(
+        team_a
+            .iter()
+            .map(|e| e.sandbox_id.as_str())
+            .collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
+    assert_eq!(team_a[0], entry("s1", Some("team-a"), "alice"));
+    assert_eq!(q.ledger(None, "dave").await.unwrap().len(), 1);
+    assert!(q.ledger(None, "alice").await.unwrap().is_empty());
+    q.forget_sandboxes(&["s1".into(), "s3".into()])
+        .await
+        .unwrap();
+    assert_eq!(q.ledger(Some("team-a"), "x").await.unwrap().len(), 1);
+    assert!(q.ledger(None, "dave").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_limits_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
+    limits_conformance(&gatehouse_store::LimitsStores::of(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_limits_conform() {
+    let pg = Postgres::start().unwrap();
+    let store = PostgresStore::connect_lazy(&pg.url).unwrap();
+    store.prepare().await.unwrap();
+    limits_conformance(&gatehouse_store::LimitsStores::of(store)).await;
+}

@@ -2,7 +2,8 @@
 //!
 //! Messages are user-facing and never echo a credential or a header value.
 
-/// Why a request is rejected. Every variant maps to HTTP 401; the gateway does the mapping.
+/// Why a request is rejected: HTTP 401, or 503 for [`AuthError::Unavailable`]
+/// ([`AuthError::status`]); the gateway does the mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// An API key was presented and matches no configured key. Answered with upstream's
@@ -23,6 +24,13 @@ pub enum AuthError {
         /// What is wrong (never the value itself).
         reason: &'static str,
     },
+    /// A dependency of authentication (the governance store behind personal keys) does
+    /// not answer: the credential cannot be checked now. Answered 503 with `Retry-After`.
+    #[error("authentication unavailable: the {dependency} does not answer")]
+    Unavailable {
+        /// What does not answer, e.g. `governance store`.
+        dependency: &'static str,
+    },
     /// A rejection by a later authenticator (session cookie, bearer JWT).
     #[error("{message}")]
     Rejected {
@@ -40,7 +48,16 @@ impl AuthError {
             AuthError::InvalidApiKey => gatehouse_lifecycle::codes::INVALID_API_KEY,
             AuthError::MissingIdentity { .. } => "GATEWAY::MISSING_IDENTITY",
             AuthError::InvalidIdentity { .. } => "GATEWAY::INVALID_IDENTITY",
+            AuthError::Unavailable { .. } => "GATEWAY::AUTH_UNAVAILABLE",
             AuthError::Rejected { code, .. } => code,
+        }
+    }
+
+    /// The HTTP status: 503 when a dependency is down (retry later), else 401.
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::Unavailable { .. } => 503,
+            _ => 401,
         }
     }
 
@@ -58,6 +75,10 @@ impl AuthError {
             AuthError::InvalidIdentity { header, reason } => {
                 format!("The identity header {header} is invalid: {reason}.")
             }
+            AuthError::Unavailable { dependency } => format!(
+                "Your credential cannot be checked right now: the {dependency} does not answer. \
+                 Retry later."
+            ),
             AuthError::Rejected { message, .. } => message.clone(),
         }
     }

@@ -73,6 +73,11 @@ pub enum Action {
     /// `events:read`: follow the lifecycle event stream (`GET /gatehouse/v1/events`);
     /// scoped callers receive their scope's events only.
     EventsRead,
+    /// `quota:read`: one's own quotas and use (`GET /gatehouse/v1/quotas`).
+    QuotaRead,
+    /// `quota:write`: set or remove a team's quota override
+    /// (`/gatehouse/v1/quotas/teams/{team}`).
+    QuotaWrite,
 }
 
 /// What an action's route points at, which decides how the gateway scopes it.
@@ -95,7 +100,7 @@ pub enum Target {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::SandboxList,
         Action::SandboxCreate,
         Action::SandboxRead,
@@ -125,6 +130,8 @@ impl Action {
         Action::BindingRead,
         Action::BindingWrite,
         Action::EventsRead,
+        Action::QuotaRead,
+        Action::QuotaWrite,
     ];
 
     /// The action's name as written in the role table, e.g. `"sandbox:read"`.
@@ -159,6 +166,8 @@ impl Action {
             Action::BindingRead => "binding:read",
             Action::BindingWrite => "binding:write",
             Action::EventsRead => "events:read",
+            Action::QuotaRead => "quota:read",
+            Action::QuotaWrite => "quota:write",
         }
     }
 
@@ -214,7 +223,9 @@ impl Action {
             | Action::ApiKeyManage
             | Action::BindingRead
             | Action::BindingWrite
-            | Action::EventsRead => Target::Gateway,
+            | Action::EventsRead
+            | Action::QuotaRead
+            | Action::QuotaWrite => Target::Gateway,
         }
     }
 

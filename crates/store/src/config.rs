@@ -101,7 +101,7 @@ impl StoreConfig {
     }
 
     /// The PostgreSQL URL (from `url`, else the `url_env` variable).
-    fn postgres_url(&self) -> Result<String, StoreError> {
+    pub(crate) fn postgres_url(&self) -> Result<String, StoreError> {
         if let Some(u) = &self.url {
             return Ok(u.clone());
         }

@@ -1,5 +1,6 @@
-//! The governance store: durable audit events, RBAC bindings, personal API keys and
-//! the gateway's signing keys ([`SigningKeyStore`]).
+//! The governance store: durable audit events, RBAC bindings, personal API keys, the
+//! gateway's signing keys ([`SigningKeyStore`]), and the automation limits' idempotency
+//! keys and quotas ([`IdempotencyStore`], [`QuotaStore`]).
 //!
 //! [`GovernanceStore`] is implemented twice over the same SQL ([`sql`]): [`SqliteStore`]
 //! (embedded, the default) and [`PostgresStore`] (production). Each applies its own
@@ -16,8 +17,11 @@ mod bindings;
 mod config;
 mod durable;
 mod error;
+mod idempotency;
+mod limits;
 mod postgres;
 mod signing_keys;
+mod quotas;
 mod sql;
 mod sqlite;
 mod store;
@@ -33,7 +37,10 @@ pub use bindings::{Binding, BindingKind};
 pub use config::{StoreConfig, StoreKind};
 pub use durable::{DurableAuditSink, DurableOptions};
 pub use error::StoreError;
+pub use idempotency::{Claim, ClaimSpec, IdempotencyStore, StoredResponse};
+pub use limits::LimitsStores;
 pub use postgres::PostgresStore;
 pub use signing_keys::{SigningKeyStore, StoredSigningKey};
+pub use quotas::{LedgerEntry, QuotaLimits, QuotaStore, TeamQuota};
 pub use sqlite::SqliteStore;
 pub use store::GovernanceStore;

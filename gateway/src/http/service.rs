@@ -65,7 +65,34 @@ impl HttpApp {
         self.gw.begin(&inbound, &mut ctx);
         let span = ctx.span.clone();
         let cors = self.gw.cors.allowed_origin(inbound.headers());
-        let mut resp = self.gw.process(inbound, &mut ctx).instrument(span).await;
+        let detach = method == http::Method::POST
+            && inbound
+                .headers()
+                .contains_key(crate::limits::idempotency::HEADER);
+        let mut resp = if detach {
+            // A create with an Idempotency-Key runs to its end even when the client hangs
+            // up, so its answer is recorded for the retry (never a second sandbox).
+            let gw = self.gw.clone();
+            let run = async move {
+                let resp = gw.process(inbound, &mut ctx).await;
+                (resp, ctx)
+            };
+            match tokio::spawn(run.instrument(span)).await {
+                Ok((resp, done)) => {
+                    ctx = done;
+                    resp
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "idempotent request task failed");
+                    ctx = RequestCtx::new();
+                    crate::error::GatewayError::internal()
+                        .reply()
+                        .into_response(&mut ctx)
+                }
+            }
+        } else {
+            self.gw.process(inbound, &mut ctx).instrument(span).await
+        };
         self.gw
             .metrics
             .gateway_added(ctx.started.elapsed().saturating_sub(ctx.upstream_elapsed));

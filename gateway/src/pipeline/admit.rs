@@ -24,6 +24,7 @@ fn auth_failure_method(e: &gatehouse_authn::AuthError) -> &'static str {
         AuthError::Rejected { code, .. } if code.contains("SESSION") => "session",
         AuthError::Rejected { code, .. } if code.contains("SANDBOX") => "sandbox_token",
         AuthError::Rejected { .. } => "bearer",
+        AuthError::Unavailable { .. } => "personal_key",
     }
 }
 
@@ -63,6 +64,7 @@ impl Gateway {
             .await?;
         let table = self.policy.current();
         self.resolve_role(&table, ctx);
+        self.rate_limit(ctx)?;
         self.check_csrf(req, ctx).await?;
         if let Some(route) = own {
             if route.governed() {
@@ -82,8 +84,16 @@ impl Gateway {
             .apply_scope(req, ctx, &permit)
             .instrument(tracing::info_span!("scope"))
             .await;
+        let create = permit.target() == Target::Create;
         ctx.permit = Some(permit);
-        scoped.map(|()| Admitted::Forward)
+        scoped?;
+        if create {
+            // Idempotency-Key replay and quotas (crate::limits).
+            if let Some(replay) = self.admit_create(req, ctx).await? {
+                return Ok(Admitted::Answer(replay));
+            }
+        }
+        Ok(Admitted::Forward)
     }
 
     /// Request id, client address and the request's span: the first step of every request.
@@ -134,7 +144,12 @@ impl Gateway {
         };
         ctx.principal = self.chain.authenticate(&view).await.map_err(|e| {
             self.metrics.auth_failure(auth_failure_method(&e), e.code());
-            GatewayError::new(401, e.code(), e.message())
+            let err = GatewayError::new(e.status(), e.code(), e.message());
+            if e.status() == 503 {
+                err.with_retry_after(2)
+            } else {
+                err
+            }
         })?;
         Ok(())
     }

@@ -58,8 +58,19 @@ impl Gateway {
         }
     }
 
-    /// Forwards an admitted request and shapes the backend's response.
-    async fn proxy(&self, mut req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
+    /// Forwards an admitted request and shapes the backend's response; a held create
+    /// (idempotency key, quota) is settled once the answer is known.
+    async fn proxy(&self, req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
+        let resp = self.forward(req, ctx).await;
+        if ctx.create.is_held() {
+            let status = ctx.upstream_status.filter(|_| ctx.status.is_none());
+            self.finish_create(ctx, status).await;
+        }
+        resp
+    }
+
+    /// Sends the request to the backend and shapes its response.
+    async fn forward(&self, mut req: Inbound, ctx: &mut RequestCtx) -> http::Response<Body> {
         // The client's `Host` is only needed to rewrite a server-proxy endpoint.
         let host = match ctx.rewrite {
             crate::ctx::ResponseRewrite::EndpointViaGateway => req.host().to_owned(),

@@ -64,6 +64,9 @@ impl Gateway {
                         si.on_created(id);
                     }
                 }
+                if ctx.create.idempotency.is_some() {
+                    ctx.create.answer = Some(buf.clone());
+                }
                 buf
             }
             ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,

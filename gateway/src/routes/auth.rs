@@ -41,12 +41,14 @@ fn oidc_or_404(gw: &Gateway) -> Result<&OidcRuntime, GatewayError> {
     })
 }
 
+/// 503 with `Retry-After` (a dependency of login is down; never a bare 502).
 fn idp_unavailable() -> GatewayError {
     GatewayError::new(
-        502,
+        503,
         "GATEWAY::IDP_UNAVAILABLE",
         "The identity provider is unreachable; retry later.",
     )
+    .with_retry_after(5)
 }
 
 /// `GET /auth/config`: whether sign-in is available, and the gateway's auth mode.

@@ -16,6 +16,7 @@
 //! | `POST`/`GET /gatehouse/v1/keys`, `DELETE /gatehouse/v1/keys/{id}` | role table: `apikey:manage` | [`keys`] |
 //! | `GET`/`PUT /gatehouse/v1/bindings`, `DELETE /gatehouse/v1/bindings/{kind}/{name}` | role table: `binding:read`/`binding:write` | [`bindings`] |
 //! | `GET /gatehouse/v1/events` (Server-Sent Events) | role table: `events:read` | [`events`] |
+//! | `GET /gatehouse/v1/quotas`, `PUT`/`DELETE /gatehouse/v1/quotas/teams/{team}` | role table: `quota:read`/`quota:write` | [`quotas`] |
 //!
 //! The `/gatehouse/v1` routes are *governed* ([`OwnRoute::governed`]): after
 //! authentication the role table must allow them (entries with a gateway action in
@@ -30,6 +31,7 @@ pub mod handoff;
 pub mod health;
 pub mod keys;
 pub mod sandbox_auth;
+pub mod quotas;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -88,6 +90,12 @@ pub enum OwnRoute {
     SandboxRefresh,
     /// `POST /auth/sandbox/token` (a ServiceAccount token): the Kubernetes pull bootstrap.
     SandboxToken,
+    /// `GET /gatehouse/v1/quotas` (authenticated): the caller's quotas and use.
+    QuotaMine,
+    /// `PUT /gatehouse/v1/quotas/teams/{team}` (service_admin).
+    QuotaPut,
+    /// `DELETE /gatehouse/v1/quotas/teams/{team}` (service_admin).
+    QuotaDelete,
 }
 
 impl OwnRoute {
@@ -123,6 +131,9 @@ impl OwnRoute {
                 OwnRoute::BindingDelete
             }
             (&Method::GET | &Method::HEAD, "/gatehouse/v1/events") => OwnRoute::Events,
+            (&Method::GET, "/gatehouse/v1/quotas") => OwnRoute::QuotaMine,
+            (&Method::PUT, p) if p.starts_with(quotas::TEAM_PREFIX) => OwnRoute::QuotaPut,
+            (&Method::DELETE, p) if p.starts_with(quotas::TEAM_PREFIX) => OwnRoute::QuotaDelete,
             _ => return None,
         };
         Some(route)
@@ -161,6 +172,9 @@ impl OwnRoute {
             }
             OwnRoute::Events => {
                 "lifecycle event stream (SSE): the role table's events:read, scoped like lists"
+            OwnRoute::QuotaMine => "one's own quotas and use: the role table's quota:read",
+            OwnRoute::QuotaPut | OwnRoute::QuotaDelete => {
+                "a team's quota override: the role table's quota:write"
             }
             OwnRoute::UnknownAuth => "no such gateway route: 404",
         }
@@ -186,6 +200,9 @@ impl OwnRoute {
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
                 | OwnRoute::Events
+                | OwnRoute::QuotaMine
+                | OwnRoute::QuotaPut
+                | OwnRoute::QuotaDelete
         )
     }
 
@@ -205,6 +222,9 @@ impl OwnRoute {
                 | OwnRoute::BindingPut
                 | OwnRoute::BindingDelete
                 | OwnRoute::Events
+                | OwnRoute::QuotaMine
+                | OwnRoute::QuotaPut
+                | OwnRoute::QuotaDelete
         )
     }
 }
@@ -261,6 +281,9 @@ pub async fn serve(
             bindings::delete(gw, &rest, ctx).await
         }
         OwnRoute::Events => events::stream(gw, req, ctx).await,
+        OwnRoute::QuotaMine => quotas::mine(gw, ctx).await,
+        OwnRoute::QuotaPut => quotas::put(gw, req, ctx).await,
+        OwnRoute::QuotaDelete => quotas::delete(gw, ctx).await,
         OwnRoute::UnknownAuth => Err(GatewayError::new(
             404,
             "GATEWAY::UNKNOWN_ROUTE",
@@ -307,6 +330,9 @@ mod tests {
             (Method::DELETE, "/gatehouse/v1/bindings/subject/alice"),
             (Method::GET, "/gatehouse/v1/events"),
             (Method::HEAD, "/gatehouse/v1/events"),
+            (Method::GET, "/gatehouse/v1/quotas"),
+            (Method::PUT, "/gatehouse/v1/quotas/teams/team-a"),
+            (Method::DELETE, "/gatehouse/v1/quotas/teams/team-a"),
         ];
         for (m, p) in &governed {
             let route = OwnRoute::resolve(m, p).unwrap();
@@ -336,5 +362,10 @@ mod tests {
         assert!(table
             .authorize("read_only", "GET", "/gatehouse/v1/events")
             .is_ok());
+            .authorize("read_only", "GET", "/gatehouse/v1/quotas")
+            .is_ok());
+        let quota = "/gatehouse/v1/quotas/teams/team-a";
+        assert!(table.authorize("operator", "PUT", quota).is_err());
+        assert!(table.authorize("service_admin", "DELETE", quota).is_ok());
     }
 }
