@@ -69,7 +69,7 @@ impl Gateway {
         ctx: &RequestCtx,
         own: &str,
     ) -> Result<Reply, GatewayError> {
-        let q = ListQuery::parse(req.query()).map_err(GatewayError)?;
+        let q = ListQuery::parse(req.query()).map_err(GatewayError::from)?;
         let found = self
             .backend
             .sandbox_json(own, &ctx.request_id)

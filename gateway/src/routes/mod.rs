@@ -172,6 +172,7 @@ impl OwnRoute {
             }
             OwnRoute::Events => {
                 "lifecycle event stream (SSE): the role table's events:read, scoped like lists"
+            }
             OwnRoute::QuotaMine => "one's own quotas and use: the role table's quota:read",
             OwnRoute::QuotaPut | OwnRoute::QuotaDelete => {
                 "a team's quota override: the role table's quota:write"
@@ -362,6 +363,7 @@ mod tests {
         assert!(table
             .authorize("read_only", "GET", "/gatehouse/v1/events")
             .is_ok());
+        assert!(table
             .authorize("read_only", "GET", "/gatehouse/v1/quotas")
             .is_ok());
         let quota = "/gatehouse/v1/quotas/teams/team-a";
