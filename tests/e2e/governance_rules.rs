@@ -98,12 +98,16 @@ async fn backend_key_passthrough_off_refuses_the_shared_key() {
     let (s, b) = status_and_body(list(&closed, personal)).await;
     assert_eq!(s, 200, "{b}");
     // The refusal is audited, without the key.
-    let refused = wait_for("the refusal's audit event", Duration::from_secs(10), || async {
-        closed
-            .audit_events()
-            .into_iter()
-            .find(|e| e["status"] == 401 && e["outcome"] == "denied")
-    })
+    let refused = wait_for(
+        "the refusal's audit event",
+        Duration::from_secs(10),
+        || async {
+            closed
+                .audit_events()
+                .into_iter()
+                .find(|e| e["status"] == 401 && e["outcome"] == "denied")
+        },
+    )
     .await
     .unwrap();
     assert_eq!(refused["principal"]["subject"], "anonymous", "{refused}");
@@ -138,7 +142,10 @@ async fn governance_routes_answer_bad_input_in_the_error_shape() {
     ] {
         let (s, b) = status_and_body(audit(&q)).await;
         assert_error_shape(&q, s, &b, 400);
-        assert!(b["code"].as_str().unwrap_or_default().starts_with("GATEWAY::"));
+        assert!(b["code"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("GATEWAY::"));
         assert_eq!(b["code"], "GATEWAY::INVALID_QUERY", "{q}");
     }
     // An operator asking for another team's events: 403.
@@ -196,8 +203,16 @@ async fn governance_routes_answer_bad_input_in_the_error_shape() {
         let (s, b) = status_and_body(admin.put(&bindings).json(&body)).await;
         assert_error_shape(&body.to_string(), s, &b, 400);
     }
-    let (s, b) = status_and_body(admin.put(&bindings).json(&json!({"kind": "subject", "name": "dave", "role": "emperor"}))).await;
-    assert_eq!((s, b["message"].as_str()), (400, Some("Unknown role 'emperor'.")));
+    let (s, b) = status_and_body(
+        admin
+            .put(&bindings)
+            .json(&json!({"kind": "subject", "name": "dave", "role": "emperor"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["message"].as_str()),
+        (400, Some("Unknown role 'emperor'."))
+    );
     let (s, b) = status_and_body(
         keyed(OP_A)
             .put(&bindings)
@@ -211,7 +226,11 @@ async fn governance_routes_answer_bad_input_in_the_error_shape() {
     assert_error_shape("deleting a bad kind", s, &b, 404);
     // Nothing was stored by any of it.
     let (s, b) = status_and_body(admin.get(&bindings)).await;
-    assert_eq!((s, b["items"].as_array().map(Vec::len)), (200, Some(0)), "{b}");
+    assert_eq!(
+        (s, b["items"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{b}"
+    );
 }
 
 async fn readyz(gw: &Gateway) -> (u16, Value) {
@@ -246,7 +265,10 @@ async fn readyz_and_metrics_show_the_store_and_bindings_freshness() {
     assert_eq!(b["checks"]["store"], "ok", "{b}");
     assert_eq!(b["store"]["kind"], "postgres", "{b}");
     assert_eq!(b["store"]["bindings"], "fresh", "{b}");
-    assert_eq!(metric(&metrics, "gatehouse_bindings_fresh").await, Some(1.0));
+    assert_eq!(
+        metric(&metrics, "gatehouse_bindings_fresh").await,
+        Some(1.0)
+    );
 
     // A binding the gateway has read.
     let dave = || user("dave", None, None);
@@ -273,36 +295,60 @@ async fn readyz_and_metrics_show_the_store_and_bindings_freshness() {
     // PostgreSQL stops answering: still ready (fail static), and /readyz and the metrics
     // say the store is unreachable and the bindings stale.
     pg.pause().unwrap();
-    let stale = wait_for("/readyz to see the store down", Duration::from_secs(20), || async {
-        let (s, b) = readyz(&gw).await;
-        (b["store"]["bindings"] == "stale").then_some((s, b))
-    })
+    let stale = wait_for(
+        "/readyz to see the store down",
+        Duration::from_secs(20),
+        || async {
+            let (s, b) = readyz(&gw).await;
+            (b["store"]["bindings"] == "stale").then_some((s, b))
+        },
+    )
     .await
     .unwrap();
     let (s, b) = stale;
     assert_eq!(s, 200, "the gateway stays ready without its store: {b}");
     assert_eq!(b["status"], "ready", "{b}");
     assert_eq!(b["checks"]["store"], "unreachable", "{b}");
-    assert!(b["store"]["note"].as_str().unwrap_or_default().contains("last bindings"), "{b}");
-    assert_eq!(metric(&metrics, "gatehouse_bindings_fresh").await, Some(0.0));
+    assert!(
+        b["store"]["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("last bindings"),
+        "{b}"
+    );
+    assert_eq!(
+        metric(&metrics, "gatehouse_bindings_fresh").await,
+        Some(0.0)
+    );
     // The last bindings read still apply: dave is still an operator.
     assert_eq!(role(dave()).await.as_deref(), Some("operator"));
-    let age_down = wait_for("the bindings' age to grow", Duration::from_secs(10), || async {
-        metric(&metrics, "gatehouse_bindings_age_seconds")
-            .await
-            .filter(|a| *a >= 1.0)
-    })
+    let age_down = wait_for(
+        "the bindings' age to grow",
+        Duration::from_secs(10),
+        || async {
+            metric(&metrics, "gatehouse_bindings_age_seconds")
+                .await
+                .filter(|a| *a >= 1.0)
+        },
+    )
     .await
     .unwrap();
     assert!(age_down >= 1.0);
 
     // Back: fresh again.
     pg.resume().unwrap();
-    wait_for("/readyz to see the store back", Duration::from_secs(20), || async {
-        let (_, b) = readyz(&gw).await;
-        (b["store"]["bindings"] == "fresh" && b["checks"]["store"] == "ok").then_some(())
-    })
+    wait_for(
+        "/readyz to see the store back",
+        Duration::from_secs(20),
+        || async {
+            let (_, b) = readyz(&gw).await;
+            (b["store"]["bindings"] == "fresh" && b["checks"]["store"] == "ok").then_some(())
+        },
+    )
     .await
     .unwrap();
-    assert_eq!(metric(&metrics, "gatehouse_bindings_fresh").await, Some(1.0));
+    assert_eq!(
+        metric(&metrics, "gatehouse_bindings_fresh").await,
+        Some(1.0)
+    );
 }
