@@ -7,9 +7,10 @@ up:            ## run the whole system in the foreground
 test:          ## install what the tests need, lint, build once, run every test
 	dev/scripts/test.sh
 
-down:          ## stop the private Docker engine and the local Kubernetes cluster `make up` may have started
+down:          ## stop the private Docker engine, the local Kubernetes cluster and the local PostgreSQL `make up` may have started
 	GATEHOUSE_STATE_DIR=$(CURDIR)/.state dev/scripts/docker-engine.sh stop gatehouse-dev
 	dev/kubernetes/cluster.sh stop $(CURDIR)/.state/kube
+	dev/scripts/postgres.sh stop $(CURDIR)/.state/pg
 
 lint:
 	cargo fmt --all --check

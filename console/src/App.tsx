@@ -7,6 +7,9 @@ import { ErrorBanner, Spinner } from './components/common';
 import { SandboxList } from './pages/SandboxList';
 import { SandboxDetail } from './pages/SandboxDetail';
 import { CreateSandbox } from './pages/CreateSandbox';
+import { AuditLog } from './pages/AuditLog';
+import { ApiKeys } from './pages/ApiKeys';
+import { Bindings } from './pages/Bindings';
 import { NAV, visibleNav } from './nav';
 
 type AuthState =
@@ -294,7 +297,7 @@ function SignedInShell() {
       page = <SandboxDetail key={route.id} id={route.id} />;
       break;
     case 'governance':
-      page = <GovernancePlaceholder page={route.page} />;
+      page = <GovernancePage page={route.page} />;
       break;
     default:
       page = <NotFound />;
@@ -393,22 +396,28 @@ function NotFound() {
   );
 }
 
-/** A governance page (audit, API keys, bindings) whose console view is not built yet. */
-function GovernancePlaceholder({ page }: { page: 'audit' | 'keys' | 'bindings' }) {
+/**
+ * A governance page (audit log, API keys, bindings): shown when the caller's permissions
+ * include it (the same rule as the nav); otherwise a plain note, and nothing is asked of
+ * the gateway.
+ */
+function GovernancePage({ page }: { page: 'audit' | 'keys' | 'bindings' }) {
   const { me } = useSession();
   const item = NAV.find((n) => n.route === page)!;
   const shown = visibleNav(me).some((n) => n.route === page);
   useEffect(() => {
-    document.title = `${item.label} · Gatehouse`;
-  }, [item.label]);
+    if (!shown) document.title = `${item.label} · Gatehouse`;
+  }, [item.label, shown]);
+  if (shown) {
+    if (page === 'audit') return <AuditLog />;
+    if (page === 'keys') return <ApiKeys />;
+    return <Bindings />;
+  }
   return (
     <section>
       <h1 tabIndex={-1}>{item.label}</h1>
       <p>
-        {shown
-          ? 'This page is not in the console yet; the gateway serves it under /gatehouse/v1/.'
-          : 'Your role does not include this page, or this gateway does not offer it.'}{' '}
-        <Link to={paths.list()}>Go to the sandbox list</Link>.
+        Your role ({me.role}) does not include this page. <Link to={paths.list()}>Go to the sandbox list</Link>.
       </p>
     </section>
   );

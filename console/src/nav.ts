@@ -1,6 +1,7 @@
 // The console's main navigation. Sandboxes is always there; the governance pages (audit
-// log, API keys, role bindings) appear only when the gateway says they exist: the
-// signed-in user's permissions (from /auth/me) name one of their actions.
+// log, API keys, role bindings) appear only when the signed-in user's permissions (from
+// /auth/me, i.e. the role table) include the action that reads them: `audit:read`,
+// `apikey:manage`, `binding:read`.
 
 import type { Me } from './types';
 
@@ -9,18 +10,18 @@ export interface NavItem {
   route: 'list' | 'audit' | 'keys' | 'bindings';
   label: string;
   path: string;
-  /** Permission prefixes that make the page exist for this user; empty = always. */
+  /** Permissions any one of which shows the page to this user; empty = always. */
   needs: string[];
 }
 
 export const NAV: NavItem[] = [
   { route: 'list', label: 'Sandboxes', path: '/console/', needs: [] },
-  { route: 'audit', label: 'Audit log', path: '/console/audit', needs: ['audit:'] },
-  { route: 'keys', label: 'API keys', path: '/console/keys', needs: ['key:', 'keys:', 'apikey:'] },
-  { route: 'bindings', label: 'Bindings', path: '/console/bindings', needs: ['binding:', 'bindings:'] },
+  { route: 'audit', label: 'Audit log', path: '/console/audit', needs: ['audit:read'] },
+  { route: 'keys', label: 'API keys', path: '/console/keys', needs: ['apikey:manage'] },
+  { route: 'bindings', label: 'Bindings', path: '/console/bindings', needs: ['binding:read'] },
 ];
 
 /** The navigation entries this user sees. */
 export function visibleNav(me: Me): NavItem[] {
-  return NAV.filter((n) => n.needs.length === 0 || me.permissions.some((p) => n.needs.some((pre) => p.startsWith(pre))));
+  return NAV.filter((n) => n.needs.length === 0 || n.needs.some((p) => me.permissions.includes(p)));
 }

@@ -18,6 +18,8 @@ export interface Me {
   permissions: string[];
   csrfToken: string | null;
   authMethod: string;
+  /** Roles that allow nothing beyond the caller's own: what a new API key may carry. */
+  assignableRoles?: string[];
 }
 
 export type SandboxStateName =

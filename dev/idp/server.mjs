@@ -62,6 +62,9 @@ const USERS = {
   alice: { name: 'Alice Operator', team: 'team-a', groups: ['sandbox-operators'] },
   bob: { name: 'Bob Viewer', team: 'team-a', groups: ['sandbox-viewers'] },
   carol: { name: 'Carol Operator', team: 'team-b', groups: ['sandbox-operators'] },
+  // No group grants her anything: `make up` binds her to service_admin in the governance
+  // store (`gatehouse rbac bind subject dana service_admin`), the bootstrap path.
+  dana: { name: 'Dana Admin', team: 'platform', groups: [] },
 };
 if (USERS_FILE) {
   // { "<username>": { "name"?, "email"?, "team"?, "groups"? } }, merged over the built-ins.

@@ -6,6 +6,13 @@
 # socket; when neither answers and we are root on Debian, a private engine is started the
 # way the tests start theirs.
 #
+# GATEHOUSE_STORE=sqlite (default): the governance store (durable audit, personal API
+# keys, RBAC bindings) is the SQLite file .state/gatehouse.db that config/gatehouse.toml
+# names. GATEHOUSE_STORE=postgres: PostgreSQL at GATEHOUSE_STORE_URL, or, when that is
+# unset, a local DEV-ONLY PostgreSQL in .state/pg (dev/scripts/postgres.sh, stopped by
+# `make down`); the gateway gets GATEHOUSE__STORE__TYPE=postgres and
+# GATEHOUSE__STORE__URL_ENV=GATEHOUSE_STORE_URL (environment overrides of [store]).
+#
 # GATEHOUSE_RUNTIME=kubernetes. Cluster: KUBECONFIG if set (sandboxes go to its current
 # namespace, or GATEHOUSE_KUBE_NAMESPACE; pods run as GATEHOUSE_KUBE_SERVICE_ACCOUNT, else
 # the namespace's default). Without KUBECONFIG, the local API-server-only test cluster
@@ -95,6 +102,21 @@ cargo build --release -p gatehouse-backend -p gatehouse
 # The in-sandbox agent every sandbox runs (the SDK's commands, files, health checks).
 GATEHOUSE_EXECD_BINARY=$(agent/build-static.sh)
 export GATEHOUSE_EXECD_BINARY
+store=${GATEHOUSE_STORE:-sqlite}
+case "$store" in
+  sqlite) store_desc="SQLite .state/gatehouse.db" ;;
+  postgres)
+    if [ -z "${GATEHOUSE_STORE_URL:-}" ]; then
+      GATEHOUSE_STORE_URL=$(dev/scripts/postgres.sh start .state/pg)
+      store_desc="PostgreSQL $GATEHOUSE_STORE_URL (DEV-ONLY, data in .state/pg; stop it with: make down)"
+    else
+      store_desc="PostgreSQL at GATEHOUSE_STORE_URL"
+    fi
+    export GATEHOUSE_STORE_URL GATEHOUSE__STORE__TYPE=postgres GATEHOUSE__STORE__URL_ENV=GATEHOUSE_STORE_URL
+    ;;
+  *) echo "GATEHOUSE_STORE must be sqlite or postgres, not '$store'" >&2; exit 1 ;;
+esac
+
 key=${GATEHOUSE_DEMO_API_KEY:-}
 generated=""
 if [ -z "$key" ]; then
@@ -130,12 +152,14 @@ cat <<TXT
 
   Gatehouse      http://127.0.0.1:8080   (gateway; backend on 127.0.0.1:8090, log .state/backend.log)
   Runtime        $runtime
+  Store          $store_desc
   Console        http://127.0.0.1:8080/console/
   Automation key $key$generated
 
   Sign in to the console through the DEV-ONLY identity provider (http://127.0.0.1:9000,
-  log .state/idp.log) as alice (team-a, operator), bob (team-a, read_only) or
-  carol (team-b, operator); any password is accepted.
+  log .state/idp.log) as alice (team-a, operator), bob (team-a, read_only),
+  carol (team-b, operator) or dana (service_admin through a binding in the store: the
+  Bindings page); any password is accepted. Personal API keys: the console's API keys page.
 
   The OpenSandbox SDK and CLI work unchanged against the gateway (every sandbox runs
   the in-sandbox agent $GATEHOUSE_EXECD_BINARY):
@@ -148,4 +172,10 @@ cat <<TXT
        http://127.0.0.1:8080/v1/sandboxes
 
 TXT
+# Bootstrap: the dev IdP's dana is service_admin through a binding in the store (the
+# path a real deployment uses for its first administrator); done once per store.
+if ! target/release/gatehouse --config config/gatehouse.toml rbac list 2>/dev/null | grep -q '"name":"dana"'; then
+  target/release/gatehouse --config config/gatehouse.toml rbac bind subject dana service_admin >/dev/null \
+    || echo "warning: could not bind dana to service_admin (gatehouse rbac bind subject dana service_admin)" >&2
+fi
 target/release/gatehouse --config config/gatehouse.toml

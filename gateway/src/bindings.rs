@@ -6,19 +6,24 @@
 //! every [`POLL`] in any case (SQLite, or a lost listening connection), so an edit takes
 //! effect within a second. If the store is unreachable
 //! the last bindings read stay in force — fail static, never open — and
-//! [`BindingsCache::is_fresh`] turns false until a reload succeeds. When no binding
-//! matches, the static `[authz]` table of the role file decides, as before.
+//! [`BindingsCache::is_fresh`] turns false until a reload succeeds;
+//! [`BindingsCache::age`] is the time since the store last answered (both are in
+//! `/readyz` and the metrics). When no binding matches, the static `[authz]` table of the
+//! role file decides, as before.
 
 use arc_swap::ArcSwap;
 use gatehouse_authz::RoleTable;
 use gatehouse_store::{Binding, BindingKind, GovernanceStore};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the watcher checks for changes.
 pub const POLL: Duration = Duration::from_millis(500);
+/// How long the watcher waits for one store read before calling it a failure (so a store
+/// that hangs instead of refusing still turns the bindings stale).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a binding grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +45,8 @@ struct Snapshot {
 pub struct BindingsCache {
     current: ArcSwap<Snapshot>,
     fresh: AtomicBool,
+    /// When the store last answered the watcher (ms since the epoch; 0: never).
+    confirmed_ms: AtomicI64,
 }
 
 impl BindingsCache {
@@ -62,12 +69,29 @@ impl BindingsCache {
             };
         }
         self.current.store(Arc::new(s));
+        self.confirm();
+    }
+
+    /// Records that the store answered: the bindings in memory are current.
+    fn confirm(&self) {
+        self.confirmed_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
         self.fresh.store(true, Ordering::Relaxed);
     }
 
     /// Whether the last reload succeeded (false while the store is unreachable).
     pub fn is_fresh(&self) -> bool {
         self.fresh.load(Ordering::Relaxed)
+    }
+
+    /// Time since the store last confirmed the bindings in memory; `None` before the
+    /// first successful read.
+    pub fn age(&self) -> Option<Duration> {
+        let at = self.confirmed_ms.load(Ordering::Relaxed);
+        (at > 0).then(|| {
+            let ms = chrono::Utc::now().timestamp_millis().saturating_sub(at);
+            Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+        })
     }
 
     /// The grant for a caller: their subject's binding, else the most privileged of their
@@ -89,9 +113,9 @@ impl BindingsCache {
         tokio::spawn(async move {
             let mut seen: Option<i64> = None;
             loop {
-                match store.bindings_version().await {
-                    Ok(v) if seen == Some(v) => self.fresh.store(true, Ordering::Relaxed),
-                    Ok(v) => match store.list_bindings().await {
+                match timed(store.bindings_version()).await {
+                    Ok(v) if seen == Some(v) => self.confirm(),
+                    Ok(v) => match timed(store.list_bindings()).await {
                         Ok(b) => {
                             self.load(&b);
                             if seen.is_some() {
@@ -108,10 +132,20 @@ impl BindingsCache {
         });
     }
 
-    fn stale(&self, e: &gatehouse_store::StoreError) {
+    fn stale(&self, e: &str) {
         if self.fresh.swap(false, Ordering::Relaxed) {
             tracing::warn!(error = %e, "cannot read RBAC bindings; keeping the last ones read");
         }
+    }
+}
+
+/// One store read, bounded by [`READ_TIMEOUT`]; the error as text for the log.
+async fn timed<T>(
+    read: impl std::future::Future<Output = Result<T, gatehouse_store::StoreError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {READ_TIMEOUT:?}")),
     }
 }
 
@@ -133,12 +167,14 @@ mod tests {
         };
         let c = BindingsCache::new();
         assert!(!c.is_fresh());
+        assert_eq!(c.age(), None);
         c.load(&[
             b(BindingKind::Subject, "alice", "read_only", Some("t1")),
             b(BindingKind::Group, "ops", "operator", None),
             b(BindingKind::Group, "admins", "service_admin", Some("t2")),
         ]);
         assert!(c.is_fresh());
+        assert!(c.age().is_some_and(|a| a < Duration::from_secs(60)));
         let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             c.resolve(&table, "alice", &groups(&["admins"]))

@@ -51,6 +51,10 @@ pub struct ScrapeGauges {
     pub audit_queue_depth: OnceLock<GaugeSource>,
     /// Audit events spooled while their store is unavailable.
     pub audit_spool_depth: OnceLock<GaugeSource>,
+    /// 1 while the RBAC bindings in memory are current, 0 while the store cannot be read.
+    pub bindings_fresh: OnceLock<GaugeSource>,
+    /// Seconds since the store last confirmed the bindings in memory (-1: never).
+    pub bindings_age_seconds: OnceLock<GaugeSource>,
 }
 
 /// The gateway's metrics.
@@ -66,6 +70,8 @@ pub struct Metrics {
     live_sessions: IntGauge,
     audit_queue_depth: IntGauge,
     audit_spool_depth: IntGauge,
+    bindings_fresh: IntGauge,
+    bindings_age_seconds: IntGauge,
     idp_ready: IntGauge,
     /// Scrape-time gauge sources.
     pub gauges: ScrapeGauges,
@@ -178,6 +184,16 @@ impl Metrics {
             "gatehouse_audit_spool_depth",
             "Audit events spooled while their store is unavailable.",
         )?;
+        let bindings_fresh = gauge(
+            "gatehouse_bindings_fresh",
+            "1 while the RBAC bindings in memory are current; 0 while the governance store \
+             cannot be read (the last bindings read still apply: fail static).",
+        )?;
+        let bindings_age_seconds = gauge(
+            "gatehouse_bindings_age_seconds",
+            "Seconds since the governance store last confirmed the RBAC bindings in memory \
+             (-1 before the first read).",
+        )?;
         let idp_ready = gauge(
             "gatehouse_idp_ready",
             "1 once OpenID provider discovery succeeded (0 when not configured or not yet).",
@@ -192,6 +208,8 @@ impl Metrics {
             live_sessions,
             audit_queue_depth,
             audit_spool_depth,
+            bindings_fresh,
+            bindings_age_seconds,
             idp_ready,
             registry,
             gauges: ScrapeGauges::default(),
@@ -247,6 +265,9 @@ impl Metrics {
             .set(read(&self.gauges.audit_queue_depth));
         self.audit_spool_depth
             .set(read(&self.gauges.audit_spool_depth));
+        self.bindings_fresh.set(read(&self.gauges.bindings_fresh));
+        self.bindings_age_seconds
+            .set(read(&self.gauges.bindings_age_seconds));
         let mut out = Vec::with_capacity(16 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "encoding metrics failed");
@@ -305,7 +326,11 @@ mod tests {
     fn scrape_gauges_are_read_when_rendered() {
         let m = Metrics::new().unwrap();
         let _ = m.gauges.audit_spool_depth.set(Arc::new(|| 7));
+        let _ = m.gauges.bindings_fresh.set(Arc::new(|| 1));
+        let _ = m.gauges.bindings_age_seconds.set(Arc::new(|| 3));
         let text = String::from_utf8(m.render()).unwrap();
         assert!(text.contains("gatehouse_audit_spool_depth 7"));
+        assert!(text.contains("gatehouse_bindings_fresh 1"));
+        assert!(text.contains("gatehouse_bindings_age_seconds 3"));
     }
 }

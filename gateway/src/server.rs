@@ -212,6 +212,15 @@ pub fn build(
     }
     let policy = Arc::new(PolicyStore::new(table));
     let bindings = Arc::new(crate::bindings::BindingsCache::new());
+    let (fresh, aged) = (bindings.clone(), bindings.clone());
+    let _ = metrics
+        .gauges
+        .bindings_fresh
+        .set(Arc::new(move || i64::from(fresh.is_fresh())));
+    let _ = metrics.gauges.bindings_age_seconds.set(Arc::new(move || {
+        aged.age()
+            .map_or(-1, |a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX))
+    }));
     let audit = {
         let _guard = rt.enter();
         let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;

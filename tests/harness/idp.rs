@@ -15,7 +15,8 @@
 //!   plus [`TEST_POST_LOGOUT_REDIRECT_URI`], and whose back-channel logout URI (session
 //!   required) is the options';
 //! - users `alice` (team-a, `sandbox-operators`), `bob` (team-a, `sandbox-viewers`) and
-//!   `carol` (team-b, `sandbox-operators`), plus [`IdpOptions::extra_users`];
+//!   `carol` (team-b, `sandbox-operators`), `dana` (platform, no groups: service_admin only
+//!   through a binding), plus [`IdpOptions::extra_users`];
 //! - ID tokens (RS256, `aud` = client id) carrying `sub` (the username), `name`,
 //!   `preferred_username`, `email`, `email_verified`, `team` and `groups`, plus `iss`,
 //!   `aud`, `exp`, `iat`, `auth_time`, `nonce`, `sid`;
@@ -39,10 +40,11 @@ pub const TEST_REDIRECT_URI: &str = "http://127.0.0.1:1/cb";
 pub const TEST_POST_LOGOUT_REDIRECT_URI: &str = "http://127.0.0.1:1/logged-out";
 
 /// The built-in users: `(username, team, groups)`.
-pub const USERS: [(&str, &str, &[&str]); 3] = [
+pub const USERS: [(&str, &str, &[&str]); 4] = [
     ("alice", "team-a", &["sandbox-operators"]),
     ("bob", "team-a", &["sandbox-viewers"]),
     ("carol", "team-b", &["sandbox-operators"]),
+    ("dana", "platform", &[]),
 ];
 
 /// How to start the IdP.

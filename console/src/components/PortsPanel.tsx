@@ -4,6 +4,7 @@ import { useAnnounce, useApi, useSession } from '../context';
 import { denyReason } from '../permissions';
 import { ActionButton } from './ActionButton';
 import { ErrorBanner } from './common';
+import { copyText } from '../clipboard';
 
 /** The ports listed without asking: the usual HTTP port of sandbox images. */
 export const DEFAULT_PORTS = [8080];
@@ -12,27 +13,6 @@ export function parsePort(raw: string): number | null {
   if (!/^\d{1,5}$/.test(raw.trim())) return null;
   const n = Number(raw.trim());
   return n >= 1 && n <= 65535 ? n : null;
-}
-
-async function copyText(text: string, fallbackInput: HTMLInputElement | null): Promise<boolean> {
-  try {
-    if (navigator.clipboard?.writeText) {
-      await navigator.clipboard.writeText(text);
-      return true;
-    }
-  } catch {
-    // Fall back below.
-  }
-  if (fallbackInput) {
-    fallbackInput.focus();
-    fallbackInput.select();
-    try {
-      return document.execCommand('copy');
-    } catch {
-      return false;
-    }
-  }
-  return false;
 }
 
 /**

@@ -198,17 +198,21 @@ pub async fn backchannel_logout(
     }
 }
 
-/// `GET /auth/me`: the caller, their role and permissions, and the session's CSRF token.
+/// `GET /auth/me`: the caller, their role and permissions, the roles a key of theirs may
+/// carry (`assignableRoles`), and the session's CSRF token.
 pub async fn me(gw: &Gateway, req: &Inbound, ctx: &mut RequestCtx) -> Result<Reply, GatewayError> {
     if ctx.principal.kind == PrincipalKind::Anonymous {
         return Err(GatewayError::unauthenticated());
     }
     let table = gw.policy.current();
     let role = ctx.role.clone().unwrap_or_default();
-    let permissions: Vec<&str> = table
-        .permissions(&role)
-        .iter()
-        .map(|a| a.as_str())
+    let mine = table.permissions(&role);
+    let permissions: Vec<&str> = mine.iter().map(|a| a.as_str()).collect();
+    // The roles a personal key of this caller may carry (none allows more than theirs).
+    let assignable: Vec<&str> = table
+        .role_names()
+        .into_iter()
+        .filter(|r| table.permissions(r).iter().all(|a| mine.contains(a)))
         .collect();
     let csrf = match (&gw.oidc, ctx.principal.method) {
         (Some(o), AuthMethod::Session) => {
@@ -225,6 +229,7 @@ pub async fn me(gw: &Gateway, req: &Inbound, ctx: &mut RequestCtx) -> Result<Rep
         "team": p.team,
         "role": role,
         "permissions": permissions,
+        "assignableRoles": assignable,
         "csrfToken": csrf,
         "authMethod": p.method.as_str(),
     });

@@ -1,12 +1,18 @@
 //! Probes. `/livez`: the process serves requests (always 200, never looks at anything
 //! else, so a liveness probe never restarts a healthy gateway because its backend is
 //! down). `/readyz`: every dependency a request needs answers; the body names each
-//! check. `/healthz`: kept for compatibility (200 when the backend answers, else 503).
+//! check, and reports the governance store (which never makes the gateway unready: it
+//! fails static). `/healthz`: kept for compatibility (200 when the backend answers, else
+//! 503).
 
 use crate::ctx::RequestCtx;
 use crate::reply::Reply;
 use crate::state::Gateway;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long `/readyz` waits for the governance store to answer a ping.
+const STORE_PING: Duration = Duration::from_secs(1);
 
 /// `/livez`: 200 while the process serves requests.
 pub fn livez() -> Reply {
@@ -32,11 +38,43 @@ pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
             (if discovered { "ok" } else { "pending" }).into(),
         );
     }
+    let (store_ok, store) = store_state(gw).await;
+    checks.insert(
+        "store".into(),
+        (if store_ok { "ok" } else { "unreachable" }).into(),
+    );
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": checks,
+        "store": store,
     });
     Reply::json_value(if ready { 200 } else { 503 }, &body)
+}
+
+/// Whether the governance store answers, and its state for `/readyz`: the kind, whether
+/// the RBAC bindings in memory are current and how old they are, and the durable audit
+/// writer's backlog. The store does not decide readiness: without it the gateway keeps
+/// serving (fail static), and the body says what that means.
+async fn store_state(gw: &Gateway) -> (bool, serde_json::Value) {
+    let reachable = matches!(
+        tokio::time::timeout(STORE_PING, gw.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let fresh = gw.bindings.is_fresh();
+    let mut state = serde_json::json!({
+        "kind": gw.store.kind(),
+        "bindings": if fresh { "fresh" } else { "stale" },
+        "bindingsAgeSeconds": gw.bindings.age().map(|a| a.as_secs()),
+        "auditQueued": gw.durable.queue_depth(),
+        "auditSpooled": gw.durable.spool_depth(),
+    });
+    if !reachable || !fresh {
+        state["note"] = "The governance store cannot be read: the last bindings read still \
+                         apply (fail static), audit events wait in the spool, and personal \
+                         keys not seen in the last seconds are refused."
+            .into();
+    }
+    (reachable, state)
 }
 
 /// `/healthz` (compatibility): 200 when the backend's `/health` answers, else 503
