@@ -1,10 +1,10 @@
 //! [`BindingsCache`]: the RBAC bindings of the governance store, held in memory for role
 //! resolution on the hot path (one atomic load, no I/O).
 //!
-//! A watcher task checks the store's bindings version and reloads when it changes: on
-//! PostgreSQL as soon as `NOTIFY gatehouse_bindings` arrives (a trigger sends it), and
-//! every [`POLL`] in any case (SQLite, or a lost listening connection), so an edit takes
-//! effect within a second. If the store is unreachable
+//! A watcher task checks the store's bindings version and reloads when it changes: as
+//! soon as the change-log follower sees a binding change ([`BindingsCache::changed`]; on
+//! PostgreSQL it is woken by `NOTIFY gatehouse_changes`), and every [`POLL`] in any case,
+//! so an edit takes effect within a second. If the store is unreachable
 //! the last bindings read stay in force — fail static, never open — and
 //! [`BindingsCache::is_fresh`] turns false until a reload succeeds. When no binding
 //! matches, the static `[authz]` table of the role file decides, as before.
@@ -40,6 +40,7 @@ struct Snapshot {
 pub struct BindingsCache {
     current: ArcSwap<Snapshot>,
     fresh: AtomicBool,
+    wake: tokio::sync::Notify,
 }
 
 impl BindingsCache {
@@ -63,6 +64,11 @@ impl BindingsCache {
         }
         self.current.store(Arc::new(s));
         self.fresh.store(true, Ordering::Relaxed);
+    }
+
+    /// The bindings changed in the store: the watcher re-reads them now.
+    pub fn changed(&self) {
+        self.wake.notify_one();
     }
 
     /// Whether the last reload succeeded (false while the store is unreachable).
@@ -103,7 +109,7 @@ impl BindingsCache {
                     },
                     Err(e) => self.stale(&e),
                 }
-                store.wait_for_change(POLL).await;
+                let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
             }
         });
     }

@@ -48,6 +48,8 @@ pub struct GatewayConfig {
     pub admin: AdminSection,
     /// `[telemetry]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
     pub telemetry: TelemetrySection,
+    /// `[replication]`: sessions in the store and the change-log follower.
+    pub replication: crate::replication::ReplicationSection,
 }
 
 /// `[telemetry]`.
@@ -393,6 +395,9 @@ impl GatewayConfig {
     /// Checks what types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.store
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+        self.replication
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;

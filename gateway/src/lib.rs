@@ -23,6 +23,7 @@
 //! - [`routes`]: the gateway's own endpoints (`/healthz`, `/auth/*`, `/console/*`);
 //! - [`csrf`] and [`cookies`]: browser-session defences; [`cors`]: other origins;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
+//! - [`replication`]: sessions in the store and the change log every replica follows;
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
 pub mod admin;
@@ -43,6 +44,7 @@ pub mod personal_keys;
 pub mod pipeline;
 pub mod rbac_cli;
 pub mod reload;
+pub mod replication;
 pub mod reply;
 pub mod routes;
 pub mod sandbox_origin;
