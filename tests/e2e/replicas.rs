@@ -17,7 +17,7 @@ use gatehouse_tests::idp::{Idp, IdpOptions};
 use gatehouse_tests::login::{login, LoginResult};
 use gatehouse_tests::postgres::Postgres;
 use gatehouse_tests::sandbox::httpd_body;
-use gatehouse_tests::{free_port, wait_for, Backend, BackendOptions};
+use gatehouse_tests::{free_port, Backend, BackendOptions};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
