@@ -1015,7 +1015,10 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
         assert!(kinds.iter().any(|x| x == k), "no {k} in deploy/kubernetes");
     }
     // Several gateway replicas, sharing sessions and the change log through PostgreSQL.
-    assert!(gateway_replicas.is_some_and(|n| n >= 3), "{gateway_replicas:?}");
+    assert!(
+        gateway_replicas.is_some_and(|n| n >= 3),
+        "{gateway_replicas:?}"
+    );
     let gw: gatehouse::config::GatewayConfig =
         toml::from_str(&gateway_toml.expect("gatehouse.toml in the ConfigMap")).unwrap();
     gw.validate().unwrap();

@@ -74,7 +74,9 @@ impl Replicas {
     }
 
     async fn login(&self, user: &str) -> LoginResult {
-        login(&self.a.url, &self.idp, user, "/console/").await.unwrap()
+        login(&self.a.url, &self.idp, user, "/console/")
+            .await
+            .unwrap()
     }
 }
 
@@ -161,7 +163,10 @@ async fn replicas_share_sessions_revocations_and_scopes() {
         .json()
         .await
         .unwrap();
-    let mine = created["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+    let mine = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
     // The scope tokens the gateway injected (canonical forms of alice and team-a).
     let scope_md = json!({
         "access.team": created["metadata"]["access.team"].clone(),
@@ -217,11 +222,17 @@ async fn replicas_share_sessions_revocations_and_scopes() {
         .json()
         .await
         .unwrap();
-    let secret = key["key"].as_str().unwrap_or_else(|| panic!("{key}")).to_string();
+    let secret = key["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key}"))
+        .to_string();
     let (s, _) = me(&keyed(&secret), &r.b).await;
     assert_eq!(s, 200);
     let revoked = admin
-        .delete(r.a.at(&format!("/gatehouse/v1/keys/{}", key["id"].as_str().unwrap())))
+        .delete(r.a.at(&format!(
+            "/gatehouse/v1/keys/{}",
+            key["id"].as_str().unwrap()
+        )))
         .send()
         .await
         .unwrap();
@@ -243,7 +254,10 @@ async fn replicas_share_sessions_revocations_and_scopes() {
     let ended = holds_within(since, || async { me(&c, &r.a).await.0 == 401 }).await;
     assert!(ended, "A still accepts the session after {WITHIN:?}");
     let (s, v) = me(&c, &r.a).await;
-    assert_eq!((s, v["code"].as_str()), (401, Some("GATEWAY::SESSION_EXPIRED")));
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("GATEWAY::SESSION_EXPIRED"))
+    );
 
     // Cookies, keys and tokens never reach a log or the audit trail.
     for gw in [&r.a, &r.b] {

@@ -40,8 +40,14 @@ pub fn sessions(c: &mut Criterion) {
     let db = rt
         .block_on(gatehouse_store::SqliteStore::open(&dir.join("g.db")))
         .unwrap_or_else(|e| fail(&format!("session: SQLite store: {e}")));
-    let backend = Arc::new(gatehouse::replication::StoreSessionBackend::new(Arc::new(db)));
-    let stored = Arc::new(SessionStore::with_backend(&cfg, backend, rt.handle().clone()));
+    let backend = Arc::new(gatehouse::replication::StoreSessionBackend::new(Arc::new(
+        db,
+    )));
+    let stored = Arc::new(SessionStore::with_backend(
+        &cfg,
+        backend,
+        rt.handle().clone(),
+    ));
     let peer = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let mut g = c.benchmark_group("session");
     for (name, store) in [("memory_cache_hit", memory), ("store_cache_hit", stored)] {

@@ -98,6 +98,8 @@ mod tests {
         assert!(parse("[replication]\nretention_seconds = 1\n")
             .unwrap_err()
             .contains("replication.retention_seconds"));
-        assert!(parse("[replication]\npoll = 1\n").unwrap_err().contains("poll"));
+        assert!(parse("[replication]\npoll = 1\n")
+            .unwrap_err()
+            .contains("poll"));
     }
 }

@@ -244,10 +244,16 @@ mod tests {
         assert_eq!(f.step(&r).await, 0);
         assert!(r.take().is_empty());
 
-        store.put_session(&session("h1", Some("sid-1"))).await.unwrap();
+        store
+            .put_session(&session("h1", Some("sid-1")))
+            .await
+            .unwrap();
         store.put_session(&session("h2", None)).await.unwrap();
         store.delete_session("h1").await.unwrap();
-        store.delete_sessions_matching(None, Some("alice")).await.unwrap();
+        store
+            .delete_sessions_matching(None, Some("alice"))
+            .await
+            .unwrap();
         store.publish(ChangeKind::Sandbox, "sbx-1").await.unwrap();
         store
             .put_binding(&gatehouse_store::Binding {
@@ -263,14 +269,26 @@ mod tests {
         assert_eq!(f.step(&r).await, 5);
         assert_eq!(
             r.take(),
-            vec!["session h1", "sid sid-1", "session h2", "sandbox sbx-1", "bindings"]
+            vec![
+                "session h1",
+                "sid sid-1",
+                "session h2",
+                "sandbox sbx-1",
+                "bindings"
+            ]
         );
         assert_eq!(f.step(&r).await, 0, "each change once");
         // An expired session leaves without a change: every replica expires it alone.
         let mut old = session("h3", Some("sid-3"));
         old.expires_ms = 1;
         store.put_session(&old).await.unwrap();
-        assert_eq!(store.purge_sessions(chrono::Utc::now().timestamp_millis()).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .purge_sessions(chrono::Utc::now().timestamp_millis())
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(f.step(&r).await, 0);
     }
 }

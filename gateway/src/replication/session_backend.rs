@@ -58,7 +58,12 @@ impl SessionBackend for StoreSessionBackend {
     }
 
     async fn remove(&self, key: &str) -> Result<Option<StoredLogin>, BackendError> {
-        Ok(self.store.delete_session(key).await.map_err(err)?.map(login))
+        Ok(self
+            .store
+            .delete_session(key)
+            .await
+            .map_err(err)?
+            .map(login))
     }
 
     async fn remove_matching(

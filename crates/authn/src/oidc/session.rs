@@ -136,7 +136,8 @@ impl SessionStore {
         backend: Arc<dyn SessionBackend>,
         background: tokio::runtime::Handle,
     ) -> Self {
-        let touch = TOUCH_EVERY.min(Duration::from_secs(cfg.idle_timeout_seconds / 4).max(Duration::from_secs(1)));
+        let touch = TOUCH_EVERY
+            .min(Duration::from_secs(cfg.idle_timeout_seconds / 4).max(Duration::from_secs(1)));
         let mut s = Self::new(cfg);
         s.backend = Some(Backed {
             store: backend,
@@ -507,7 +508,11 @@ mod tests {
             .unwrap();
         assert_eq!(cookie.len(), 43, "256 bits, base64url");
         assert_ne!(s.csrf_token, cookie);
-        assert_eq!(s.csrf_token, csrf_token_of(&cookie), "derived, the same on every replica");
+        assert_eq!(
+            s.csrf_token,
+            csrf_token_of(&cookie),
+            "derived, the same on every replica"
+        );
         assert!(store.get(&cookie).await.is_some());
         assert!(store.get("forged").await.is_none());
         let (other, _) = store
