@@ -18,7 +18,9 @@
 //!   the proxy benchmark's upstream serves: `filter_list` (parse, drop, re-serialize) and
 //!   `list_in_scope`, the allocation-free check `gatehouse_scope::body::all_in_scope` the
 //!   gateway runs first (when every item is in scope, the usual case, it forwards the body
-//!   unchanged and `filter_list` does not run).
+//!   unchanged and `filter_list` does not run);
+//! - `session/*` (`gateway/sessions.rs`): the session cookie with a warm cache, sessions in
+//!   memory vs in the governance store (what replicas share).
 
 #![allow(missing_docs, reason = "criterion macros generate undocumented items")]
 
@@ -35,6 +37,9 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+
+#[path = "gateway/sessions.rs"]
+mod sessions;
 
 /// Stops the bench run (and `cargo test --benches`) when its setup is broken.
 fn fail(msg: &str) -> ! {
@@ -418,6 +423,7 @@ criterion_group!(
     api_keys,
     jwt,
     canonicalization,
-    scoping
+    scoping,
+    sessions::sessions
 );
 criterion_main!(benches);

@@ -146,6 +146,11 @@ impl BackendClient {
         self.cache.invalidate(id);
     }
 
+    /// Forgets every sandbox (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
+
     /// Whether the backend's `/health` answers 200.
     pub async fn upstream_healthy(&self, request_id: &str) -> bool {
         matches!(self.get("/health", request_id).await, Ok((200, _)))

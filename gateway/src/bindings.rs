@@ -1,10 +1,10 @@
 //! [`BindingsCache`]: the RBAC bindings of the governance store, held in memory for role
 //! resolution on the hot path (one atomic load, no I/O).
 //!
-//! A watcher task checks the store's bindings version and reloads when it changes: on
-//! PostgreSQL as soon as `NOTIFY gatehouse_bindings` arrives (a trigger sends it), and
-//! every [`POLL`] in any case (SQLite, or a lost listening connection), so an edit takes
-//! effect within a second. If the store is unreachable
+//! A watcher task checks the store's bindings version and reloads when it changes: as
+//! soon as the change-log follower sees a binding change ([`BindingsCache::changed`]; on
+//! PostgreSQL it is woken by `NOTIFY gatehouse_changes`), and every [`POLL`] in any case,
+//! so an edit takes effect within a second. If the store is unreachable
 //! the last bindings read stay in force — fail static, never open — and
 //! [`BindingsCache::is_fresh`] turns false until a reload succeeds;
 //! [`BindingsCache::age`] is the time since the store last answered (both are in
@@ -47,6 +47,7 @@ pub struct BindingsCache {
     fresh: AtomicBool,
     /// When the store last answered the watcher (ms since the epoch; 0: never).
     confirmed_ms: AtomicI64,
+    wake: tokio::sync::Notify,
 }
 
 impl BindingsCache {
@@ -77,6 +78,11 @@ impl BindingsCache {
         self.confirmed_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
         self.fresh.store(true, Ordering::Relaxed);
+    }
+
+    /// The bindings changed in the store: the watcher re-reads them now.
+    pub fn changed(&self) {
+        self.wake.notify_one();
     }
 
     /// Whether the last reload succeeded (false while the store is unreachable).
@@ -127,7 +133,7 @@ impl BindingsCache {
                     },
                     Err(e) => self.stale(&e),
                 }
-                store.wait_for_change(POLL).await;
+                let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
             }
         });
     }

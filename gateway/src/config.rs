@@ -60,6 +60,8 @@ pub struct GatewayConfig {
     pub quotas: crate::limits::config::QuotasSection,
     /// `[rate_limits]`: token buckets per principal, by role (none unless set).
     pub rate_limits: crate::limits::config::RateLimitsSection,
+    /// `[replication]`: sessions in the store and the change-log follower.
+    pub replication: crate::replication::ReplicationSection,
 }
 
 /// `[telemetry]`.
@@ -417,6 +419,9 @@ impl GatewayConfig {
             .validate()
             .and_then(|()| self.rate_limits.validate())
             .map_err(|(key, message)| invalid(&key, message))?;
+        self.replication
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         resolve_listen("server.listen", &self.server.listen)?;
         self.signing.validate()?;
         if let Some(si) = &self.sandbox_identity {

@@ -12,6 +12,9 @@ pub enum ResponseRewrite {
     /// Stream it through untouched.
     #[default]
     None,
+    /// A scoped sandbox read: check the returned metadata against the caller's scope too
+    /// (the cached scope may predate a change made through another replica).
+    ScopeCheck,
     /// Filter a list to the caller's scope.
     ListFilter,
     /// Read the created sandbox's id (for the audit event).

@@ -27,6 +27,7 @@
 //! - [`signing`]: the signing key ring (JWKS); [`sandbox_identity`]: sandbox tokens;
 //! - [`limits`]: idempotent create, quotas and rate limits;
 //! - [`backend_client`]: the gateway's own calls to the backend (scope lookups, health);
+//! - [`replication`]: sessions in the store and the change log every replica follows;
 //! - [`error`] and [`reply`]: the error shape and the one function that writes answers.
 
 pub mod admin;
@@ -50,6 +51,7 @@ pub mod pipeline;
 pub mod platform;
 pub mod rbac_cli;
 pub mod reload;
+pub mod replication;
 pub mod reply;
 pub mod routes;
 pub mod sandbox_identity;

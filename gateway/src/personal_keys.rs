@@ -6,9 +6,10 @@
 //! A key authenticates as its creator (subject and team) with the key's role, so requests
 //! are scoped exactly like the user's own.
 //!
-//! Lookups are cached ([`CACHE_TTL`]): revocation through this gateway invalidates the
-//! entry at once; expiry is checked on every request. If the store is unreachable and the
-//! key is not cached, the request is refused (fail closed) with 503 and `Retry-After`. The last-used time is written
+//! Lookups are cached ([`CACHE_TTL`]): revocation through any replica invalidates the
+//! entry at once (the change log, `crate::replication`); expiry is checked on every
+//! request. If the store is unreachable and the key is not cached, the request is refused
+//! (fail closed) with 503 and `Retry-After`. The last-used time is written
 //! by a background task, at most once a minute per key.
 
 use async_trait::async_trait;
@@ -55,6 +56,11 @@ impl PersonalKeyAuthenticator {
     /// Forgets the cached lookup of the key with this hash (after a revocation).
     pub fn invalidate(&self, hash: &str) {
         self.cache.invalidate(hash);
+    }
+
+    /// Forgets every cached lookup (changes may have been missed).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
     }
 
     fn touch(&self, id: &str, now_ms: i64) {

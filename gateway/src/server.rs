@@ -45,9 +45,10 @@ pub fn build(
         tracing::info!(admin = %addr, "admin listener: GET /metrics");
     }
 
-    let store = rt
-        .block_on(cfg.store.open())
+    let handles = rt
+        .block_on(cfg.store.open_handles())
         .context("opening the governance store ([store])")?;
+    let store = handles.governance.clone();
     // Migrate now when the store answers; otherwise the durable writer keeps trying (the
     // gateway starts, and spools audit events, while PostgreSQL is down).
     let prepared =
@@ -129,7 +130,16 @@ pub fn build(
                 Duration::from_secs(o.jwks_min_refresh_seconds),
             ));
             let login = Arc::new(OidcLogin::new(o.clone(), secret, http, jwks.clone()));
-            let sessions = Arc::new(SessionStore::new(&o.session));
+            let sessions = Arc::new(match cfg.replication.sessions {
+                crate::replication::SessionPlacement::Store => SessionStore::with_backend(
+                    &o.session,
+                    Arc::new(crate::replication::StoreSessionBackend::new(
+                        handles.sessions.clone(),
+                    )),
+                    rt.handle().clone(),
+                ),
+                crate::replication::SessionPlacement::Memory => SessionStore::new(&o.session),
+            });
             authenticators.push(Box::new(SessionAuthenticator::new(sessions.clone())));
             if o.bearer {
                 authenticators.push(Box::new(BearerAuthenticator::new(
@@ -274,6 +284,7 @@ pub fn build(
         backend,
         audit,
         store,
+        changes: handles.changes.clone(),
         durable,
         personal_keys,
         bindings,
@@ -349,7 +360,19 @@ pub fn build(
         max_head_bytes: cfg.server.max_header_bytes,
         max_headers: cfg.server.max_headers,
     };
-    let app = HttpApp::new(Arc::new(gateway), limits);
+    let gateway = Arc::new(gateway);
+    {
+        // Every replica follows the store's change log to keep its caches true.
+        let _guard = rt.enter();
+        crate::replication::Follower::new(
+            handles.changes.clone(),
+            handles.sessions.clone(),
+            Duration::from_millis(cfg.replication.poll_ms),
+            Duration::from_secs(cfg.replication.retention_seconds),
+        )
+        .spawn(gateway.clone());
+    }
+    let app = HttpApp::new(gateway, limits);
     let mut service = Service::new("gatehouse".to_owned(), app);
     let listen = crate::config::resolve_listen("server.listen", &cfg.server.listen)?;
     // Bind once now so a port in use fails the start with a clear error instead of

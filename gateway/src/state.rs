@@ -42,6 +42,8 @@ pub struct Gateway {
     pub audit: Arc<dyn AuditSink>,
     /// The governance store.
     pub store: Arc<dyn gatehouse_store::GovernanceStore>,
+    /// The store's change log (the gateway publishes sandbox scope changes to it).
+    pub changes: Arc<dyn gatehouse_store::ChangeLog>,
     /// Personal `gk_` keys (shares its cache with the chain's copy).
     pub personal_keys: crate::personal_keys::PersonalKeyAuthenticator,
     /// RBAC bindings from the store (checked before the static `[authz]` table).

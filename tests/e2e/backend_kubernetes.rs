@@ -892,6 +892,7 @@ fn plural(kind: &str) -> &'static str {
         "ConfigMap" => "configmaps",
         "Deployment" => "deployments",
         "Service" => "services",
+        "PodDisruptionBudget" => "poddisruptionbudgets",
         other => panic!("deploy/kubernetes has a kind this test does not know: {other}"),
     }
 }
@@ -982,6 +983,8 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
     });
     let mut kinds = Vec::new();
     let mut backend_toml = None;
+    let mut gateway_toml = None;
+    let mut gateway_replicas = None;
     for file in &files {
         let n = file.file_name().unwrap().to_string_lossy().to_string();
         let real = n.starts_with("namespaces") || n.starts_with("rbac");
@@ -989,6 +992,12 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
             let kind = doc["kind"].as_str().unwrap().to_string();
             if kind == "ConfigMap" && doc["metadata"]["name"] == "gatehouse-backend" {
                 backend_toml = doc["data"]["backend.toml"].as_str().map(str::to_owned);
+            }
+            if kind == "ConfigMap" && doc["metadata"]["name"] == "gatehouse-gateway" {
+                gateway_toml = doc["data"]["gatehouse.toml"].as_str().map(str::to_owned);
+            }
+            if kind == "Deployment" && doc["metadata"]["name"] == "gatehouse-gateway" {
+                gateway_replicas = doc["spec"]["replicas"].as_u64();
             }
             kinds.push(kind);
         }
@@ -1001,9 +1010,23 @@ async fn deploy_manifests_pass_a_server_side_dry_run() {
         "ConfigMap",
         "Deployment",
         "Service",
+        "PodDisruptionBudget",
     ] {
         assert!(kinds.iter().any(|x| x == k), "no {k} in deploy/kubernetes");
     }
+    // Several gateway replicas, sharing sessions and the change log through PostgreSQL.
+    assert!(
+        gateway_replicas.is_some_and(|n| n >= 3),
+        "{gateway_replicas:?}"
+    );
+    let gw: gatehouse::config::GatewayConfig =
+        toml::from_str(&gateway_toml.expect("gatehouse.toml in the ConfigMap")).unwrap();
+    gw.validate().unwrap();
+    assert_eq!(gw.store.kind, gatehouse_store::StoreKind::Postgres);
+    assert_eq!(
+        gw.replication.sessions,
+        gatehouse::replication::SessionPlacement::Store
+    );
 
     // Least privilege, as the API server's authorizer sees it.
     let sa = "system:serviceaccount:gatehouse:gatehouse-backend";

@@ -15,6 +15,9 @@ use gatehouse_tests::postgres::Postgres;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "store_conformance/replicas.rs"]
+mod replicas;
+
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn event(n: usize, at_ms: i64, actor: &str, team: &str, outcome: Outcome) -> AuditEvent {
@@ -347,6 +350,7 @@ async fn sqlite_store_conforms() {
     assert_eq!(store.kind(), "sqlite");
     conformance(&store).await;
     signing_keys(&store).await;
+    replicas::sessions_and_changes(&store).await;
     // Reopening keeps the data and re-applies no migration.
     drop(store);
     let again = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
@@ -361,6 +365,7 @@ async fn postgres_store_conforms() {
     conformance(&store).await;
     store.prepare().await.unwrap();
     signing_keys(&store).await;
+    replicas::sessions_and_changes(&store).await;
 
     // Binding changes wake listeners at once (LISTEN/NOTIFY), not after the poll.
     store.wait_for_change(Duration::from_millis(100)).await; // opens the listener
@@ -380,6 +385,22 @@ async fn postgres_store_conforms() {
         created_ms: T0,
     };
     store.put_binding(&b).await.unwrap();
+    let waited = woke.await.unwrap();
+    assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
+
+    // Every change wakes followers on the one channel, not only binding edits.
+    use gatehouse_store::ChangeLog;
+    let waiter = store.clone();
+    let woke = tokio::spawn(async move {
+        let t = std::time::Instant::now();
+        waiter.wait_for_changes(Duration::from_secs(20)).await;
+        t.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store
+        .publish(gatehouse_store::ChangeKind::Sandbox, "sbx-notified")
+        .await
+        .unwrap();
     let waited = woke.await.unwrap();
     assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
 }

@@ -10,7 +10,6 @@
 //! ```
 
 use crate::error::StoreError;
-use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::GovernanceStore;
 use serde::Deserialize;
@@ -127,18 +126,18 @@ impl StoreConfig {
     /// Opens the store. SQLite is opened and migrated now; PostgreSQL connects lazily
     /// (the durable writer migrates it once it answers).
     pub async fn open(&self) -> Result<Arc<dyn GovernanceStore>, StoreError> {
-        Ok(match self.kind {
-            StoreKind::Sqlite => {
-                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Spool {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
-                }
-                Arc::new(SqliteStore::open(&self.path).await?)
-            }
-            StoreKind::Postgres => Arc::new(PostgresStore::connect_lazy(&self.postgres_url()?)?),
-        })
+        Ok(self.open_handles().await?.governance)
+    }
+
+    /// Opens (creating its directory) and migrates the SQLite file.
+    pub(crate) async fn open_sqlite(&self) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Spool {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        SqliteStore::open(&self.path).await
     }
 }
 

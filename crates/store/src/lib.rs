@@ -7,6 +7,9 @@
 //! embedded, additive, versioned migrations (`migrations/sqlite`, `migrations/postgres`).
 //! One conformance suite (`tests/e2e/store_conformance.rs`) runs against both.
 //!
+//! Replicas share login sessions ([`SessionStore`]) and follow one change feed
+//! ([`ChangeLog`]: PostgreSQL `LISTEN/NOTIFY`, SQLite polling) to keep their caches true.
+//!
 //! [`DurableAuditSink`] feeds audit events to the store without ever blocking a request:
 //! a bounded queue, a writer task, and an append-only spool file while the store is
 //! unreachable, replayed in order when it returns. Inserts are idempotent by event id.
@@ -14,14 +17,17 @@
 mod api_keys;
 mod audit_query;
 mod bindings;
+mod changes;
 mod config;
 mod durable;
 mod error;
+mod handles;
 mod idempotency;
 mod limits;
 mod postgres;
-mod signing_keys;
 mod quotas;
+mod sessions;
+mod signing_keys;
 mod sql;
 mod sqlite;
 mod store;
@@ -34,13 +40,16 @@ pub use audit_query::{
     event_ms, ms_to_rfc3339, parse_outcome, AuditPage, AuditQuery, Cursor, DEFAULT_PAGE, MAX_PAGE,
 };
 pub use bindings::{Binding, BindingKind};
+pub use changes::{Change, ChangeKind, ChangeLog, CHANGES_CHANNEL};
 pub use config::{StoreConfig, StoreKind};
 pub use durable::{DurableAuditSink, DurableOptions};
 pub use error::StoreError;
+pub use handles::StoreHandles;
 pub use idempotency::{Claim, ClaimSpec, IdempotencyStore, StoredResponse};
 pub use limits::LimitsStores;
 pub use postgres::PostgresStore;
-pub use signing_keys::{SigningKeyStore, StoredSigningKey};
 pub use quotas::{LedgerEntry, QuotaLimits, QuotaStore, TeamQuota};
+pub use sessions::{SessionStore, StoredSession};
+pub use signing_keys::{SigningKeyStore, StoredSigningKey};
 pub use sqlite::SqliteStore;
 pub use store::GovernanceStore;

@@ -15,8 +15,8 @@ pub struct PostgresStore {
     listener: Arc<Mutex<Option<PgListener>>>,
 }
 
-/// The channel the `rbac_bindings` trigger notifies.
-pub const BINDINGS_CHANNEL: &str = "gatehouse_bindings";
+/// The channel every change notifies (binding changes included, since migration 6).
+pub const BINDINGS_CHANNEL: &str = crate::changes::CHANGES_CHANNEL;
 
 impl PostgresStore {
     /// A store for `url` (`postgres://user@host:port/db`). Connects lazily, so the gateway
@@ -41,9 +41,9 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Waits for `NOTIFY gatehouse_bindings`, at most `max`. The listening connection is
+    /// Waits for `NOTIFY gatehouse_changes`, at most `max`. The listening connection is
     /// opened on first use and again after it breaks; without one, this sleeps `max`.
-    async fn wait_change(&self, max: Duration) {
+    pub(crate) async fn wait_change(&self, max: Duration) {
         let deadline = tokio::time::Instant::now() + max;
         let mut guard = self.listener.lock().await;
         if guard.is_none() {

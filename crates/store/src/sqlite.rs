@@ -40,7 +40,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// SQLite has no notifications: waits `max` (callers poll).
-    async fn wait_change(&self, max: Duration) {
+    pub(crate) async fn wait_change(&self, max: Duration) {
         tokio::time::sleep(max).await;
     }
 }

@@ -37,7 +37,8 @@ pub trait GovernanceStore: Send + Sync + 'static {
     async fn list_bindings(&self) -> Result<Vec<Binding>, StoreError>;
 
     /// Waits until the bindings may have changed, at most `max`. PostgreSQL wakes on
-    /// `NOTIFY gatehouse_bindings` (a trigger sends it); SQLite simply sleeps `max`.
+    /// `NOTIFY gatehouse_changes` (sent with every change, bindings included); SQLite
+    /// simply sleeps `max`.
     async fn wait_for_change(&self, max: std::time::Duration);
 
     /// A number that changes whenever the bindings change.

@@ -24,6 +24,9 @@ impl Gateway {
         let (mut parts, mut body) = resp.into_parts();
         let status = parts.status.as_u16();
         ctx.upstream_status = Some(status);
+        if (200..300).contains(&status) {
+            self.publish_scope_change(ctx).await;
+        }
         if status != 101 {
             strip_response_hop_by_hop(&mut parts.headers);
         }
@@ -41,7 +44,9 @@ impl Gateway {
         let rewrite_ok = match ctx.rewrite {
             ResponseRewrite::None => false,
             ResponseRewrite::CaptureCreatedId => (200..300).contains(&status),
-            ResponseRewrite::ListFilter | ResponseRewrite::EndpointViaGateway => status == 200,
+            ResponseRewrite::ListFilter
+            | ResponseRewrite::EndpointViaGateway
+            | ResponseRewrite::ScopeCheck => status == 200,
         };
         if !rewrite_ok {
             ctx.rewrite = ResponseRewrite::None;
@@ -70,6 +75,10 @@ impl Gateway {
                 buf
             }
             ResponseRewrite::ListFilter => self.filter_list(buf, ctx)?,
+            ResponseRewrite::ScopeCheck => {
+                self.recheck_read_scope(&buf, ctx)?;
+                buf
+            }
             _ => self.endpoint_via_gateway(&buf, host, ctx)?,
         };
         // The body may have a new length: hyper writes the right one.

@@ -38,6 +38,9 @@ impl Gateway {
             Target::Sandbox => {
                 let id = permit.sandbox_id().unwrap_or_default();
                 self.check_sandbox_in_scope(id, &scope, ctx).await?;
+                if permit.action() == Action::SandboxRead {
+                    ctx.rewrite = ResponseRewrite::ScopeCheck;
+                }
                 if permit.action() == Action::SandboxMetadata {
                     let body = self.read_body(req).await?;
                     scope_body::check_patch(&body, &self.keys).map_err(|e| match e {

@@ -41,6 +41,11 @@ fn oidc_or_404(gw: &Gateway) -> Result<&OidcRuntime, GatewayError> {
     })
 }
 
+/// 503 with `Retry-After`: the governance store (shared sessions) cannot be reached.
+fn store_unavailable(message: &str) -> GatewayError {
+    GatewayError::new(503, "GATEWAY::STORE_UNAVAILABLE", message.to_string()).with_retry_after(5)
+}
+
 /// 503 with `Retry-After` (a dependency of login is down; never a bare 502).
 fn idp_unavailable() -> GatewayError {
     GatewayError::new(
@@ -131,7 +136,14 @@ pub async fn callback(
         Ok((identity, sid, id_token, pending)) => {
             tracing::info!(principal.subject = %identity.subject, "signed in");
             ctx.principal.subject = identity.subject.clone();
-            let (cookie, _) = oidc.sessions.create(identity, sid, Some(id_token)).await;
+            let (cookie, _) = oidc
+                .sessions
+                .create(identity, sid, Some(id_token))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "the session could not be stored");
+                    store_unavailable("The sign-in could not be recorded; retry shortly.")
+                })?;
             let set = oidc.sessions.set_cookie(&cookie, oidc.secure);
             let clear =
                 format!("{LOGIN_COOKIE}=; Path=/auth/callback; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -187,7 +199,14 @@ pub async fn backchannel_logout(
     match oidc.login.verify_logout_token(&token).await {
         Ok((sid, sub)) => {
             let by_subject = if sid.is_some() { None } else { sub.as_deref() };
-            let n = oidc.sessions.end_matching(sid.as_deref(), by_subject).await;
+            let n = oidc
+                .sessions
+                .end_matching(sid.as_deref(), by_subject)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "back-channel logout could not reach the store");
+                    store_unavailable("The sessions could not be ended; retry.")
+                })?;
             tracing::info!(sessions = n, "back-channel logout");
             Ok(Reply::json_value(200, &serde_json::json!({})))
         }
@@ -256,7 +275,10 @@ pub async fn logout(
     };
     let headers = req.headers();
     let ended = match cookie_value(headers, oidc.sessions.cookie_name()) {
-        Some(c) => oidc.sessions.end(c).await,
+        Some(c) => oidc.sessions.end(c).await.map_err(|e| {
+            tracing::warn!(error = %e, "logout could not reach the session store");
+            store_unavailable("The session could not be ended everywhere; retry.")
+        })?,
         None => None,
     };
     let post = oidc.login.config().post_logout_redirect.clone();

@@ -7,6 +7,8 @@
 //!   refresh while the old keys keep serving; when the IdP is down, cached keys keep working;
 //! - [`bearer`]: the `Authorization: Bearer` authenticator;
 //! - [`session`]: the server-side session store and the cookie authenticator;
+//! - [`session_backend`]: where sessions live beyond the process (the gateway implements
+//!   it with the governance store, so replicas share sessions);
 //! - [`login`]: the login flow and the back-channel logout token check;
 //! - [`revocation`]: tokens of ended sessions, refused until they expire.
 
@@ -17,6 +19,7 @@ pub mod jwks;
 pub mod login;
 pub mod revocation;
 pub mod session;
+pub mod session_backend;
 
 pub use bearer::BearerAuthenticator;
 pub use claims::Identity;
