@@ -10,6 +10,7 @@
 //! ```
 
 use crate::error::StoreError;
+use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::GovernanceStore;
 use serde::Deserialize;
