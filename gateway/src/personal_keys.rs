@@ -7,8 +7,10 @@
 //! are scoped exactly like the user's own.
 //!
 //! Lookups are cached ([`CACHE_TTL`]): revocation through this gateway invalidates the
-//! entry at once; expiry is checked on every request. If the store is unreachable and the
-//! key is not cached, the request is refused (fail closed). The last-used time is written
+//! entry at once; expiry is checked on every request. If the store is unreachable, the
+//! last answer read within [`FAIL_STATIC_TTL`] is used (fail static: a store outage does
+//! not lock out keys that were in use); a key not read in that window is refused (fail
+//! closed). The last-used time is written
 //! by a background task, at most once a minute per key.
 
 use async_trait::async_trait;
@@ -22,6 +24,8 @@ use std::time::Duration;
 
 /// How long a lookup (found or not) is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long the last answer read stays usable while the store is unreachable.
+pub const FAIL_STATIC_TTL: Duration = Duration::from_secs(15 * 60);
 /// Least time between two last-used writes for one key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -31,6 +35,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 pub struct PersonalKeyAuthenticator {
     store: Arc<dyn GovernanceStore>,
     cache: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
+    last_known: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
     touched: moka::sync::Cache<String, ()>,
     background: tokio::runtime::Handle,
 }
@@ -44,6 +49,10 @@ impl PersonalKeyAuthenticator {
                 .max_capacity(100_000)
                 .time_to_live(CACHE_TTL)
                 .build(),
+            last_known: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FAIL_STATIC_TTL)
+                .build(),
             touched: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(TOUCH_EVERY)
@@ -55,6 +64,7 @@ impl PersonalKeyAuthenticator {
     /// Forgets the cached lookup of the key with this hash (after a revocation).
     pub fn invalidate(&self, hash: &str) {
         self.cache.invalidate(hash);
+        self.last_known.invalidate(hash);
     }
 
     fn touch(&self, id: &str, now_ms: i64) {
@@ -95,13 +105,20 @@ impl Authenticator for PersonalKeyAuthenticator {
             None => match self.store.key_by_hash(&hash).await {
                 Ok(r) => {
                     let r = r.map(Arc::new);
+                    self.last_known.insert(hash.clone(), r.clone());
                     self.cache.insert(hash, r.clone());
                     r
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "personal key lookup failed; refusing the key");
-                    return Err(AuthError::InvalidApiKey);
-                }
+                Err(e) => match self.last_known.get(&hash) {
+                    Some(r) => {
+                        tracing::debug!(error = %e, "store unreachable; using the last lookup of this personal key");
+                        r
+                    }
+                    None => {
+                        tracing::warn!(error = %e, "personal key lookup failed; refusing the key");
+                        return Err(AuthError::InvalidApiKey);
+                    }
+                },
             },
         };
         let now = chrono::Utc::now().timestamp_millis();

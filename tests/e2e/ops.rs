@@ -455,7 +455,10 @@ async fn readiness_waits_for_the_identity_provider() {
     })
     .await
     .unwrap();
-    assert_eq!(v["checks"], json!({"backend": "ok", "idp_discovery": "ok"}));
+    assert_eq!(
+        v["checks"],
+        json!({"backend": "ok", "idp_discovery": "ok", "store": "ok"})
+    );
     let log = st.gw.log();
     assert!(log.contains("OpenID provider discovered"), "{log}");
     assert!(!log.contains(" ERROR "), "{log}");

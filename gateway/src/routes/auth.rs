@@ -43,7 +43,7 @@ fn oidc_or_404(gw: &Gateway) -> Result<&OidcRuntime, GatewayError> {
 
 fn idp_unavailable() -> GatewayError {
     GatewayError::new(
-        502,
+        503,
         "GATEWAY::IDP_UNAVAILABLE",
         "The identity provider is unreachable; retry later.",
     )
@@ -76,6 +76,14 @@ pub async fn login(
             "GATEWAY::INVALID_RETURN_TO",
             "return_to must be a same-origin relative path.",
         ));
+    }
+    // Discovery is cached: make sure the browser is not sent to an IdP that is down.
+    if !crate::idp_probe::reachable(oidc.login.issuer()).await {
+        tracing::warn!(
+            issuer = oidc.login.issuer(),
+            "login refused: the OpenID provider does not answer"
+        );
+        return Err(idp_unavailable());
     }
     match oidc.login.start(return_to).await {
         Ok((url, state)) => {

@@ -1,12 +1,19 @@
 //! Probes. `/livez`: the process serves requests (always 200, never looks at anything
 //! else, so a liveness probe never restarts a healthy gateway because its backend is
 //! down). `/readyz`: every dependency a request needs answers; the body names each
-//! check. `/healthz`: kept for compatibility (200 when the backend answers, else 503).
+//! check. The governance store is checked too, but an unreachable store does not make
+//! the gateway unready: it fails static (cached bindings and keys, audit spooled), so the
+//! body says `degraded` with 200. `/healthz`: kept for compatibility (200 when the
+//! backend answers, else 503).
 
 use crate::ctx::RequestCtx;
 use crate::reply::Reply;
 use crate::state::Gateway;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long `/readyz` waits for the governance store's ping.
+const STORE_PING: Duration = Duration::from_secs(1);
 
 /// `/livez`: 200 while the process serves requests.
 pub fn livez() -> Reply {
@@ -15,9 +22,13 @@ pub fn livez() -> Reply {
 
 /// `/readyz`: 200 when the backend answers `/health` and, with OIDC configured, the
 /// OpenID provider's discovery has succeeded; otherwise 503. Each check is named with
-/// `ok` or the reason it is not.
+/// `ok` or the reason it is not; `store` is informational (see the module docs).
 pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
-    let backend = gw.backend.upstream_healthy(&ctx.request_id).await;
+    let (backend, store) = tokio::join!(
+        gw.backend.upstream_healthy(&ctx.request_id),
+        tokio::time::timeout(STORE_PING, gw.store.ping())
+    );
+    let store_ok = matches!(store, Ok(Ok(())));
     let mut checks = serde_json::Map::new();
     checks.insert(
         "backend".into(),
@@ -32,10 +43,21 @@ pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
             (if discovered { "ok" } else { "pending" }).into(),
         );
     }
-    let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": checks,
-    });
+    checks.insert(
+        "store".into(),
+        (if store_ok {
+            "ok"
+        } else {
+            "unreachable (fail-static: cached bindings and keys, audit spooled)"
+        })
+        .into(),
+    );
+    let status = match (ready, store_ok) {
+        (false, _) => "not_ready",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
+    let body = serde_json::json!({ "status": status, "checks": checks });
     Reply::json_value(if ready { 200 } else { 503 }, &body)
 }
 
