@@ -42,12 +42,13 @@ fn signal(sig: &str, pid: u32) {
     assert!(st.success());
 }
 
+/// Whether `pid` runs (an exited child not yet reaped by its parent is a zombie: not
+/// running).
 fn alive(pid: u32) -> bool {
-    Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+        .is_some_and(|r| !r.starts_with('Z'))
 }
 
 #[tokio::test]
@@ -107,10 +108,11 @@ async fn an_upgrade_under_load_fails_no_request() {
     let backend = Backend::start(BackendOptions::default()).await.unwrap();
     let admin_port = free_port();
     let extra = format!(
-        "server.grace_period_seconds = 2\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{}",
+        "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{}",
         key_entry("drill-admin", ADMIN_KEY, "service_admin")
     );
-    let gw = Gateway::start(&backend.url, &backend.api_key, &extra)
+    let grace = [("GATEHOUSE__SERVER__GRACE_PERIOD_SECONDS", "2")];
+    let gw = Gateway::start_with_env(free_port(), &backend.url, &backend.api_key, &extra, &grace)
         .await
         .unwrap();
     let old = gw.pid().unwrap();
@@ -147,6 +149,7 @@ async fn an_upgrade_under_load_fails_no_request() {
         .arg(&gw.config_path)
         .arg("--upgrade")
         .env_remove("GATEHOUSE_UPSTREAM_API_KEY")
+        .envs(grace)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
