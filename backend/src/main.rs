@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use gatehouse_backend::api::api_key::{ApiKey, Replaced};
 use gatehouse_backend::api::{self, AppState};
 use gatehouse_backend::config::{Config, Overrides};
 use gatehouse_backend::service::Service;
@@ -56,19 +57,31 @@ async fn shutdown_signal() {
 }
 
 /// `SIGHUP`: re-reads and validates the configuration file and reports the result; the
-/// signal never ends the process. The running listener, store and engine are kept (they
-/// change with a restart); an invalid file is reported and ignored.
-async fn on_sighup(path: Option<PathBuf>, env: Overrides, cli: Overrides) {
+/// signal never ends the process. A changed `server.api_key` takes effect at once; the
+/// running listener, store and engine are kept (they change with a restart); an invalid
+/// file is reported and ignored.
+async fn on_sighup(path: Option<PathBuf>, env: Overrides, cli: Overrides, key: ApiKey) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         tracing::warn!("cannot handle SIGHUP");
         return;
     };
     while hup.recv().await.is_some() {
         match Config::load(path.as_deref(), env.clone(), cli.clone()) {
-            Ok(_) => tracing::info!(
-                "SIGHUP: configuration re-read and valid; listener, store and engine settings apply at the next restart"
-            ),
-            Err(e) => tracing::error!(error = %e, "SIGHUP: configuration invalid; the running one stays in force"),
+            Ok(cfg) => {
+                match key.replace(cfg.server.api_key) {
+                    Replaced::Changed => tracing::info!("SIGHUP: API key replaced"),
+                    Replaced::KeptRunning => tracing::warn!(
+                        "SIGHUP: the configuration has no API key; the running one stays in force"
+                    ),
+                    Replaced::Unchanged => {}
+                }
+                tracing::info!(
+                    "SIGHUP: configuration re-read and valid; listener, store and engine settings apply at the next restart"
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: configuration invalid; the running one stays in force")
+            }
         }
     }
 }
@@ -171,7 +184,6 @@ async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow:
             }
         });
     }
-    tokio::spawn(on_sighup(args.config.clone(), env, cli));
 
     tokio::spawn(reconcile::run(
         service.clone(),
@@ -192,9 +204,11 @@ async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow:
     let proxy_client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(connector);
+    let api_key = ApiKey::new(cfg.server.api_key.clone());
+    tokio::spawn(on_sighup(args.config.clone(), env, cli, api_key.clone()));
     let state = Arc::new(AppState {
         service,
-        api_key: cfg.server.api_key.clone(),
+        api_key,
         eip: cfg.server.eip.clone(),
         endpoint_host: cfg.endpoint_host().map(str::to_owned),
         max_body_bytes: cfg.server.max_body_bytes,

@@ -14,6 +14,11 @@ dev/scripts/install-deps.sh
 kube_build_log=$(mktemp)
 dev/kubernetes/build.sh >"$kube_build_log" 2>&1 &
 kube_build_pid=$!
+# Docker Compose v2 for the compose stack's test (dev/compose/build.sh): cached in
+# ~/.cache/gatehouse/compose; a cold build (~5 min) also runs in the background.
+compose_build_log=$(mktemp)
+dev/compose/build.sh >"$compose_build_log" 2>&1 &
+compose_build_pid=$!
 dev/scripts/python-venv.sh .venv
 echo "== npm: dev IdP, browser tests, console (typecheck, unit tests, build)"
 (cd dev/idp && npm ci --no-audit --no-fund --loglevel=error)
@@ -56,6 +61,14 @@ dev/kubernetes/cluster.sh start "$kube_dir"
 # KUBECONFIG, GATEHOUSE_KUBE_SERVER, GATEHOUSE_KUBE_TOKEN, GATEHOUSE_KUBE_CA_FILE, ...
 # shellcheck disable=SC1091
 . "$kube_dir/env"
+if ! wait "$compose_build_pid"; then
+  cat "$compose_build_log" >&2
+  echo "dev/compose/build.sh failed: the compose stack's test needs Docker Compose" >&2
+  exit 1
+fi
+GATEHOUSE_COMPOSE=$(sed -n 's/^GATEHOUSE_COMPOSE=//p' "$compose_build_log")
+export GATEHOUSE_COMPOSE
+rm -f "$compose_build_log"
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${GATEHOUSE_TEST_THREADS:-4}"
 echo "== benchmark smoke run"

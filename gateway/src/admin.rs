@@ -28,11 +28,51 @@ pub fn spawn(
 ) -> Result<SocketAddr, AdminBindError> {
     let err = |source| AdminBindError { addr, source };
     let std_listener = std::net::TcpListener::bind(addr).map_err(err)?;
-    std_listener.set_nonblocking(true).map_err(err)?;
     let local = std_listener.local_addr().map_err(err)?;
-    let _guard = rt.enter();
-    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(err)?;
+    serve(std_listener, metrics, rt).map_err(err)?;
+    Ok(local)
+}
+
+/// During a graceful upgrade the old process still holds the admin port: binds it as soon
+/// as it is free (retrying every 200 ms in the background) and serves metrics from then.
+pub fn spawn_when_free(addr: SocketAddr, metrics: Arc<Metrics>, rt: &tokio::runtime::Runtime) {
     rt.spawn(async move {
+        let mut waited = false;
+        loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(l) => {
+                    match listen(l, metrics) {
+                        Ok(()) => tracing::info!(admin = %addr, "admin listener: GET /metrics"),
+                        Err(e) => tracing::warn!(admin = %addr, error = %e, "admin listener failed"),
+                    }
+                    return;
+                }
+                Err(_) => {
+                    if !waited {
+                        tracing::info!(admin = %addr, "admin port still held by the old process; binding it once free");
+                        waited = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+}
+
+fn serve(
+    std_listener: std::net::TcpListener,
+    metrics: Arc<Metrics>,
+    rt: &tokio::runtime::Runtime,
+) -> std::io::Result<()> {
+    let _guard = rt.enter();
+    listen(std_listener, metrics)
+}
+
+/// Serves `GET /metrics` on `std_listener`; must run inside the Tokio runtime.
+fn listen(std_listener: std::net::TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    std_listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    tokio::spawn(async move {
         loop {
             let (io, _) = match listener.accept().await {
                 Ok(c) => c,
@@ -58,7 +98,7 @@ pub fn spawn(
             });
         }
     });
-    Ok(local)
+    Ok(())
 }
 
 fn answer<B>(req: &http::Request<B>, metrics: &Metrics) -> http::Response<Full<Bytes>> {

@@ -20,7 +20,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// Without a command it runs the gateway. SIGHUP reloads the configuration, API keys and
 /// role table (an invalid file is refused and the running one kept); SIGTERM stops
-/// accepting and drains requests in flight for server.grace_period_seconds.
+/// accepting and drains requests in flight for server.grace_period_seconds; SIGQUIT hands
+/// the listening socket to a new process started with --upgrade, then drains.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version)]
 struct Args {
@@ -40,6 +41,15 @@ struct Args {
     /// Log format.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
+    /// Zero-downtime upgrade: take the listening socket over from the gateway running with
+    /// the same configuration. Start this process first, then send SIGQUIT to the old
+    /// one; it hands its sockets over and drains.
+    #[arg(long)]
+    upgrade: bool,
+    /// Unix socket for the upgrade hand-over (default /tmp/gatehouse-upgrade-<port>.sock);
+    /// the old and the new process must agree on it.
+    #[arg(long, env = "GATEHOUSE_UPGRADE_SOCK")]
+    upgrade_sock: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -319,7 +329,11 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the background runtime")?;
-    let (server, reloadable) = gatehouse::server::build(&cfg, &rt)?;
+    let upgrade = gatehouse::upgrade::UpgradeOptions {
+        upgrade: args.upgrade,
+        sock: args.upgrade_sock.clone(),
+    };
+    let (server, reloadable) = gatehouse::server::build(&cfg, &rt, &upgrade)?;
     tracing::info!(listen = %cfg.server.listen, upstream = %cfg.upstream.url, "gatehouse ready");
     rt.spawn(gatehouse::reload::on_sighup(gatehouse::reload::Reloader {
         path: args.config.clone(),

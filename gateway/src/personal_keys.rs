@@ -8,8 +8,10 @@
 //!
 //! Lookups are cached ([`CACHE_TTL`]): revocation through any replica invalidates the
 //! entry at once (the change log, `crate::replication`); expiry is checked on every
-//! request. If the store is unreachable and the key is not cached, the request is refused
-//! (fail closed) with 503 and `Retry-After`. The last-used time is written
+//! request. If the store is unreachable, the last answer read within [`FAIL_STATIC_TTL`]
+//! is used (fail static: a store outage does not lock out keys that were in use); a key
+//! not read in that window gets 503 with `Retry-After` (never "invalid": it may be good).
+//! The last-used time is written
 //! by a background task, at most once a minute per key.
 
 use async_trait::async_trait;
@@ -23,6 +25,8 @@ use std::time::Duration;
 
 /// How long a lookup (found or not) is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long the last answer read stays usable while the store is unreachable.
+pub const FAIL_STATIC_TTL: Duration = Duration::from_secs(15 * 60);
 /// Least time between two last-used writes for one key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -32,6 +36,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 pub struct PersonalKeyAuthenticator {
     store: Arc<dyn GovernanceStore>,
     cache: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
+    last_known: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
     touched: moka::sync::Cache<String, ()>,
     background: tokio::runtime::Handle,
 }
@@ -45,6 +50,10 @@ impl PersonalKeyAuthenticator {
                 .max_capacity(100_000)
                 .time_to_live(CACHE_TTL)
                 .build(),
+            last_known: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FAIL_STATIC_TTL)
+                .build(),
             touched: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(TOUCH_EVERY)
@@ -56,6 +65,7 @@ impl PersonalKeyAuthenticator {
     /// Forgets the cached lookup of the key with this hash (after a revocation).
     pub fn invalidate(&self, hash: &str) {
         self.cache.invalidate(hash);
+        self.last_known.invalidate(hash);
     }
 
     /// Forgets every cached lookup (changes may have been missed).
@@ -101,17 +111,24 @@ impl Authenticator for PersonalKeyAuthenticator {
             None => match self.store.key_by_hash(&hash).await {
                 Ok(r) => {
                     let r = r.map(Arc::new);
+                    self.last_known.insert(hash.clone(), r.clone());
                     self.cache.insert(hash, r.clone());
                     r
                 }
-                Err(e) => {
-                    // Not "invalid": the key may be good. 503 + Retry-After, so clients
-                    // come back instead of discarding the key.
-                    tracing::warn!(error = %e, "personal key lookup failed; answering 503");
-                    return Err(AuthError::Unavailable {
-                        dependency: "governance store",
-                    });
-                }
+                Err(e) => match self.last_known.get(&hash) {
+                    Some(r) => {
+                        tracing::debug!(error = %e, "store unreachable; using the last lookup of this personal key");
+                        r
+                    }
+                    None => {
+                        // Not "invalid": the key may be good. 503 + Retry-After, so clients
+                        // come back instead of discarding the key.
+                        tracing::warn!(error = %e, "personal key lookup failed; answering 503");
+                        return Err(AuthError::Unavailable {
+                            dependency: "governance store",
+                        });
+                    }
+                },
             },
         };
         let now = chrono::Utc::now().timestamp_millis();

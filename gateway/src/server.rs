@@ -7,6 +7,7 @@ use crate::http::service::{ConnLimits, HttpApp};
 use crate::http::upstream::Upstream;
 use crate::routes::console::Console;
 use crate::state::{Gateway, OidcRuntime};
+use crate::upgrade::UpgradeOptions;
 use anyhow::Context;
 use gatehouse_authn::oidc::login::idp_http_client;
 use gatehouse_authn::oidc::{
@@ -33,16 +34,24 @@ pub struct Reloadable {
 }
 
 /// Builds the gateway and its Pingora server. Background tasks (audit writer, policy
-/// watcher, admin listener) run on `rt`, which must outlive the server.
+/// watcher, admin listener) run on `rt`, which must outlive the server. With
+/// `upgrade.upgrade` the listening socket is taken over from a running gateway
+/// ([`crate::upgrade`]).
 pub fn build(
     cfg: &GatewayConfig,
     rt: &tokio::runtime::Runtime,
+    upgrade: &UpgradeOptions,
 ) -> anyhow::Result<(Server, Reloadable)> {
     let upstream = cfg.upstream()?;
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     if let Some(listen) = &cfg.admin.listen {
-        let addr = crate::admin::spawn(cfg.admin.addr(listen)?, metrics.clone(), rt)?;
-        tracing::info!(admin = %addr, "admin listener: GET /metrics");
+        let addr = cfg.admin.addr(listen)?;
+        if upgrade.upgrade {
+            crate::admin::spawn_when_free(addr, metrics.clone(), rt);
+        } else {
+            let addr = crate::admin::spawn(addr, metrics.clone(), rt)?;
+            tracing::info!(admin = %addr, "admin listener: GET /metrics");
+        }
     }
 
     let handles = rt
@@ -346,14 +355,23 @@ pub fn build(
         limits,
     };
 
+    let listen = crate::config::resolve_listen("server.listen", &cfg.server.listen)?;
     let conf = ServerConf {
+        upgrade_sock: upgrade.sock_path(listen),
         threads: cfg.server.threads,
         grace_period_seconds: Some(cfg.server.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
         work_stealing: cfg.server.work_stealing,
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let mut server = Server::new_with_opt_and_conf(crate::upgrade::pingora_opt(upgrade), conf);
+    if upgrade.upgrade {
+        tracing::info!(
+            sock = %upgrade.sock_path(listen),
+            "upgrade: waiting for the running gateway's sockets (send it SIGQUIT)"
+        );
+    }
+    // With --upgrade this receives the listening sockets of the old process.
     server.bootstrap();
     let limits = ConnLimits {
         header_read_timeout: Duration::from_millis(cfg.server.header_read_timeout_ms),
@@ -374,11 +392,12 @@ pub fn build(
     }
     let app = HttpApp::new(gateway, limits);
     let mut service = Service::new("gatehouse".to_owned(), app);
-    let listen = crate::config::resolve_listen("server.listen", &cfg.server.listen)?;
     // Bind once now so a port in use fails the start with a clear error instead of
-    // Pingora logging "ready" and retrying.
-    std::net::TcpListener::bind(listen)
-        .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
+    // Pingora logging "ready" and retrying (an upgrade inherits the socket instead).
+    if !upgrade.upgrade {
+        std::net::TcpListener::bind(listen)
+            .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
+    }
     service.add_listener(
         ListenerConfig::tcp(listen.to_string()).l4_buffer(L4BufferSettings::new(
             cfg.server.read_buffer_bytes,

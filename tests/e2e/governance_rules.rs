@@ -307,7 +307,7 @@ async fn readyz_and_metrics_show_the_store_and_bindings_freshness() {
     .unwrap();
     let (s, b) = stale;
     assert_eq!(s, 200, "the gateway stays ready without its store: {b}");
-    assert_eq!(b["status"], "ready", "{b}");
+    assert_eq!(b["status"], "degraded", "{b}");
     assert_eq!(b["checks"]["store"], "unreachable", "{b}");
     assert!(
         b["store"]["note"]

@@ -55,7 +55,8 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 
 /// Rejects requests without the configured API key (constant-time comparison).
 pub async fn authenticate(AxState(state): AxState<State>, req: Request, next: Next) -> Response {
-    let Some(expected) = state.api_key.as_deref() else {
+    let current = state.api_key.load();
+    let Some(expected) = current.as_deref() else {
         return next.run(req).await;
     };
     if EXEMPT.contains(&req.uri().path()) {

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes mounted at `/` and `/v1` like upstream, the API-key check,
 //! request ids, and the error shape for everything the router itself rejects.
 
+pub mod api_key;
 mod body;
 mod events_feed;
 mod handlers;
@@ -26,8 +27,9 @@ pub type ProxyClient = Client<HttpConnector, axum::body::Body>;
 pub struct AppState {
     /// The lifecycle service.
     pub service: Arc<Service>,
-    /// The key clients must send; `None` only in explicit insecure mode.
-    pub api_key: Option<String>,
+    /// The key clients must send; `None` only in explicit insecure mode. `SIGHUP`
+    /// replaces it when the configuration's key changed.
+    pub api_key: api_key::ApiKey,
     /// Public base for server-proxy URLs (`server.eip`).
     pub eip: Option<String>,
     /// Host to put in direct endpoint URLs (`server.endpoint_host` / `docker.host_ip`).

@@ -31,7 +31,7 @@ async fn harness() -> Harness {
     let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
     let state = Arc::new(AppState {
         service,
-        api_key: Some(KEY.into()),
+        api_key: Some(KEY.to_string()).into(),
         eip: None,
         endpoint_host: None,
         max_body_bytes: 4096,

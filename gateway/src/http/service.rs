@@ -6,6 +6,11 @@
 //! size and count, a client must send its request head within `header_read_timeout`
 //! (also the keep-alive idle limit), keep-alive and `Connection: close` are honoured,
 //! and header-name case is recorded so it can be preserved toward the backend.
+//!
+//! Draining (SIGTERM, or SIGQUIT during an upgrade): a connection is not cut between
+//! requests, where a client may already have sent its next one. Its next response carries
+//! `Connection: close`, so the client reconnects (to the new process, after an upgrade)
+//! without a failed request; a connection idle for [`DRAIN_IDLE`] is then closed.
 
 use super::inbound::Inbound;
 use super::Logged;
@@ -20,9 +25,13 @@ use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+
+/// How long a draining connection may stay idle before it is closed.
+pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// Per-connection limits.
 #[derive(Debug, Clone)]
@@ -39,12 +48,18 @@ pub struct ConnLimits {
 pub struct HttpApp {
     gw: Arc<Gateway>,
     limits: ConnLimits,
+    /// Set once shutdown began: responses then close their connection.
+    draining: AtomicBool,
 }
 
 impl HttpApp {
     /// The application for `gw`.
     pub fn new(gw: Arc<Gateway>, limits: ConnLimits) -> Self {
-        Self { gw, limits }
+        Self {
+            gw,
+            limits,
+            draining: AtomicBool::new(false),
+        }
     }
 
     /// One request, from head to response head; the body's end runs the logging phase.
@@ -99,6 +114,14 @@ impl HttpApp {
         if let Some(origin) = cors {
             crate::cors::Cors::decorate(origin, resp.headers_mut());
         }
+        if self.draining.load(Ordering::Relaxed)
+            && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS
+        {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         resp.map(|b| Logged::new(b, self.gw.clone(), method, ctx))
     }
 }
@@ -133,8 +156,20 @@ impl ServerApp for HttpApp {
                 }
             }
             _ = shutdown.changed() => {
-                conn.as_mut().graceful_shutdown();
-                if let Err(e) = conn.await {
+                self.draining.store(true, Ordering::Relaxed);
+                // The next response closes the connection; an idle one is closed soon.
+                let ended = tokio::select! {
+                    r = conn.as_mut() => Some(r),
+                    _ = tokio::time::sleep(DRAIN_IDLE) => None,
+                };
+                let r = match ended {
+                    Some(r) => r,
+                    None => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = r {
                     tracing::debug!(error = %e, "client connection ended during shutdown");
                 }
             }

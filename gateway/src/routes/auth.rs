@@ -84,6 +84,14 @@ pub async fn login(
             "return_to must be a same-origin relative path.",
         ));
     }
+    // Discovery is cached: make sure the browser is not sent to an IdP that is down.
+    if !crate::idp_probe::reachable(oidc.login.issuer()).await {
+        tracing::warn!(
+            issuer = oidc.login.issuer(),
+            "login refused: the OpenID provider does not answer"
+        );
+        return Err(idp_unavailable());
+    }
     match oidc.login.start(return_to).await {
         Ok((url, state)) => {
             let cookie = format!(

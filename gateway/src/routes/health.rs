@@ -1,9 +1,10 @@
 //! Probes. `/livez`: the process serves requests (always 200, never looks at anything
 //! else, so a liveness probe never restarts a healthy gateway because its backend is
 //! down). `/readyz`: every dependency a request needs answers; the body names each
-//! check, and reports the governance store (which never makes the gateway unready: it
-//! fails static). `/healthz`: kept for compatibility (200 when the backend answers, else
-//! 503).
+//! check. The governance store is checked too, but an unreachable store does not make
+//! the gateway unready: it fails static (cached bindings and keys, audit spooled), so the
+//! body says `degraded` with 200. `/healthz`: kept for compatibility (200 when the
+//! backend answers, else 503).
 
 use crate::ctx::RequestCtx;
 use crate::reply::Reply;
@@ -21,9 +22,13 @@ pub fn livez() -> Reply {
 
 /// `/readyz`: 200 when the backend answers `/health` and, with OIDC configured, the
 /// OpenID provider's discovery has succeeded; otherwise 503. Each check is named with
-/// `ok` or the reason it is not.
+/// `ok` or the reason it is not; `store` is informational (see the module docs).
 pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
-    let backend = gw.backend.upstream_healthy(&ctx.request_id).await;
+    let (backend, store) = tokio::join!(
+        gw.backend.upstream_healthy(&ctx.request_id),
+        tokio::time::timeout(STORE_PING, gw.store.ping())
+    );
+    let store_ok = matches!(store, Ok(Ok(())));
     let mut checks = serde_json::Map::new();
     checks.insert(
         "backend".into(),
@@ -38,28 +43,33 @@ pub async fn readyz(gw: &Gateway, ctx: &RequestCtx) -> Reply {
             (if discovered { "ok" } else { "pending" }).into(),
         );
     }
-    let (store_ok, store) = store_state(gw).await;
     checks.insert(
         "store".into(),
-        (if store_ok { "ok" } else { "unreachable" }).into(),
+        (if store_ok {
+            "ok"
+        } else {
+            "unreachable (fail-static: cached bindings and keys, audit spooled)"
+        })
+        .into(),
     );
+    let status = match (ready, store_ok) {
+        (false, _) => "not_ready",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
     let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": status,
         "checks": checks,
-        "store": store,
+        "store": store_state(gw, store_ok),
     });
     Reply::json_value(if ready { 200 } else { 503 }, &body)
 }
 
-/// Whether the governance store answers, and its state for `/readyz`: the kind, whether
+/// The governance store's state for `/readyz` (`reachable`: it answered the ping): the kind, whether
 /// the RBAC bindings in memory are current and how old they are, and the durable audit
 /// writer's backlog. The store does not decide readiness: without it the gateway keeps
 /// serving (fail static), and the body says what that means.
-async fn store_state(gw: &Gateway) -> (bool, serde_json::Value) {
-    let reachable = matches!(
-        tokio::time::timeout(STORE_PING, gw.store.ping()).await,
-        Ok(Ok(()))
-    );
+fn store_state(gw: &Gateway, reachable: bool) -> serde_json::Value {
     let fresh = gw.bindings.is_fresh();
     let mut state = serde_json::json!({
         "kind": gw.store.kind(),
@@ -74,7 +84,7 @@ async fn store_state(gw: &Gateway) -> (bool, serde_json::Value) {
                          keys not seen in the last seconds are refused."
             .into();
     }
-    (reachable, state)
+    state
 }
 
 /// `/healthz` (compatibility): 200 when the backend's `/health` answers, else 503

@@ -30,8 +30,8 @@ pub mod events;
 pub mod handoff;
 pub mod health;
 pub mod keys;
-pub mod sandbox_auth;
 pub mod quotas;
+pub mod sandbox_auth;
 
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
