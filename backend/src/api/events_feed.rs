@@ -88,7 +88,7 @@ mod tests {
                 .build(hyper_util::client::legacy::connect::HttpConnector::new());
         let state = Arc::new(AppState {
             service,
-            api_key: Some(KEY.into()),
+            api_key: Some(KEY.into()).into(),
             eip: None,
             endpoint_host: None,
             max_body_bytes: 4096,
