@@ -308,7 +308,13 @@ async fn readyz_and_metrics_show_the_store_and_bindings_freshness() {
     let (s, b) = stale;
     assert_eq!(s, 200, "the gateway stays ready without its store: {b}");
     assert_eq!(b["status"], "degraded", "{b}");
-    assert!(b["checks"]["store"].as_str().unwrap_or_default().starts_with("unreachable"), "{b}");
+    assert!(
+        b["checks"]["store"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("unreachable"),
+        "{b}"
+    );
     assert!(
         b["store"]["note"]
             .as_str()
