@@ -92,6 +92,9 @@ pub struct KeyRing {
     snapshot: ArcSwap<Snapshot>,
     store: Option<Arc<dyn SigningKeyStore>>,
     timing: RingTiming,
+    /// Whether this ring has handed out a signer: until then a key of this process that
+    /// is not in the store signed nothing, and a sync drops it instead of publishing it.
+    signed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -133,6 +136,7 @@ impl KeyRing {
                 publish_ahead: Duration::ZERO,
                 max_token_lifetime: Duration::ZERO,
             },
+            signed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -153,6 +157,7 @@ impl KeyRing {
             snapshot: ArcSwap::from_pointee(Snapshot::new(vec![entry])),
             store: Some(store),
             timing,
+            signed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -196,7 +201,13 @@ impl KeyRing {
             })
             .collect();
         let old = self.snapshot.load();
-        for e in old.entries.iter().filter(|e| now < e.expire_ms) {
+        // Keys of this process that never signed need not verify anything: drop them.
+        let keep_local = self.signed.load(std::sync::atomic::Ordering::Relaxed);
+        for e in old
+            .entries
+            .iter()
+            .filter(|e| keep_local && now < e.expire_ms)
+        {
             if !entries.iter().any(|n| n.key.kid() == e.key.kid()) {
                 entries.push(Entry {
                     key: e.key.clone(),
@@ -255,6 +266,10 @@ impl KeyRing {
 
     /// The key signing now.
     pub fn signer(&self) -> Option<Arc<SigningKey>> {
+        if !self.signed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.signed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.snapshot.load().signer(now_ms()).cloned()
     }
 

@@ -103,18 +103,25 @@ fn permissions_are_resolved_and_sorted() {
             Action::SystemHealth,
             Action::SystemVersion,
             Action::ApiKeyManage,
-            Action::EventsRead
+            Action::EventsRead,
+            Action::QuotaRead
         ]
     );
     let op = t.permissions("operator");
-    assert_eq!(op.len(), 18);
+    assert_eq!(op.len(), 19);
     assert!(op.windows(2).all(|w| w[0] < w[1]));
     assert!(op.contains(&Action::SandboxList) && op.contains(&Action::SandboxProxy));
     assert_eq!(t.permissions("service_admin"), Action::ALL.to_vec());
     assert!(t.permissions("nobody").is_empty());
     assert_eq!(
         t.role_names(),
-        vec!["operator", "read_only", "sandbox", "service_admin"]
+        vec![
+            "operator",
+            "platform_controller",
+            "read_only",
+            "sandbox",
+            "service_admin"
+        ]
     );
     assert_eq!(t.default_role(), "read_only");
     assert_eq!(t.scope(), ScopeMode::Team);
