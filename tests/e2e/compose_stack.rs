@@ -94,6 +94,11 @@ async fn compose_stack_serves_the_sdk_through_the_gateway() {
     let started = Instant::now();
     let execd = std::env::var("GATEHOUSE_EXECD_BINARY")
         .expect("GATEHOUSE_EXECD_BINARY is not set: run through `make test`");
+    // A bind mount needs the canonical path (agent/build-static.sh prints `agent/../target/…`).
+    let execd = std::fs::canonicalize(&execd)
+        .expect("GATEHOUSE_EXECD_BINARY names no file")
+        .to_string_lossy()
+        .into_owned();
     let socket = docker_host()
         .strip_prefix("unix://")
         .map(PathBuf::from)
