@@ -5,8 +5,8 @@
 //! direct API attempt gets 403; carol never sees it. Screenshots go to a printed folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_tests::repo_root;
 use gatehouse_tests::stacks::OidcStack;
-use gatehouse_tests::{repo_root, test_image};
 
 #[tokio::test]
 async fn console_in_chromium() {
@@ -28,27 +28,11 @@ async fn console_in_chromium() {
     let st = OidcStack::start("", &console).await.unwrap();
     let (backend, gw) = (&st.backend, &st.gw);
     let shots = repo_root().join("target/screenshots/console");
-    let _ = std::fs::remove_dir_all(&shots);
 
-    let out = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/browser/console.mjs"))
-        .env("GATEWAY_URL", &gw.url)
-        .env("BACKEND_KEY", &backend.api_key)
-        .env("SHOTS", &shots)
-        .env("TEST_IMAGE", test_image())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("console screenshots: {}", shots.display());
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.log()
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let report =
+        gatehouse_tests::browser::run_script("console.mjs", gw, &backend.api_key, &shots, &[])
+            .await
+            .unwrap();
     assert_eq!(report["bobDirectDelete"]["status"], 403);
     assert!(shots.join("10-list-alice.png").exists());
     assert!(!gw.log().contains(&backend.api_key));
@@ -75,27 +59,16 @@ async fn console_debugging_and_bulk_actions_in_chromium() {
     let st = OidcStack::start_with(opts, "", &console).await.unwrap();
     let (backend, gw) = (&st.backend, &st.gw);
     let shots = repo_root().join("target/screenshots/console-phase2");
-    let _ = std::fs::remove_dir_all(&shots);
 
-    let out = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/browser/console-phase2.mjs"))
-        .env("GATEWAY_URL", &gw.url)
-        .env("BACKEND_KEY", &backend.api_key)
-        .env("SHOTS", &shots)
-        .env("TEST_IMAGE", test_image())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("console screenshots: {}", shots.display());
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.log()
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let report = gatehouse_tests::browser::run_script(
+        "console-phase2.mjs",
+        gw,
+        &backend.api_key,
+        &shots,
+        &[],
+    )
+    .await
+    .unwrap();
     println!(
         "paused proxy answered in {} ms; first row at {} px on a 390 px phone; axe: {}",
         report["pausedProxyMs"], report["phoneFirstRowY"], report["axe"]

@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gatehouse_tests::stacks::OidcStack;
-use gatehouse_tests::{bin_dir, repo_root, sdk, test_image};
-use serde_json::{json, Value};
+use gatehouse_tests::{bin_dir, repo_root, sdk};
+use serde_json::json;
 
 #[tokio::test]
 async fn keys_audit_and_bindings_in_chromium() {
@@ -41,27 +41,21 @@ async fn keys_audit_and_bindings_in_chromium() {
     );
 
     let shots = repo_root().join("target/screenshots/console-governance");
-    let _ = std::fs::remove_dir_all(&shots);
-    let out = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/browser/console-governance.mjs"))
-        .env("GATEWAY_URL", &gw.url)
-        .env("BACKEND_KEY", &backend.api_key)
-        .env("SHOTS", &shots)
-        .env("TEST_IMAGE", test_image())
-        .env("PYTHON", &python)
-        .env("SDK_SCRIPT", repo_root().join("tests/python/sdk_scope.py"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("console screenshots: {}", shots.display());
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.log()
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let report = gatehouse_tests::browser::run_script(
+        "console-governance.mjs",
+        gw,
+        &backend.api_key,
+        &shots,
+        &[
+            ("PYTHON", std::ffi::OsStr::new(&python)),
+            (
+                "SDK_SCRIPT",
+                repo_root().join("tests/python/sdk_scope.py").as_os_str(),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
     println!("axe: {}", report["axe"]);
     let alice_box = report["sandboxes"]["alice"].as_str().unwrap();
     let carol_box = report["sandboxes"]["carol"].as_str().unwrap();

@@ -21,6 +21,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod browser;
 pub mod docker;
 pub mod flow;
 pub mod gateway;

@@ -207,26 +207,14 @@ impl OwnRoute {
         )
     }
 
-    /// Whether the route is answered only after authentication (and the CSRF check).
+    /// Whether the route is answered only after authentication (and the CSRF check):
+    /// every governed route, and the caller's own session and sandbox-token routes.
     pub fn needs_caller(self) -> bool {
-        matches!(
-            self,
-            OwnRoute::Me
-                | OwnRoute::Logout
-                | OwnRoute::Handoff
-                | OwnRoute::SandboxRefresh
-                | OwnRoute::AuditQuery
-                | OwnRoute::KeyCreate
-                | OwnRoute::KeyList
-                | OwnRoute::KeyRevoke
-                | OwnRoute::BindingList
-                | OwnRoute::BindingPut
-                | OwnRoute::BindingDelete
-                | OwnRoute::Events
-                | OwnRoute::QuotaMine
-                | OwnRoute::QuotaPut
-                | OwnRoute::QuotaDelete
-        )
+        self.governed()
+            || matches!(
+                self,
+                OwnRoute::Me | OwnRoute::Logout | OwnRoute::Handoff | OwnRoute::SandboxRefresh
+            )
     }
 }
 
