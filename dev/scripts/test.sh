@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+# One-shot build: incremental artefacts would only cost disk (gigabytes) and time here.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 dev/scripts/install-deps.sh
 # The real kube-apiserver + etcd of the Kubernetes tests (dev/kubernetes/): cached in

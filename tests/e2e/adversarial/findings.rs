@@ -254,11 +254,11 @@ async fn logged_out_sessions_tokens_are_refused() {
         401,
         "the handed-out ID token"
     );
-    let (jwk, kid, mut claims) = crate::findings::signing(&st);
+    let (jwk, kid, mut claims) = signing(&st);
     claims["sid"] = json!(sid);
-    let same_session = crate::findings::sign(&jwk, &kid, &claims);
+    let same_session = sign(&jwk, &kid, &claims);
     claims["sid"] = json!("another-session");
-    let other_session = crate::findings::sign(&jwk, &kid, &claims);
+    let other_session = sign(&jwk, &kid, &claims);
     assert_eq!(bearer(other_session).await, 200, "another session's token");
     assert_eq!(
         bearer(same_session).await,
