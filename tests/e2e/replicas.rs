@@ -8,7 +8,9 @@
 //! - a sandbox deleted through A is a 404 through B at once; a metadata change through A
 //!   that moves a sandbox out of a team is not answered from B's cached scope;
 //! - A killed with SIGKILL under load: its clients move to B and keep their sessions,
-//!   except one the store says has ended.
+//!   except one the store says has ended;
+//! - a team quota of 2 is 2 however concurrent creates are spread over the replicas;
+//! - a burst split over the replicas meets one rate limit, not one per replica.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -23,6 +25,8 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "replicas-admin-key-0123456789";
+/// An operator of `team-r`.
+const TEAM: &str = "replicas-team-r-key-0123456789";
 
 /// The deadline within which a change made through one replica holds on the others.
 const WITHIN: Duration = Duration::from_secs(1);
@@ -38,6 +42,11 @@ struct Replicas {
 
 impl Replicas {
     async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Two replicas with `more` appended to both configurations.
+    async fn start_with(more: &str) -> Self {
         let pg = Postgres::start().unwrap();
         let backend = Backend::start(BackendOptions::default()).await.unwrap();
         let (port_a, port_b) = (free_port(), free_port());
@@ -51,12 +60,14 @@ impl Replicas {
              redirect_url = \"{{gateway}}/auth/callback\"\n\n\
              [store]\ntype = \"postgres\"\nurl = \"{url}\"\nretry_ms = 200\n\n\
              [replication]\nsessions = \"store\"\npoll_ms = 500\n\n\
-             [[auth.api_keys]]\nname = \"admin\"\nsha256 = \"{admin}\"\nrole = \"service_admin\"\n",
+             [[auth.api_keys]]\nname = \"admin\"\nsha256 = \"{admin}\"\nrole = \"service_admin\"\n\n\
+             [[auth.api_keys]]\nname = \"team-r-bot\"\nsha256 = \"{team}\"\nrole = \"operator\"\nteam = \"team-r\"\n\n{more}\n",
             issuer = idp.issuer,
             client = idp.client_id,
             secret = idp.client_secret,
             url = pg.url,
             admin = hex::encode(Sha256::digest(ADMIN.as_bytes())),
+            team = hex::encode(Sha256::digest(TEAM.as_bytes())),
         );
         let a = Gateway::start_on(port_a, &backend.url, &backend.api_key, &extra)
             .await
@@ -103,6 +114,12 @@ fn keyed(key: &str) -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+async fn send_json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn get(c: &reqwest::Client, url: String) -> (u16, Value) {
@@ -333,4 +350,115 @@ async fn a_killed_replica_loses_no_session() {
     let (s, v) = me(&clients[2], &r.a).await;
     assert_eq!((s, v["subject"].as_str()), (200, Some("carol")), "{v}");
     assert_eq!(me(&clients[1], &r.a).await.0, 401);
+}
+
+/// A create as `key` on `gw`: the status and the body.
+async fn create(gw: &Gateway, key: &str) -> (u16, Value) {
+    let r = keyed(key)
+        .post(gw.at("/v1/sandboxes"))
+        .json(&httpd_body(json!({})))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The ids `key` lists through `gw`.
+async fn listed(gw: &Gateway, key: &str) -> Vec<String> {
+    let (s, v) = get(&keyed(key), gw.at("/v1/sandboxes?pageSize=100")).await;
+    assert_eq!(s, 200, "{v}");
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_team_quota_of_two_is_two_across_replicas() {
+    let r = Replicas::start().await;
+    let (s, q) = send_json(
+        keyed(ADMIN)
+            .put(r.a.at("/gatehouse/v1/quotas/teams/team-r"))
+            .json(&json!({"maxSandboxes": 2})),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    let (s, first) = create(&r.b, TEAM).await;
+    assert_eq!(s, 202, "{first}");
+
+    // Four creates at once, two on each replica, with one slot left: each replica alone
+    // counts one live sandbox, so without a shared lock both would admit one.
+    let (a1, b1, a2, b2) = tokio::join!(
+        create(&r.a, TEAM),
+        create(&r.b, TEAM),
+        create(&r.a, TEAM),
+        create(&r.b, TEAM)
+    );
+    let answers = [a1, b1, a2, b2];
+    let made = answers.iter().filter(|(s, _)| *s == 202).count();
+    let refused: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 403)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!((made, refused.len()), (1, 3), "{answers:?}");
+    for e in refused {
+        assert_eq!(e["code"], "GATEWAY::QUOTA_EXCEEDED", "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("maxSandboxes is 2; 2 in use"),
+            "{e}"
+        );
+    }
+    assert_eq!(listed(&r.a, TEAM).await.len(), 2);
+    assert_eq!(listed(&r.b, TEAM).await.len(), 2);
+    for id in listed(&r.a, TEAM).await {
+        let s = keyed(TEAM)
+            .delete(r.b.at(&format!("/v1/sandboxes/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, 204);
+    }
+}
+
+#[tokio::test]
+async fn a_burst_split_across_replicas_meets_one_rate_limit() {
+    // 4 at once and one a second for the operator role, shared by two replicas: each
+    // enforces half (burst 2, one request every 2 s).
+    let r = Replicas::start_with(
+        "[rate_limits]\nreplicas = 2\n\n[rate_limits.roles.operator]\nper_second = 1\nburst = 4\n",
+    )
+    .await;
+    let c = keyed(TEAM);
+    let mut ok = 0;
+    let mut limited = 0;
+    for i in 0..12 {
+        let gw = if i % 2 == 0 { &r.a } else { &r.b };
+        let resp = c.get(gw.at("/v1/sandboxes")).send().await.unwrap();
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(
+                    resp.headers()["ratelimit-limit"].to_str().unwrap(),
+                    "4",
+                    "the caller is told the one limit, not a replica's share"
+                );
+                let e: Value = resp.json().await.unwrap();
+                assert_eq!(e["code"], "GATEWAY::RATE_LIMITED", "{e}");
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    // One limit of 4 (plus at most one token each replica refilled meanwhile), not 4 on
+    // each replica.
+    assert!((4..=6).contains(&ok), "{ok} of 12 went through");
+    assert_eq!(ok + limited, 12);
 }

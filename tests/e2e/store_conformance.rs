@@ -8,8 +8,8 @@
 use gatehouse_audit::{AuditEvent, AuditPrincipal, AuditSink, Outcome};
 use gatehouse_store::{
     generate_key, hash_key, AuditQuery, Binding, BindingKind, Cursor, DurableAuditSink,
-    DurableOptions, GovernanceStore, KeySpec, PostgresStore, SigningKeyStore, SqliteStore,
-    StoreError, StoredSigningKey, MAX_PAGE,
+    DurableOptions, GovernanceStore, KeySpec, PostgresStore, QuotaStore, SigningKeyStore,
+    SqliteStore, StoreError, StoredSigningKey, MAX_PAGE,
 };
 use gatehouse_tests::postgres::Postgres;
 use std::sync::Arc;
@@ -703,4 +703,26 @@ async fn postgres_limits_conform() {
     let store = PostgresStore::connect_lazy(&pg.url).unwrap();
     store.prepare().await.unwrap();
     limits_conformance(&gatehouse_store::LimitsStores::of(store)).await;
+
+    // The quota lock is shared: a second store (another replica's pool) waits for it.
+    let (one, other) = (
+        PostgresStore::connect_lazy(&pg.url).unwrap(),
+        PostgresStore::connect_lazy(&pg.url).unwrap(),
+    );
+    let held = QuotaStore::lock_quota(&one, "team\nt").await.unwrap();
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        QuotaStore::lock_quota(&other, "team\nt"),
+    )
+    .await;
+    assert!(waiting.is_err(), "a second replica took a held quota lock");
+    let free = QuotaStore::lock_quota(&other, "team\nother").await.unwrap();
+    drop((held, free));
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        QuotaStore::lock_quota(&other, "team\nt"),
+    )
+    .await
+    .expect("the lock is released when dropped")
+    .unwrap();
 }

@@ -48,7 +48,7 @@ pub use handles::StoreHandles;
 pub use idempotency::{Claim, ClaimSpec, IdempotencyStore, StoredResponse};
 pub use limits::LimitsStores;
 pub use postgres::PostgresStore;
-pub use quotas::{LedgerEntry, QuotaLimits, QuotaStore, TeamQuota};
+pub use quotas::{LedgerEntry, QuotaLimits, QuotaLock, QuotaStore, TeamQuota};
 pub use sessions::{SessionStore, StoredSession};
 pub use signing_keys::{SigningKeyStore, StoredSigningKey};
 pub use sqlite::SqliteStore;

@@ -52,6 +52,51 @@ pub struct LedgerEntry {
     pub created_ms: i64,
 }
 
+/// The lock on one team's (or user's) quota, held while a create is counted and made so
+/// that the creates of one team are admitted one at a time by every replica sharing the
+/// store. Released when dropped (the PostgreSQL transaction holding it rolls back).
+pub struct QuotaLock {
+    _held: Option<std::sync::Mutex<Box<dyn Send>>>,
+}
+
+impl std::fmt::Debug for QuotaLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuotaLock")
+            .field("shared", &self._held.is_some())
+            .finish()
+    }
+}
+
+impl QuotaLock {
+    /// No lock beyond the gateway's own: a single-node store (SQLite) serves one gateway.
+    pub fn local() -> Self {
+        Self { _held: None }
+    }
+}
+
+impl crate::SqliteStore {
+    async fn quota_lock(&self, _key: &str) -> Result<QuotaLock, StoreError> {
+        Ok(QuotaLock::local())
+    }
+}
+
+impl crate::PostgresStore {
+    /// A transaction-scoped advisory lock on `key` (waiting at most 30 s for it).
+    async fn quota_lock(&self, key: &str) -> Result<QuotaLock, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL lock_timeout = '30s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        Ok(QuotaLock {
+            _held: Some(std::sync::Mutex::new(Box::new(tx))),
+        })
+    }
+}
+
 /// Quota overrides and the resource ledger. Implemented by [`crate::SqliteStore`] and
 /// [`crate::PostgresStore`] over the same SQL.
 #[async_trait::async_trait]
@@ -74,6 +119,10 @@ pub trait QuotaStore: Send + Sync + 'static {
 
     /// Forgets ledger rows of sandboxes that are gone.
     async fn forget_sandboxes(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Takes the quota lock of `key` (a team or an owner), waiting for the replica that
+    /// holds it; held until the returned value is dropped.
+    async fn lock_quota(&self, key: &str) -> Result<QuotaLock, StoreError>;
 }
 
 fn to_i64(v: Option<u64>) -> Option<i64> {
@@ -222,6 +271,10 @@ macro_rules! quota_sql {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn lock_quota(&self, key: &str) -> Result<QuotaLock, StoreError> {
+                self.quota_lock(key).await
             }
         }
     };

@@ -5,13 +5,14 @@
 //! user's) sandboxes, so it is right after deletes and expiry and across gateway
 //! replicas; the CPU and memory of each live sandbox come from the ledger the gateway
 //! writes to the store when a create succeeds (the backend's list does not show
-//! `resourceLimits`). Creates of one team are serialized on this replica while the check
-//! and the create run; two replicas may each admit one create at the same instant.
+//! `resourceLimits`). Creates of one team are serialized while the check and the create
+//! run: on this replica by a mutex, across replicas by the store's quota lock (a
+//! PostgreSQL advisory lock), so a team quota of 2 is 2 however the creates are spread.
 
 use crate::backend_client::BackendClient;
 use crate::error::GatewayError;
 use gatehouse_scope::{Scope, ScopeKeys, ScopeMode};
-use gatehouse_store::{LedgerEntry, QuotaLimits, QuotaStore};
+use gatehouse_store::{LedgerEntry, QuotaLimits, QuotaLock, QuotaStore};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -65,10 +66,13 @@ impl Ask {
     }
 }
 
-/// A create admitted by the quotas: the team's lock, held until the create has answered,
-/// and the ledger row to record when it succeeds.
+/// A create admitted by the quotas: the team's locks (this replica's and the store's),
+/// held until the create has answered, and the ledger row to record when it succeeds.
 #[derive(Debug)]
 pub struct Admission {
+    // Field order is drop order: the shared lock goes before the local one, so the next
+    // create on this replica finds it free.
+    _shared: QuotaLock,
     _lock: tokio::sync::OwnedMutexGuard<()>,
     entry: LedgerEntry,
 }
@@ -291,13 +295,18 @@ impl Quotas {
         );
         let lock = self
             .locks
-            .get_with(lock_key, || Arc::new(tokio::sync::Mutex::new(())));
+            .get_with(lock_key.clone(), || Arc::new(tokio::sync::Mutex::new(())));
         let guard = lock.lock_owned().await;
+        let shared = self.store.lock_quota(&lock_key).await.map_err(|e| {
+            tracing::warn!(error = %e, "quota lock: store unavailable");
+            unavailable()
+        })?;
         let (t, u) = self.usage(backend, keys, subject, team, request_id).await?;
         let team_name = team.map_or_else(|| format!("User '{subject}'"), |t| format!("Team '{t}'"));
         check_one(&team_limits, &t, &ask, &team_name)?;
         check_one(&self.user, &u, &ask, &format!("User '{subject}'"))?;
         Ok(Some(Admission {
+            _shared: shared,
             _lock: guard,
             entry: LedgerEntry {
                 sandbox_id: String::new(),
