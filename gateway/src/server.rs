@@ -138,7 +138,15 @@ pub fn build(
                 http.clone(),
                 Duration::from_secs(o.jwks_min_refresh_seconds),
             ));
-            let login = Arc::new(OidcLogin::new(o.clone(), secret, http, jwks.clone()));
+            let login = OidcLogin::new(o.clone(), secret, http, jwks.clone());
+            // Sessions in the store: sign-ins in progress too, so the IdP's callback may
+            // reach any replica.
+            let login = Arc::new(match cfg.replication.sessions {
+                crate::replication::SessionPlacement::Store => login.with_shared_states(Arc::new(
+                    crate::replication::StoreLoginStates::new(handles.login_states.clone()),
+                )),
+                crate::replication::SessionPlacement::Memory => login,
+            });
             let sessions = Arc::new(match cfg.replication.sessions {
                 crate::replication::SessionPlacement::Store => SessionStore::with_backend(
                     &o.session,

@@ -9,6 +9,8 @@
 //!   that moves a sandbox out of a team is not answered from B's cached scope;
 //! - A killed with SIGKILL under load: its clients move to B and keep their sessions,
 //!   except one the store says has ended;
+//! - a sign-in started on A completes on B (the IdP's callback reaches another replica),
+//!   and its state cannot be used twice;
 //! - a team quota of 2 is 2 however concurrent creates are spread over the replicas;
 //! - a burst split over the replicas meets one rate limit, not one per replica.
 
@@ -16,7 +18,7 @@
 
 use gatehouse_tests::gateway::Gateway;
 use gatehouse_tests::idp::{Idp, IdpOptions};
-use gatehouse_tests::login::{login, LoginResult};
+use gatehouse_tests::login::{login, login_across, LoginResult};
 use gatehouse_tests::postgres::Postgres;
 use gatehouse_tests::sandbox::httpd_body;
 use gatehouse_tests::{free_port, Backend, BackendOptions};
@@ -50,6 +52,8 @@ impl Replicas {
         let pg = Postgres::start().unwrap();
         let backend = Backend::start(BackendOptions::default()).await.unwrap();
         let (port_a, port_b) = (free_port(), free_port());
+        // Both replicas stand behind one public address (A's here): the IdP sends every
+        // browser back to it, and the "balancer" (the test) may pick either replica.
         let mut opts = IdpOptions::for_gateway(&format!("http://127.0.0.1:{port_a}"));
         // B is registered too: the IdP may send a user back to either replica.
         opts.redirect_uris
@@ -57,7 +61,7 @@ impl Replicas {
         let idp = Idp::start(opts).await.unwrap();
         let extra = format!(
             "[oidc]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n\
-             redirect_url = \"{{gateway}}/auth/callback\"\n\n\
+             redirect_url = \"http://127.0.0.1:{port_a}/auth/callback\"\n\n\
              [store]\ntype = \"postgres\"\nurl = \"{url}\"\nretry_ms = 200\n\n\
              [replication]\nsessions = \"store\"\npoll_ms = 500\n\n\
              [[auth.api_keys]]\nname = \"admin\"\nsha256 = \"{admin}\"\nrole = \"service_admin\"\n\n\
@@ -461,4 +465,36 @@ async fn a_burst_split_across_replicas_meets_one_rate_limit() {
     // each replica.
     assert!((4..=6).contains(&ok), "{ok} of 12 went through");
     assert_eq!(ok + limited, 12);
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_completes_on_another() {
+    let r = Replicas::start().await;
+    let user = login_across(&r.a.url, &r.b.url, &r.idp, "alice", "/console/")
+        .await
+        .unwrap();
+    assert!(
+        user.callback_url.starts_with(&r.b.url),
+        "{}",
+        user.callback_url
+    );
+    assert_eq!(user.final_location, "/console/");
+    let c = with_cookie(&user);
+    for gw in [&r.a, &r.b] {
+        let (s, v) = me(&c, gw).await;
+        assert_eq!((s, v["subject"].as_str()), (200, Some("alice")), "{v}");
+    }
+    // The sign-in's state was taken by B: the same callback on A is refused.
+    let replay = user.callback_url.replacen(&r.b.url, &r.a.url, 1);
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(replay)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["code"], "GATEWAY::LOGIN_STATE", "{e}");
 }

@@ -351,6 +351,7 @@ async fn sqlite_store_conforms() {
     conformance(&store).await;
     signing_keys(&store).await;
     replicas::sessions_and_changes(&store).await;
+    replicas::login_states(&store).await;
     // Reopening keeps the data and re-applies no migration.
     drop(store);
     let again = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
@@ -366,6 +367,7 @@ async fn postgres_store_conforms() {
     store.prepare().await.unwrap();
     signing_keys(&store).await;
     replicas::sessions_and_changes(&store).await;
+    replicas::login_states(&store).await;
 
     // Binding changes wake listeners at once (LISTEN/NOTIFY), not after the poll.
     store.wait_for_change(Duration::from_millis(100)).await; // opens the listener

@@ -95,7 +95,34 @@ pub async fn login_with(
     user: &str,
     return_to: &str,
 ) -> Result<LoginResult> {
+    login_flow(client, jar, gateway_url, gateway_url, idp, user, return_to).await
+}
+
+/// [`login`] that starts at `start_url` and sends the IdP's callback to `callback_url`
+/// instead (same path and query): two replicas behind one load balancer, where the
+/// browser returns to whichever replica the balancer picks.
+pub async fn login_across(
+    start_url: &str,
+    callback_url: &str,
+    idp: &Idp,
+    user: &str,
+    return_to: &str,
+) -> Result<LoginResult> {
+    let (client, jar) = browser()?;
+    login_flow(client, jar, start_url, callback_url, idp, user, return_to).await
+}
+
+async fn login_flow(
+    client: reqwest::Client,
+    jar: Arc<Jar>,
+    gateway_url: &str,
+    finish_url: &str,
+    idp: &Idp,
+    user: &str,
+    return_to: &str,
+) -> Result<LoginResult> {
     let gateway = gateway_url.trim_end_matches('/');
+    let finish = finish_url.trim_end_matches('/');
     let mut start = Url::parse(&format!("{gateway}/auth/login"))?;
     start.query_pairs_mut().append_pair("return_to", return_to);
     let callback_prefix = format!("{gateway}/auth/callback");
@@ -121,7 +148,12 @@ pub async fn login_with(
         .through_idp(&authorize_url, idp, user, &callback_prefix)
         .await?;
 
-    // The gateway's callback: sets the session cookie, redirects to return_to.
+    // The gateway's callback (on the replica the balancer picks): sets the session
+    // cookie, redirects to return_to.
+    let callback_url = match callback_url.strip_prefix(gateway) {
+        Some(rest) if finish != gateway => format!("{finish}{rest}"),
+        _ => callback_url,
+    };
     let r = flow
         .get(&callback_url, "the gateway's /auth/callback")
         .await?;

@@ -3,6 +3,7 @@
 use crate::changes::ChangeLog;
 use crate::config::{StoreConfig, StoreKind};
 use crate::error::StoreError;
+use crate::login_states::LoginStateStore;
 use crate::postgres::PostgresStore;
 use crate::sessions::SessionStore;
 use crate::sqlite::SqliteStore;
@@ -19,6 +20,8 @@ pub struct StoreHandles {
     pub sessions: Arc<dyn SessionStore>,
     /// The change feed.
     pub changes: Arc<dyn ChangeLog>,
+    /// Sign-ins in progress.
+    pub login_states: Arc<dyn LoginStateStore>,
 }
 
 impl std::fmt::Debug for StoreHandles {
@@ -35,6 +38,7 @@ impl StoreHandles {
         Self {
             governance: Arc::new(s.clone()),
             sessions: Arc::new(s.clone()),
+            login_states: Arc::new(s.clone()),
             changes: Arc::new(s),
         }
     }
@@ -44,6 +48,7 @@ impl StoreHandles {
         Self {
             governance: Arc::new(s.clone()),
             sessions: Arc::new(s.clone()),
+            login_states: Arc::new(s.clone()),
             changes: Arc::new(s),
         }
     }

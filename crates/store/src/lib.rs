@@ -8,7 +8,8 @@
 //! One conformance suite (`tests/e2e/store_conformance.rs`) runs against both.
 //!
 //! Replicas share login sessions ([`SessionStore`]) and follow one change feed
-//! ([`ChangeLog`]: PostgreSQL `LISTEN/NOTIFY`, SQLite polling) to keep their caches true.
+//! ([`ChangeLog`]: PostgreSQL `LISTEN/NOTIFY`, SQLite polling) to keep their caches true,
+//! and sign-ins in progress ([`LoginStateStore`]), so a callback may reach any replica.
 //!
 //! [`DurableAuditSink`] feeds audit events to the store without ever blocking a request:
 //! a bounded queue, a writer task, and an append-only spool file while the store is
@@ -24,6 +25,7 @@ mod error;
 mod handles;
 mod idempotency;
 mod limits;
+mod login_states;
 mod postgres;
 mod quotas;
 mod sessions;
@@ -47,6 +49,7 @@ pub use error::StoreError;
 pub use handles::StoreHandles;
 pub use idempotency::{Claim, ClaimSpec, IdempotencyStore, StoredResponse};
 pub use limits::LimitsStores;
+pub use login_states::{LoginStateStore, StoredLoginState};
 pub use postgres::PostgresStore;
 pub use quotas::{LedgerEntry, QuotaLimits, QuotaLock, QuotaStore, TeamQuota};
 pub use sessions::{SessionStore, StoredSession};

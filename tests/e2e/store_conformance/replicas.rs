@@ -1,9 +1,10 @@
-//! Conformance cases of issue 20 (replicas): [`SessionStore`] and [`ChangeLog`], run
+//! Conformance cases of issue 20 (replicas): [`SessionStore`], [`ChangeLog`] and
+//! [`LoginStateStore`], run
 //! against both stores by `sqlite_store_conforms` and `postgres_store_conforms`.
 
 use gatehouse_store::{
     generate_key, Binding, BindingKind, ChangeKind, ChangeLog, GovernanceStore, KeySpec,
-    SessionStore, StoredSession,
+    LoginStateStore, SessionStore, StoredLoginState, StoredSession,
 };
 
 fn session(hash: &str, subject: &str, sid: Option<&str>, now: i64) -> StoredSession {
@@ -155,4 +156,42 @@ where
     assert!(store.changes_after(0, 100).await.unwrap().is_empty());
     store.publish(ChangeKind::Sandbox, "sbx-10").await.unwrap();
     assert!(store.head().await.unwrap() > head);
+}
+
+/// Sign-ins in progress: taken once, never after their expiry, expired ones pruned.
+pub async fn login_states(store: &dyn LoginStateStore) {
+    let now = 1_800_000_000_000;
+    let s = StoredLoginState {
+        verifier: "v".repeat(43),
+        nonce: "n".into(),
+        return_to: "/console/".into(),
+        expires_ms: now + 600_000,
+    };
+    store.put_login_state("h1", &s, now).await.unwrap();
+    assert!(
+        store.put_login_state("h1", &s, now).await.is_err(),
+        "a state is stored once"
+    );
+    assert_eq!(
+        store.take_login_state("h1", now).await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store.take_login_state("h1", now).await.unwrap(),
+        None,
+        "single use"
+    );
+    store.put_login_state("h2", &s, now).await.unwrap();
+    assert_eq!(
+        store.take_login_state("h2", now + 600_000).await.unwrap(),
+        None,
+        "expired"
+    );
+    store.put_login_state("h3", &s, now).await.unwrap();
+    // A later sign-in prunes the expired one.
+    store
+        .put_login_state("h4", &s, now + 700_000)
+        .await
+        .unwrap();
+    assert_eq!(store.take_login_state("h3", now).await.unwrap(), None);
 }

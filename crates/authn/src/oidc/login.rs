@@ -7,6 +7,8 @@
 
 use super::claims::{identity, Identity};
 use super::jwks::{Expect, JwksCache};
+use super::login_state::{LoginStateBackend, StoredPending};
+use super::session::now_ms;
 use super::OidcConfig;
 use arc_swap::ArcSwapOption;
 use moka::future::Cache;
@@ -102,7 +104,17 @@ pub struct OidcLogin {
     provider: ArcSwapOption<Provider>,
     discovering: tokio::sync::Mutex<()>,
     pending: Cache<String, PendingLogin>,
+    shared: Option<Arc<dyn LoginStateBackend>>,
     jwks: Arc<JwksCache>,
+}
+
+/// How long a sign-in may take between `/auth/login` and `/auth/callback`.
+const PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// The key of a sign-in in a shared backend: SHA-256 (hex) of its `state`.
+fn state_key(state: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(state.as_bytes()))
 }
 
 impl std::fmt::Debug for OidcLogin {
@@ -139,10 +151,19 @@ impl OidcLogin {
             discovering: tokio::sync::Mutex::new(()),
             pending: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(600))
+                .time_to_live(PENDING_TTL)
                 .build(),
+            shared: None,
             jwks,
         }
+    }
+
+    /// Keeps sign-ins in progress in `backend` (shared by every replica) instead of this
+    /// process's memory, so the IdP's callback may reach any replica.
+    #[must_use]
+    pub fn with_shared_states(mut self, backend: Arc<dyn LoginStateBackend>) -> Self {
+        self.shared = Some(backend);
+        self
     }
 
     /// The configured issuer.
@@ -225,7 +246,22 @@ impl OidcLogin {
             nonce: nonce.secret().clone(),
             return_to,
         };
-        self.pending.insert(state.secret().clone(), pending).await;
+        match &self.shared {
+            Some(shared) => {
+                let now = now_ms();
+                let stored = StoredPending {
+                    verifier: pending.verifier,
+                    nonce: pending.nonce,
+                    return_to: pending.return_to,
+                    expires_ms: now + i64::try_from(PENDING_TTL.as_millis()).unwrap_or(i64::MAX),
+                };
+                shared
+                    .put(&state_key(state.secret()), &stored, now)
+                    .await
+                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+            }
+            None => self.pending.insert(state.secret().clone(), pending).await,
+        }
         Ok((url.to_string(), state.secret().clone()))
     }
 
@@ -235,7 +271,19 @@ impl OidcLogin {
         code: &str,
         state: &str,
     ) -> Result<(Identity, Option<String>, String, PendingLogin), LoginError> {
-        let pending = self.pending.remove(state).await.ok_or(LoginError::State)?;
+        let pending = match &self.shared {
+            Some(shared) => shared
+                .take(&state_key(state), now_ms())
+                .await
+                .map_err(|e| LoginError::Unavailable(e.to_string()))?
+                .map(|p| PendingLogin {
+                    verifier: p.verifier,
+                    nonce: p.nonce,
+                    return_to: p.return_to,
+                }),
+            None => self.pending.remove(state).await,
+        }
+        .ok_or(LoginError::State)?;
         let provider = self.current().await?;
         let resp = provider
             .client

@@ -17,6 +17,7 @@ pub mod claims;
 pub mod config;
 pub mod jwks;
 pub mod login;
+pub mod login_state;
 pub mod revocation;
 pub mod session;
 pub mod session_backend;

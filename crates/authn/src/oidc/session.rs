@@ -96,7 +96,8 @@ pub fn csrf_token_of(id: &str) -> String {
     BASE64URL_NOPAD.encode(&h.finalize())
 }
 
-fn now_ms() -> i64 {
+/// Now, Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
