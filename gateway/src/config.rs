@@ -390,6 +390,15 @@ impl GatewayConfig {
             if let Some(si) = cfg.sandbox_identity.as_mut() {
                 si.resolve_relative(base);
             }
+            if let Some(p) = cfg
+                .platform
+                .kubernetes
+                .as_mut()
+                .and_then(|k| k.kubeconfig_path.as_mut())
+                .filter(|p| p.is_relative())
+            {
+                *p = base.join(&*p);
+            }
             if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
                 let beside = base.join("..").join(&cfg.console.dir);
                 if beside.exists() {
