@@ -181,8 +181,14 @@ async fn a_controller_service_account_creates_sandboxes_for_its_tenant() {
     // The tenant's user (an OIDC bearer, beside the ServiceAccount path) sees it; another
     // team's user does not; the controller sees what it made.
     let cb = format!("{}/auth/callback", gw.url);
-    let alice = tokens_for(&st.idp, "alice", &cb).await.unwrap().access_token;
-    let carol = tokens_for(&st.idp, "carol", &cb).await.unwrap().access_token;
+    let alice = tokens_for(&st.idp, "alice", &cb)
+        .await
+        .unwrap()
+        .access_token;
+    let carol = tokens_for(&st.idp, "carol", &cb)
+        .await
+        .unwrap()
+        .access_token;
     for who in [&alice, &controller] {
         let (s, v) = send(gw, who, "GET", "/v1/sandboxes", None).await;
         assert_eq!(s, 200, "{v}");
@@ -234,11 +240,15 @@ async fn a_controller_service_account_creates_sandboxes_for_its_tenant() {
     }
 
     // The audit event names the ServiceAccount, the controller and the tenant.
-    let made = wait_for("the create's audit event", Duration::from_secs(10), || async {
-        gw.audit_events()
-            .into_iter()
-            .find(|e| e["action"] == "sandbox:create" && e["sandbox_id"] == id.as_str())
-    })
+    let made = wait_for(
+        "the create's audit event",
+        Duration::from_secs(10),
+        || async {
+            gw.audit_events()
+                .into_iter()
+                .find(|e| e["action"] == "sandbox:create" && e["sandbox_id"] == id.as_str())
+        },
+    )
     .await
     .unwrap();
     let p = &made["principal"];
@@ -250,7 +260,14 @@ async fn a_controller_service_account_creates_sandboxes_for_its_tenant() {
     assert_eq!(p["key_name"], "onboarding");
     assert_eq!(p["role"], "platform_controller");
     assert_eq!(made["on_behalf_of"]["team"], "team-a");
-    let (s, _) = send(gw, &controller, "DELETE", &format!("/v1/sandboxes/{id}"), None).await;
+    let (s, _) = send(
+        gw,
+        &controller,
+        "DELETE",
+        &format!("/v1/sandboxes/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 204);
     for t in [&controller, &wrong_aud, &stranger, &alice] {
         assert!(!gw.exposes(t), "a token appears in the log or audit");
@@ -315,9 +332,13 @@ async fn a_sandbox_pod_gets_a_projected_token_that_becomes_its_identity() {
     })
     .await
     .unwrap();
-    let _kubelet = TestKubelet::start(c.client.clone(), &b.instance, &format!("node-{}", b.instance))
-        .await
-        .unwrap();
+    let _kubelet = TestKubelet::start(
+        c.client.clone(),
+        &b.instance,
+        &format!("node-{}", b.instance),
+    )
+    .await
+    .unwrap();
     let extra = format!(
         "[sandbox_identity]\nissuer = \"gatehouse-e2e\"\naudience = \"gatehouse-e2e\"\npush = false\n\n\
          [sandbox_identity.kubernetes]\nkubeconfig_path = \"{}\"\naudience = \"{SANDBOX_AUDIENCE}\"\n\
@@ -390,9 +411,23 @@ async fn a_sandbox_pod_gets_a_projected_token_that_becomes_its_identity() {
     assert_eq!(s, 200, "{v}\n{}", gw.log());
     assert_eq!(v["sandboxId"], id.as_str());
     let sandbox_token = v["token"].as_str().unwrap().to_owned();
-    let (s, v) = send(&gw, &sandbox_token, "GET", &format!("/v1/sandboxes/{id}"), None).await;
+    let (s, v) = send(
+        &gw,
+        &sandbox_token,
+        "GET",
+        &format!("/v1/sandboxes/{id}"),
+        None,
+    )
+    .await;
     assert_eq!((s, v["id"].as_str()), (200, Some(id.as_str())), "{v}");
-    let (s, v) = send(&gw, &sandbox_token, "GET", &format!("/v1/sandboxes/{other}"), None).await;
+    let (s, v) = send(
+        &gw,
+        &sandbox_token,
+        "GET",
+        &format!("/v1/sandboxes/{other}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 404, "{v}");
     for t in [&projected_token, &sandbox_token] {
         assert!(!gw.exposes(t), "a token appears in the log or audit");

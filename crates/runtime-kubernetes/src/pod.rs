@@ -277,8 +277,11 @@ mod tests {
         };
         let placement = crate::placement::from_extensions(&cfg, &Default::default()).unwrap();
         let mut s = spec();
-        s.env.insert(crate::identity::TOKEN_ENV.into(), "/forged".into());
-        let p = build(&cfg, &s, &placement, "sandbox-abc", "ns1").spec.unwrap();
+        s.env
+            .insert(crate::identity::TOKEN_ENV.into(), "/forged".into());
+        let p = build(&cfg, &s, &placement, "sandbox-abc", "ns1")
+            .spec
+            .unwrap();
         assert_eq!(p.service_account_name.as_deref(), Some("sandbox"));
         assert_eq!(p.automount_service_account_token, Some(false));
         let v = &p.volumes.unwrap()[0];
@@ -292,7 +295,10 @@ mod tests {
         );
         let c = &p.containers[0];
         let m = &c.volume_mounts.clone().unwrap()[0];
-        assert_eq!((m.name.as_str(), m.read_only), (v.name.as_str(), Some(true)));
+        assert_eq!(
+            (m.name.as_str(), m.read_only),
+            (v.name.as_str(), Some(true))
+        );
         let env: Vec<_> = c
             .env
             .clone()

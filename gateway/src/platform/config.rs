@@ -115,7 +115,10 @@ impl PlatformSection {
             for (j, sa) in c.kubernetes_service_accounts.iter().enumerate() {
                 let key = at(&format!("kubernetes_service_accounts[{j}]"));
                 if !super::kubernetes::is_service_account_ref(sa) {
-                    return Err((key, format!("'{sa}' is not namespace/name of a ServiceAccount")));
+                    return Err((
+                        key,
+                        format!("'{sa}' is not namespace/name of a ServiceAccount"),
+                    ));
                 }
                 if self.kubernetes.is_none() {
                     return Err((
@@ -127,7 +130,9 @@ impl PlatformSection {
                     return Err((key, format!("'{sa}' is listed twice")));
                 }
             }
-            if !controller_keys.contains(&c.name.as_str()) && c.kubernetes_service_accounts.is_empty() {
+            if !controller_keys.contains(&c.name.as_str())
+                && c.kubernetes_service_accounts.is_empty()
+            {
                 return Err((
                     at("name"),
                     format!(
@@ -199,7 +204,11 @@ mod tests {
             "[kubernetes]\naudience = \"gh\"\n[[controllers]]\nname = \"a\"\n\
              kubernetes_service_accounts = [\"onb\"]\n",
         );
-        assert!(not_a_ref.validate(&[]).unwrap_err().1.contains("namespace/name"));
+        assert!(not_a_ref
+            .validate(&[])
+            .unwrap_err()
+            .1
+            .contains("namespace/name"));
         let shared = section(
             "[kubernetes]\naudience = \"gh\"\n[[controllers]]\nname = \"a\"\n\
              kubernetes_service_accounts = [\"p/x\"]\n[[controllers]]\nname = \"b\"\n\
@@ -210,9 +219,15 @@ mod tests {
             "platform.controllers[1].kubernetes_service_accounts[0]"
         );
         let unused = section("[kubernetes]\naudience = \"gh\"\n[[controllers]]\nname = \"a\"\n");
-        assert_eq!(unused.validate(&["a"]).unwrap_err().0, "platform.kubernetes");
+        assert_eq!(
+            unused.validate(&["a"]).unwrap_err().0,
+            "platform.kubernetes"
+        );
         let no_aud = section("[kubernetes]\n[[controllers]]\nname = \"a\"\nkubernetes_service_accounts = [\"p/a\"]\n");
-        assert_eq!(no_aud.validate(&[]).unwrap_err().0, "platform.kubernetes.audience");
+        assert_eq!(
+            no_aud.validate(&[]).unwrap_err().0,
+            "platform.kubernetes.audience"
+        );
         let twice = section("[[controllers]]\nname = \"a\"\n[[controllers]]\nname = \"a\"\n");
         assert!(twice.validate(&["a"]).unwrap_err().1.contains("twice"));
         assert!(

@@ -19,7 +19,9 @@
 //! [`TokenReviewer`] (the client of the sandbox pull bootstrap).
 
 use super::config::PlatformSection;
-use gatehouse_authn::kubernetes::{ServiceAccountAuthenticator, ServiceAccountSettings, TokenReviewer};
+use gatehouse_authn::kubernetes::{
+    ServiceAccountAuthenticator, ServiceAccountSettings, TokenReviewer,
+};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -152,14 +154,20 @@ mod tests {
         };
         assert!(ok.validate().is_ok());
         assert_eq!(
-            PlatformKubernetesConfig::default().validate().unwrap_err().0,
+            PlatformKubernetesConfig::default()
+                .validate()
+                .unwrap_err()
+                .0,
             "platform.kubernetes.audience"
         );
         let c = PlatformKubernetesConfig {
             cache_seconds: 0,
             ..ok.clone()
         };
-        assert_eq!(c.validate().unwrap_err().0, "platform.kubernetes.cache_seconds");
+        assert_eq!(
+            c.validate().unwrap_err().0,
+            "platform.kubernetes.cache_seconds"
+        );
         let c = PlatformKubernetesConfig {
             issuer: Some(" ".into()),
             ..ok

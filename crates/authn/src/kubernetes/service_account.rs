@@ -256,9 +256,8 @@ mod tests {
     use super::*;
 
     fn unsigned(claims: serde_json::Value) -> String {
-        let enc = |v: &serde_json::Value| {
-            data_encoding::BASE64URL_NOPAD.encode(v.to_string().as_bytes())
-        };
+        let enc =
+            |v: &serde_json::Value| data_encoding::BASE64URL_NOPAD.encode(v.to_string().as_bytes());
         format!(
             "{}.{}.c2ln",
             enc(&serde_json::json!({"alg": "RS256", "kid": "k"})),
