@@ -173,6 +173,14 @@ mod tests {
             ..ok
         };
         assert_eq!(c.validate().unwrap_err().0, "platform.kubernetes.issuer");
+        let shared = toml::from_str::<crate::config::GatewayConfig>(
+            "[sandbox_identity.kubernetes]\naudience = \"gh\"\nnamespaces = [\"s\"]\n\
+             [platform.kubernetes]\naudience = \"gh\"\n\
+             [[platform.controllers]]\nname = \"a\"\nkubernetes_service_accounts = [\"p/a\"]\n",
+        )
+        .unwrap();
+        let e = shared.validate().unwrap_err().to_string();
+        assert!(e.contains("platform.kubernetes.audience"), "{e}");
         assert!(is_service_account_ref("platform/onboarding"));
         for bad in ["onboarding", "platform/", "/x", "Platform/x", "a/b/c"] {
             assert!(!is_service_account_ref(bad), "{bad}");

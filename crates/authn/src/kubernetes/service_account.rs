@@ -70,7 +70,7 @@ struct Peek {
     iss: Option<String>,
     exp: Option<u64>,
     #[serde(rename = "kubernetes.io")]
-    kubernetes: Option<serde_json::Map<String, serde_json::Value>>,
+    kubernetes: Option<serde::de::IgnoredAny>,
 }
 
 /// A remembered review answer.
