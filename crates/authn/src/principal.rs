@@ -182,5 +182,6 @@ mod tests {
             ]
         );
         assert_eq!(AuthMethod::ApiKey.to_string(), "api_key");
+        assert_eq!(AuthMethod::ServiceAccount.as_str(), "service_account");
     }
 }
