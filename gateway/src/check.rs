@@ -22,6 +22,19 @@ pub fn cross_check(cfg: &GatewayConfig, table: &RoleTable) -> Result<(), ConfigE
             ));
         }
     }
+    if let Some(k) = &cfg.platform.kubernetes {
+        if !table.has_role(&k.role) {
+            return Err(ConfigError::invalid(
+                "platform.kubernetes.role",
+                format!(
+                    "the role table {} has no role '{}'; expected one of: {}",
+                    cfg.policy.path.display(),
+                    k.role,
+                    table.role_names().join(", ")
+                ),
+            ));
+        }
+    }
     // The default location may be missing on an API-only gateway (the console then
     // answers 404); a directory the operator named must exist.
     let default = crate::config::ConsoleSection::default().dir;

@@ -390,6 +390,15 @@ impl GatewayConfig {
             if let Some(si) = cfg.sandbox_identity.as_mut() {
                 si.resolve_relative(base);
             }
+            if let Some(p) = cfg
+                .platform
+                .kubernetes
+                .as_mut()
+                .and_then(|k| k.kubeconfig_path.as_mut())
+                .filter(|p| p.is_relative())
+            {
+                *p = base.join(&*p);
+            }
             if cfg.console.dir.is_relative() && !cfg.console.dir.exists() {
                 let beside = base.join("..").join(&cfg.console.dir);
                 if beside.exists() {
@@ -535,6 +544,21 @@ impl GatewayConfig {
         self.platform
             .validate(&controller_keys)
             .map_err(|(key, message)| invalid(&key, message))?;
+        let sandbox_audience = self
+            .sandbox_identity
+            .as_ref()
+            .and_then(|si| si.kubernetes.as_ref())
+            .map(|k| k.audience.as_str());
+        if let Some(k) = &self.platform.kubernetes {
+            if sandbox_audience == Some(k.audience.as_str()) {
+                return Err(invalid(
+                    "platform.kubernetes.audience",
+                    "must differ from sandbox_identity.kubernetes.audience: a sandbox pod's \
+                     projected token must never be a controller's credential"
+                        .into(),
+                ));
+            }
+        }
         if let Some(o) = &self.oidc {
             o.validate().map_err(|m| {
                 let key = m.split(':').next().unwrap_or("oidc").to_string();

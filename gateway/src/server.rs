@@ -129,6 +129,11 @@ pub fn build(
         }
         None => None,
     };
+    if let Some(sa) = crate::platform::kubernetes::build(&cfg.platform, rt)? {
+        // Platform controllers by ServiceAccount token: only bearers carrying the
+        // `kubernetes.io` claim, before the OIDC bearer (which would refuse them).
+        authenticators.push(Box::new(sa));
+    }
     let oidc = match &cfg.oidc {
         Some(o) => {
             let secret = o.secret(&env).map_err(anyhow::Error::msg)?;

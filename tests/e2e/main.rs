@@ -24,6 +24,7 @@ mod idp_smoke;
 mod ops;
 mod ops_drills;
 mod platform_controller;
+mod platform_controller_kubernetes;
 mod python_sdk;
 mod replicas;
 mod sandbox_identity;

@@ -41,9 +41,11 @@ pub struct AuditPrincipal {
     pub team: Option<String>,
     /// The resolved role.
     pub role: Option<String>,
-    /// `backend_key`, `api_key`, `trusted_header`, `session`, `bearer` or `none`.
+    /// `backend_key`, `api_key`, `trusted_header`, `session`, `bearer`, `sandbox_token`,
+    /// `service_account` or `none`.
     pub auth_method: String,
-    /// The API key's name (never the key).
+    /// The API key's name (never the key); for a platform controller authenticated by
+    /// ServiceAccount token, the controller's name.
     pub key_name: Option<String>,
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Messages are user-facing and never echo a credential or a header value.
 
-/// Why a request is rejected: HTTP 401, or 503 for [`AuthError::Unavailable`]
-/// ([`AuthError::status`]); the gateway does the mapping.
+/// Why a request is rejected: HTTP 401, 403 for [`AuthError::Forbidden`], or 503 for
+/// [`AuthError::Unavailable`] ([`AuthError::status`]); the gateway does the mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// An API key was presented and matches no configured key. Answered with upstream's
@@ -39,6 +39,15 @@ pub enum AuthError {
         /// User-facing message; must not contain the credential.
         message: String,
     },
+    /// The credential is valid, but names nobody this gateway accepts that way (a
+    /// ServiceAccount no platform controller lists). Answered 403.
+    #[error("{message}")]
+    Forbidden {
+        /// Error code, e.g. `GATEWAY::NOT_A_PLATFORM_CONTROLLER`.
+        code: &'static str,
+        /// User-facing message; must not contain the credential.
+        message: String,
+    },
 }
 
 impl AuthError {
@@ -49,14 +58,16 @@ impl AuthError {
             AuthError::MissingIdentity { .. } => "GATEWAY::MISSING_IDENTITY",
             AuthError::InvalidIdentity { .. } => "GATEWAY::INVALID_IDENTITY",
             AuthError::Unavailable { .. } => "GATEWAY::AUTH_UNAVAILABLE",
-            AuthError::Rejected { code, .. } => code,
+            AuthError::Rejected { code, .. } | AuthError::Forbidden { code, .. } => code,
         }
     }
 
-    /// The HTTP status: 503 when a dependency is down (retry later), else 401.
+    /// The HTTP status: 503 when a dependency is down (retry later), 403 for a valid
+    /// credential of nobody accepted, else 401.
     pub fn status(&self) -> u16 {
         match self {
             AuthError::Unavailable { .. } => 503,
+            AuthError::Forbidden { .. } => 403,
             _ => 401,
         }
     }
@@ -79,7 +90,9 @@ impl AuthError {
                 "Your credential cannot be checked right now: the {dependency} does not answer. \
                  Retry later."
             ),
-            AuthError::Rejected { message, .. } => message.clone(),
+            AuthError::Rejected { message, .. } | AuthError::Forbidden { message, .. } => {
+                message.clone()
+            }
         }
     }
 }

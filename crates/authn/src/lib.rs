@@ -5,6 +5,9 @@
 //!
 //! 0. [`SandboxTokenAuthenticator`]: a sandbox token the gateway minted (only bearers
 //!    whose header says `typ: gatehouse-sandbox+jwt`; others are not its business);
+//!    then [`kubernetes::ServiceAccountAuthenticator`]: a platform controller's Kubernetes
+//!    ServiceAccount token (only bearers carrying the `kubernetes.io` claim), checked by
+//!    TokenReview (when `[platform.kubernetes]` is set);
 //! 1. [`ApiKeyAuthenticator`]: header `OPEN-SANDBOX-API-KEY`, either the backend's own
 //!    key (forwarded unchanged as `service_admin`) or a named gateway key with a fixed role;
 //! 2. [`oidc::SessionAuthenticator`]: the console's session cookie (when `[oidc]` is set);

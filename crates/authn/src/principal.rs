@@ -11,7 +11,8 @@ pub enum PrincipalKind {
     /// A person, asserted by a trusted proxy (later: an OIDC session or bearer token).
     User,
     /// A platform controller: a trusted control plane creating sandboxes on behalf of
-    /// tenants (an API key of kind `platform_controller`).
+    /// tenants (an API key of kind `platform_controller`, or a Kubernetes ServiceAccount
+    /// token a `[[platform.controllers]]` entry lists).
     Controller,
     /// Nobody claimed the request.
     Anonymous,
@@ -40,11 +41,13 @@ pub enum AuthMethod {
     None,
     /// A sandbox token the gateway minted.
     SandboxToken,
+    /// A Kubernetes ServiceAccount token, checked by TokenReview (platform controllers).
+    ServiceAccount,
 }
 
 impl AuthMethod {
     /// Stable name for logs and audit events: `backend_key`, `api_key`, `trusted_header`,
-    /// `session`, `bearer`, `sandbox_token` or `none`.
+    /// `session`, `bearer`, `sandbox_token`, `service_account` or `none`.
     pub fn as_str(&self) -> &'static str {
         match self {
             AuthMethod::BackendKey => "backend_key",
@@ -54,6 +57,7 @@ impl AuthMethod {
             AuthMethod::Bearer => "bearer",
             AuthMethod::None => "none",
             AuthMethod::SandboxToken => "sandbox_token",
+            AuthMethod::ServiceAccount => "service_account",
         }
     }
 }
@@ -80,7 +84,8 @@ pub struct Principal {
     pub role: Option<String>,
     /// How the caller was authenticated.
     pub method: AuthMethod,
-    /// The name of the API key used, for audit (`backend` for the backend key).
+    /// The name of the API key used, for audit (`backend` for the backend key); for a
+    /// platform controller authenticated by ServiceAccount token, the controller's name.
     pub key_name: Option<String>,
 }
 
@@ -177,5 +182,6 @@ mod tests {
             ]
         );
         assert_eq!(AuthMethod::ApiKey.to_string(), "api_key");
+        assert_eq!(AuthMethod::ServiceAccount.as_str(), "service_account");
     }
 }

@@ -31,7 +31,8 @@ pub struct KubernetesConfig {
     pub context: Option<String>,
     /// Namespace of sandboxes; the kubeconfig's (or in-cluster) namespace when unset.
     pub namespace: Option<String>,
-    /// ServiceAccount the sandbox pods run as; its token is never mounted.
+    /// ServiceAccount the sandbox pods run as; its API token is never mounted (an
+    /// audience-bound token is projected with `[kubernetes.sandbox_identity]`).
     pub service_account: Option<String>,
     /// `pod`: one plain Pod per sandbox (the only provider).
     pub workload_provider: String,
@@ -72,6 +73,9 @@ pub struct KubernetesConfig {
     /// Extension: Secrets a create may expose as environment variables
     /// (`extensions["kubernetes.secretEnv"]` / `["kubernetes.secretEnvFrom"]`).
     pub allowed_secrets: Vec<String>,
+    /// Extension: `[kubernetes.sandbox_identity]`, a projected ServiceAccount token for
+    /// the gateway's pull bootstrap in every sandbox pod ([`crate::identity`]).
+    pub sandbox_identity: Option<crate::identity::SandboxIdentityProjection>,
     /// Upstream key `read_burst`: accepted, ignored.
     #[serde(rename = "read_burst")]
     pub _read_burst: Option<IgnoredAny>,
@@ -121,6 +125,7 @@ impl Default for KubernetesConfig {
             allowed_toleration_keys: Vec::new(),
             allowed_service_accounts: Vec::new(),
             allowed_secrets: Vec::new(),
+            sandbox_identity: None,
             _read_burst: None,
             _write_burst: None,
             _execd_init_resources: None,
@@ -278,6 +283,9 @@ impl KubernetesConfig {
             if list.iter().any(|v| v.trim().is_empty()) {
                 return Err(format!("{name} must not contain an empty entry"));
             }
+        }
+        if let Some(si) = &self.sandbox_identity {
+            si.validate(self.service_account.as_deref())?;
         }
         if let Some(t) = &self.namespace_template {
             crate::namespace::check_template(t).map_err(|e| format!("namespace_template {e}"))?;

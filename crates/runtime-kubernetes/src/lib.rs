@@ -7,6 +7,7 @@
 //!
 //! - [`codes`]: the `KUBERNETES::` error codes;
 //! - [`config`]: the `[kubernetes]` configuration section ([`KubernetesConfig`]);
+//! - [`identity`]: the sandbox's projected ServiceAccount token (`[kubernetes.sandbox_identity]`);
 //! - [`labels`]: labels and annotations written on pods;
 //! - [`namespace`]: per-tenant namespaces from `namespace_template`, within an allowlist;
 //! - [`placement`]: RuntimeClass, node selector and tolerations from `extensions`, within
@@ -23,6 +24,7 @@ pub mod codes;
 pub mod config;
 mod driver;
 pub mod errors;
+pub mod identity;
 pub mod labels;
 mod limiter;
 pub mod namespace;

@@ -34,7 +34,8 @@ pub struct Placement {
     pub node_selector: BTreeMap<String, String>,
     /// Tolerations.
     pub tolerations: Vec<Toleration>,
-    /// ServiceAccount (the request's, else `service_account` from the configuration).
+    /// ServiceAccount (the request's, else `sandbox_identity.service_account`, else
+    /// `service_account` from the configuration).
     pub service_account_name: Option<String>,
     /// Environment variables read from Secret keys.
     pub secret_env: Vec<SecretEnv>,
@@ -65,7 +66,11 @@ fn allowed(key: &str, what: &str, value: &str, list: &[String]) -> Result<(), St
 pub fn from_extensions(cfg: &KubernetesConfig, ext: &StringMap) -> Result<Placement, String> {
     let mut p = Placement {
         runtime_class_name: cfg.runtime_class_name.clone(),
-        service_account_name: cfg.service_account.clone(),
+        service_account_name: cfg
+            .sandbox_identity
+            .as_ref()
+            .and_then(|si| si.service_account.clone())
+            .or_else(|| cfg.service_account.clone()),
         ..Default::default()
     };
     for (key, value) in ext.iter().filter(|(k, _)| k.starts_with(PREFIX)) {

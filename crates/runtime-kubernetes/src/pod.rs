@@ -51,9 +51,12 @@ pub fn build(
         limits: Some(res),
         ..Default::default()
     });
+    let identity = cfg.sandbox_identity.as_ref();
     let mut env: Vec<EnvVar> = spec
         .env
         .iter()
+        // The token file's variable is the driver's, never the request's.
+        .filter(|(k, _)| identity.is_none() || k.as_str() != crate::identity::TOKEN_ENV)
         .map(|(k, v)| EnvVar {
             name: k.clone(),
             value: Some(v.clone()),
@@ -73,6 +76,7 @@ pub fn build(
         }),
         ..Default::default()
     }));
+    env.extend(identity.map(|i| i.env()));
     let env_from: Vec<EnvFromSource> = placement
         .secret_env_from
         .iter()
@@ -103,6 +107,7 @@ pub fn build(
         env_from: (!env_from.is_empty()).then_some(env_from),
         ports: (!ports.is_empty()).then_some(ports),
         resources,
+        volume_mounts: identity.map(|i| vec![i.mount()]),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             privileged: Some(false),
@@ -131,7 +136,9 @@ pub fn build(
             containers: vec![container],
             restart_policy: Some("Never".into()),
             service_account_name: placement.service_account_name.clone(),
+            // No API token: only the audience-bound identity volume, when configured.
             automount_service_account_token: Some(false),
+            volumes: identity.map(|i| vec![i.volume()]),
             enable_service_links: Some(false),
             node_selector: (!node_selector.is_empty()).then_some(node_selector),
             runtime_class_name: placement.runtime_class_name.clone(),
@@ -255,6 +262,63 @@ mod tests {
         assert_eq!((r.name.as_str(), r.key.as_str()), ("creds", "token"));
         let from = c.env_from.clone().unwrap();
         assert_eq!(from[0].secret_ref.clone().unwrap().name, "extra");
+    }
+
+    #[test]
+    fn the_identity_token_is_projected_when_configured() {
+        let cfg = KubernetesConfig {
+            service_account: Some("default-sa".into()),
+            sandbox_identity: Some(crate::identity::SandboxIdentityProjection {
+                service_account: Some("sandbox".into()),
+                audience: "gatehouse".into(),
+                expiration_seconds: 900,
+            }),
+            ..Default::default()
+        };
+        let placement = crate::placement::from_extensions(&cfg, &Default::default()).unwrap();
+        let mut s = spec();
+        s.env
+            .insert(crate::identity::TOKEN_ENV.into(), "/forged".into());
+        let p = build(&cfg, &s, &placement, "sandbox-abc", "ns1")
+            .spec
+            .unwrap();
+        assert_eq!(p.service_account_name.as_deref(), Some("sandbox"));
+        assert_eq!(p.automount_service_account_token, Some(false));
+        let v = &p.volumes.unwrap()[0];
+        let t = v.projected.clone().unwrap().sources.unwrap()[0]
+            .service_account_token
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (t.audience.as_deref(), t.expiration_seconds),
+            (Some("gatehouse"), Some(900))
+        );
+        let c = &p.containers[0];
+        let m = &c.volume_mounts.clone().unwrap()[0];
+        assert_eq!(
+            (m.name.as_str(), m.read_only),
+            (v.name.as_str(), Some(true))
+        );
+        let env: Vec<_> = c
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.name == crate::identity::TOKEN_ENV)
+            .collect();
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].value.as_deref(), Some(crate::identity::TOKEN_FILE));
+        // Off by default: no volume, no variable.
+        let p = build(
+            &KubernetesConfig::default(),
+            &spec(),
+            &Placement::default(),
+            "sandbox-abc",
+            "ns1",
+        )
+        .spec
+        .unwrap();
+        assert!(p.volumes.is_none() && p.containers[0].volume_mounts.is_none());
     }
 
     #[test]

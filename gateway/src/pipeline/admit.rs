@@ -23,7 +23,12 @@ fn auth_failure_method(e: &gatehouse_authn::AuthError) -> &'static str {
         AuthError::MissingIdentity { .. } | AuthError::InvalidIdentity { .. } => "trusted_header",
         AuthError::Rejected { code, .. } if code.contains("SESSION") => "session",
         AuthError::Rejected { code, .. } if code.contains("SANDBOX") => "sandbox_token",
+        AuthError::Rejected { code, .. } if code.contains("SERVICE_ACCOUNT") => "service_account",
+        AuthError::Forbidden { .. } => "service_account",
         AuthError::Rejected { .. } => "bearer",
+        AuthError::Unavailable { dependency } if dependency.contains("Kubernetes") => {
+            "service_account"
+        }
         AuthError::Unavailable { .. } => "personal_key",
     }
 }

@@ -6,6 +6,7 @@
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::platform::create::CreateBody;
+use crate::platform::Platform;
 use crate::state::Gateway;
 use gatehouse_audit::OnBehalfOf;
 use gatehouse_authz::Permit;
@@ -19,7 +20,10 @@ impl Gateway {
         let p = &ctx.principal;
         let scope = Scope::for_permit(permit, &p.subject, p.team.as_deref())?;
         Some(match self.platform.controller_of(p) {
-            Some(_) => scope.with_controller(&p.subject),
+            Some(c) => {
+                let me = Platform::scope_subject(c);
+                Scope::for_principal(&me, p.team.as_deref(), scope.mode).with_controller(&me)
+            }
             None => scope,
         })
     }
@@ -44,13 +48,14 @@ impl Gateway {
             return Err(e.into());
         }
         let p = &ctx.principal;
+        let me = Platform::scope_subject(c);
         // An asserted tenant replaces the controller's own owner/team; the controller
         // token keeps the sandbox in the controller's scope.
         let (owner, team) = match &ctx.on_behalf_of {
-            Some(t) => (t.owner.as_deref().unwrap_or(&p.subject), t.team.as_deref()),
-            None => (p.subject.as_str(), p.team.as_deref()),
+            Some(t) => (t.owner.as_deref().unwrap_or(&me), t.team.as_deref()),
+            None => (me.as_str(), p.team.as_deref()),
         };
-        let tenant = Scope::for_principal(owner, team, scope.mode).with_controller(&p.subject);
+        let tenant = Scope::for_principal(owner, team, scope.mode).with_controller(&me);
         Ok(b.finish(&tenant, &self.keys)?)
     }
 

@@ -1,8 +1,9 @@
 //! Platform controllers: trusted control planes that create sandboxes on behalf of
 //! tenants (seed `004`, "platform-managed Kubernetes sandboxes").
 //!
-//! A controller authenticates with a named API key of kind `platform_controller`. On a
-//! create it may assert, each only within its `[[platform.controllers]]` allowlists:
+//! A controller authenticates with a named API key of kind `platform_controller`, or with
+//! a Kubernetes ServiceAccount token its entry lists ([`kubernetes`], checked by
+//! TokenReview). On a create it may assert, each only within its `[[platform.controllers]]` allowlists:
 //!
 //! - the tenant: `extensions["gatehouse.tenant.team"]` (and optionally
 //!   `["gatehouse.tenant.owner"]`); the sandbox's reserved owner/team metadata is then
@@ -18,10 +19,13 @@
 //!
 //! - [`config`]: the `[platform]` section;
 //! - [`pattern`]: allowlist patterns;
+//! - [`kubernetes`]: the `[platform.kubernetes]` section and the ServiceAccount
+//!   authenticator it builds;
 //! - [`create`]: checking and rewriting a create body.
 
 pub mod config;
 pub mod create;
+pub mod kubernetes;
 pub mod pattern;
 
 use crate::error::GatewayError;
@@ -83,6 +87,13 @@ impl Platform {
                 .map(|c| (c.name.clone(), Arc::new(c.clone())))
                 .collect(),
         }
+    }
+
+    /// The identity a controller's scope is derived from: `key:<name>`, whichever
+    /// credential (named key or ServiceAccount token) it authenticated with, so a
+    /// controller keeps its sandboxes when it moves from one to the other.
+    pub fn scope_subject(c: &ControllerConfig) -> String {
+        format!("key:{}", c.name)
     }
 
     /// The controller `p` authenticates as, if it is one.
