@@ -32,6 +32,23 @@ pub struct Service {
     /// Sandboxes being deleted now: a listing that misses them meanwhile is not a
     /// vanished container (no second `deleted` event).
     deleting: Mutex<HashSet<String>>,
+    /// Sandboxes being created now (the engine has them, the store may not yet): the
+    /// reconcile does not adopt them (no second `created` event).
+    creating: Mutex<HashSet<String>>,
+}
+
+/// Marks a sandbox as being created until dropped (every return path of a create).
+struct Creating<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
+    }
 }
 
 /// Applies an observation to a record; returns whether the status changed.
@@ -76,6 +93,7 @@ impl Service {
             expiry_changed: Notify::new(),
             events: EventBus::new(),
             deleting: Mutex::new(HashSet::new()),
+            creating: Mutex::new(HashSet::new()),
         }
     }
 
@@ -114,6 +132,20 @@ impl Service {
     fn status_changed(&self, prev: SandboxState, rec: &Record) {
         if let Some(kind) = EventKind::for_transition(Some(prev), rec.status.state) {
             self.publish(kind, rec);
+        }
+    }
+
+    fn being_created(&self, id: &str) -> bool {
+        self.creating.lock().is_ok_and(|c| c.contains(id))
+    }
+
+    fn mark_creating(&self, id: &str) -> Creating<'_> {
+        if let Ok(mut c) = self.creating.lock() {
+            c.insert(id.to_owned());
+        }
+        Creating {
+            set: &self.creating,
+            id: id.to_owned(),
         }
     }
 
@@ -307,6 +339,7 @@ impl Service {
             execd_token: token.as_ref().map(|t| t.expose().to_string()),
             ..spec
         };
+        let _creating = self.mark_creating(&spec.id);
         let obs = self.runtime.create(&spec).await?;
         let mut rec = Record {
             id: spec.id.clone(),
@@ -610,6 +643,7 @@ impl Service {
                         report.refreshed += 1;
                     }
                 }
+                None if self.being_created(&d.observed.id) => continue,
                 None => {
                     let mut rec = Record {
                         id: d.observed.id.clone(),
@@ -631,7 +665,10 @@ impl Service {
                         execd_token: None,
                     };
                     merge(&mut rec, &d.observed);
-                    self.store.insert_if_absent(&rec).await?;
+                    // A create that finished since the store was read is not adopted.
+                    if !self.store.insert_if_absent(&rec).await? {
+                        continue;
+                    }
                     self.publish(EventKind::Created, &rec);
                     tracing::info!(sandbox.id = %rec.id, "adopted a sandbox the store did not know");
                     report.adopted += 1;

@@ -196,21 +196,21 @@ impl Store {
 
     /// Inserts or replaces a record (create wins over an adoption racing with it).
     pub async fn upsert(&self, r: &Record) -> Result<(), StoreError> {
-        self.insert(r, "INSERT OR REPLACE").await
+        self.insert(r, "INSERT OR REPLACE").await.map(|_| ())
     }
 
-    /// Inserts a record unless one with the same id exists (adoption).
-    pub async fn insert_if_absent(&self, r: &Record) -> Result<(), StoreError> {
+    /// Inserts a record unless one with the same id exists (adoption); whether it did.
+    pub async fn insert_if_absent(&self, r: &Record) -> Result<bool, StoreError> {
         self.insert(r, "INSERT OR IGNORE").await
     }
 
-    async fn insert(&self, r: &Record, verb: &str) -> Result<(), StoreError> {
+    async fn insert(&self, r: &Record, verb: &str) -> Result<bool, StoreError> {
         let sql = format!(
             "{verb} INTO sandboxes (id, image, entrypoint, metadata, extensions, platform, created_at, \
              expires_at, state, reason, message, last_transition_at, execd_token) \
              VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         );
-        sqlx::query(&sql)
+        let done = sqlx::query(&sql)
             .bind(&r.id)
             .bind(&r.image)
             .bind(json(&r.entrypoint))
@@ -226,7 +226,7 @@ impl Store {
             .bind(r.execd_token.as_ref().map(AgentToken::expose))
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// One record.

@@ -27,7 +27,7 @@ use gatehouse_lifecycle::StringMap;
 use gatehouse_scope::{Scope, ScopeKeys};
 use moka::sync::Cache;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -158,7 +158,14 @@ pub struct EventHub {
     poke: Notify,
     polling: AtomicBool,
     clients: AtomicUsize,
+    /// Creates forwarded and not answered yet (request id → when), while polling: the
+    /// poll holds back sandboxes it has not seen before until they are answered, so a
+    /// create is reported once, with its principal.
+    creating: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long an unanswered create holds the poll back at most.
+const CREATE_HOLD: Duration = Duration::from_secs(30);
 
 /// The event a successful mutation of `action` makes.
 fn kind_of(action: Action) -> Option<EventKind> {
@@ -193,6 +200,7 @@ impl EventHub {
             poke: Notify::new(),
             polling: AtomicBool::new(false),
             clients: AtomicUsize::new(0),
+            creating: Mutex::new(HashMap::new()),
         }
     }
 
@@ -215,11 +223,35 @@ impl EventHub {
             self.by_request
                 .insert(ctx.request_id.clone(), Arc::new(Actor::of(ctx)));
         }
+        if action == Action::SandboxCreate && self.polling.load(Ordering::Relaxed) {
+            if let Ok(mut c) = self.creating.lock() {
+                c.insert(ctx.request_id.clone(), Instant::now());
+            }
+        }
+    }
+
+    /// Whether a create through this gateway awaits its answer (the poll then holds back
+    /// sandboxes it has not seen before).
+    pub fn creates_in_flight(&self) -> bool {
+        self.creating.lock().is_ok_and(|mut c| {
+            c.retain(|_, at| at.elapsed() < CREATE_HOLD);
+            !c.is_empty()
+        })
     }
 
     /// After a response: a successful mutation is remembered by sandbox (for the poll),
     /// and the poll is woken to report it now.
     pub fn after_response(&self, ctx: &RequestCtx, status: u16) {
+        self.remember(ctx, status);
+        if ctx.action() == Some(Action::SandboxCreate) && self.polling.load(Ordering::Relaxed) {
+            if let Ok(mut c) = self.creating.lock() {
+                c.remove(&ctx.request_id);
+            }
+            self.poke.notify_one();
+        }
+    }
+
+    fn remember(&self, ctx: &RequestCtx, status: u16) {
         if !(200..300).contains(&status) {
             return;
         }

@@ -12,8 +12,10 @@
 //! Limits: an outside change is seen up to one interval late, and transitions between
 //! two polls collapse (a sandbox created and deleted in between is never seen). A
 //! mutation made through the gateway wakes the poll at once, so those are reported
-//! within one list call, with their principal. The first listing is the baseline and
-//! publishes nothing.
+//! within one list call, with their principal; while a create through the gateway awaits
+//! its answer, sandboxes not seen before are held back (at most 30 s) so that create is
+//! reported once it is answered, with its principal. The first listing is the baseline
+//! and publishes nothing.
 
 use super::feed::Client;
 use super::{EventHub, Incoming};
@@ -80,7 +82,12 @@ pub async fn run(hub: &EventHub, client: &Client) {
     let mut failing = false;
     loop {
         match list(client, hub.cfg.poll_max_pages).await {
-            Ok((items, complete)) => {
+            Ok((mut items, complete)) => {
+                if let (Some(prev), true) = (&known, hub.creates_in_flight()) {
+                    // A new id may be a create not answered yet: report it once it is,
+                    // with its principal (the answer wakes the poll).
+                    items.retain(|i| prev.contains_key(&i.id));
+                }
                 if failing {
                     tracing::info!("sandbox poll for lifecycle events answers again");
                 }
