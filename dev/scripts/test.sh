@@ -30,9 +30,16 @@ echo "== npm: dev IdP, browser tests, console (typecheck, unit tests, build)"
 engine=gatehouse-test-$$
 export GATEHOUSE_STATE_DIR=${GATEHOUSE_STATE_DIR:-/tmp}
 kube_dir=${GATEHOUSE_STATE_DIR}/gatehouse-kube-$$
+# Each step may fail (a busy network-namespace mount, an engine already gone) without
+# skipping the next: nothing started here outlives the run.
 cleanup() {
-  dev/scripts/docker-engine.sh stop "$engine" >/dev/null 2>&1 || true; rm -rf "${GATEHOUSE_STATE_DIR:?}/$engine"
-  GATEHOUSE_KUBE_STOP_GRACE=0 dev/kubernetes/cluster.sh stop "$kube_dir" >/dev/null 2>&1 || true; rm -rf "$kube_dir" "$kube_build_log"
+  set +e
+  GATEHOUSE_KUBE_STOP_GRACE=0 dev/kubernetes/cluster.sh stop "$kube_dir" >/dev/null 2>&1
+  rm -rf "$kube_dir" "$kube_build_log" 2>/dev/null
+  dev/scripts/docker-engine.sh stop "$engine" >/dev/null 2>&1
+  umount "${GATEHOUSE_STATE_DIR:?}/$engine/exec/netns/default" 2>/dev/null
+  rm -rf "${GATEHOUSE_STATE_DIR:?}/$engine" 2>/dev/null
+  return 0
 }
 trap cleanup EXIT
 DOCKER_HOST=$(dev/scripts/docker-engine.sh start "$engine")
