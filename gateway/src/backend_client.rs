@@ -19,8 +19,9 @@ use std::time::Duration;
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
-    /// The sandbox exists with this metadata.
-    Sandbox(StringMap),
+    /// The sandbox exists with this metadata (shared: a cache hit clones a pointer, not
+    /// the map).
+    Sandbox(std::sync::Arc<StringMap>),
     /// The backend says it does not exist.
     Missing,
 }
@@ -110,7 +111,7 @@ impl BackendClient {
             200 => {
                 let md = gatehouse_scope::body::sandbox_metadata(&body)
                     .map_err(|e| LookupError(e.to_string()))?;
-                let found = Found::Sandbox(md);
+                let found = Found::Sandbox(std::sync::Arc::new(md));
                 self.cache.insert(id.to_string(), found.clone());
                 Ok(found)
             }

@@ -33,6 +33,8 @@ pub struct RequestCtx {
     pub span: tracing::Span,
     /// Propagated or generated `X-Request-ID`.
     pub request_id: String,
+    /// [`Self::request_id`] as a header value, made once and sent both ways.
+    pub request_id_value: Option<http::HeaderValue>,
     /// Who is calling (anonymous until authenticated).
     pub principal: Principal,
     /// The resolved role.
@@ -89,6 +91,7 @@ impl RequestCtx {
             started: Instant::now(),
             span: tracing::Span::none(),
             request_id: String::new(),
+            request_id_value: None,
             principal: Principal::anonymous(),
             role: None,
             permit: None,

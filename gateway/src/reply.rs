@@ -75,7 +75,8 @@ impl Reply {
                 h.append(name, v);
             }
         }
-        if let Ok(v) = http::HeaderValue::from_str(&ctx.request_id) {
+        let id = ctx.request_id_value.clone();
+        if let Some(v) = id.or_else(|| http::HeaderValue::from_str(&ctx.request_id).ok()) {
             h.insert(REQUEST_ID_HEADER, v);
         }
         resp

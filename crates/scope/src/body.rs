@@ -87,7 +87,7 @@ pub fn sandbox_metadata(body: &[u8]) -> Result<StringMap, ScopeError> {
     Ok(metadata_of(&v))
 }
 
-pub use crate::scan::all_in_scope;
+pub use crate::scan::{all_in_scope, sandbox_in_scope};
 
 /// Drops list items outside the caller's scope (defence in depth: the backend already
 /// filtered on the scope pair). Returns the body to send and how many items were dropped;

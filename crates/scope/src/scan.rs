@@ -24,6 +24,16 @@ pub fn all_in_scope(body: &[u8], scope: &Scope, keys: &ScopeKeys) -> bool {
     matches!(List { key, value }.deserialize(&mut de), Ok(true)) && de.end().is_ok()
 }
 
+/// True when `body` is one sandbox (a JSON object) whose one `metadata` object maps the
+/// scope key to the caller's scope value, exactly once: the allocation-free check of a
+/// sandbox read, as strict as [`all_in_scope`] (`false` means "look closer", and the
+/// caller parses the body in full).
+pub fn sandbox_in_scope(body: &[u8], scope: &Scope, keys: &ScopeKeys) -> bool {
+    let (key, value) = scope.filter_pair(keys);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    matches!(Item(List { key, value }).deserialize(&mut de), Ok(true)) && de.end().is_ok()
+}
+
 #[derive(Clone, Copy)]
 struct List<'s> {
     key: &'s str,
@@ -273,7 +283,39 @@ mod tests {
         })
     }
 
+    #[test]
+    fn one_sandbox_in_scope_passes_and_anything_else_looks_closer() {
+        let t = team();
+        let keys = ScopeKeys::default();
+        let one = |b: &str| sandbox_in_scope(b.as_bytes(), &alice(), &keys);
+        assert!(one(&format!(
+            r#"{{"id":"1","metadata":{{"a":"b","access.team":"{t}"}},"status":{{"state":"Running"}}}}"#
+        )));
+        for body in [
+            r#"{"metadata":{"access.team":"other"}}"#.to_string(),
+            r#"{"id":"no metadata"}"#.to_string(),
+            r#"{"metadata":null}"#.to_string(),
+            format!(r#"{{"metadata":{{"access.team":"{t}","access.team":"x"}}}}"#),
+            format!(r#"{{"metadata":{{"access.team":"{t}"}},"metadata":{{}}}}"#),
+            format!(r#"{{"metadata":{{"access.team":"{t}"}}}} trailing"#),
+            format!(r#"[{{"metadata":{{"access.team":"{t}"}}}}]"#),
+            String::new(),
+        ] {
+            assert!(!one(&body), "{body}");
+        }
+    }
+
     proptest! {
+        /// The sandbox check says "in scope" only when the full parse agrees.
+        #[test]
+        fn one_sandbox_agrees_with_the_full_parse(item in item()) {
+            let body = item.to_string();
+            let keys = ScopeKeys::default();
+            let full = crate::body::sandbox_metadata(body.as_bytes())
+                .is_ok_and(|md| alice().allows(&md, &keys));
+            prop_assert_eq!(sandbox_in_scope(body.as_bytes(), &alice(), &keys), full);
+        }
+
         /// The fast check says "in scope" exactly when the full filter would drop nothing.
         #[test]
         fn agrees_with_the_full_filter(items in proptest::collection::vec(item(), 0..8)) {

@@ -7,7 +7,7 @@
 
 mod otel;
 
-pub use otel::{inject, set_parent, OtlpGuard};
+pub use otel::{exporting, inject, set_parent, OtlpGuard};
 
 use std::io::IsTerminal;
 use tracing_subscriber::layer::SubscriberExt;

@@ -95,6 +95,13 @@ impl Injector for HeadersMut<'_> {
     }
 }
 
+/// Whether spans are exported (an OTLP endpoint is configured). Callers open their
+/// fine-grained spans at `info` only then, and at `debug` otherwise, where the default
+/// filter disables them at no cost.
+pub fn exporting() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Makes the trace context in `headers` (`traceparent`, `tracestate`) the parent of
 /// `span`, so this process's spans join the caller's trace.
 pub fn set_parent(span: &tracing::Span, headers: &http::HeaderMap) {

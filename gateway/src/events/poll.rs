@@ -11,7 +11,8 @@
 //!
 //! Limits: an outside change is seen up to one interval late, and transitions between
 //! two polls collapse (a sandbox created and deleted in between is never seen). A
-//! mutation made through the gateway wakes the poll at once, so those are reported
+//! mutation made through the gateway wakes the poll at once (at most once per 200 ms, so
+//! a burst of creates costs one listing, not one per create), so those are reported
 //! within one list call, with their principal; while a create through the gateway awaits
 //! its answer, sandboxes not seen before are held back (at most 30 s) so that create is
 //! reported once it is answered, with its principal. The first listing is the baseline
@@ -28,6 +29,10 @@ use std::time::Duration;
 
 /// Items per listed page.
 const PAGE_SIZE: u32 = 100;
+
+/// The least time between the starts of two listings woken by mutations through the
+/// gateway (a poke), so a burst of creates costs one listing per gap, not one per create.
+const POKE_GAP: Duration = Duration::from_millis(200);
 
 /// The parts of a listed sandbox the diff needs (unknown fields ignored: any server).
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +86,7 @@ pub async fn run(hub: &EventHub, client: &Client) {
     let mut known: Option<HashMap<String, Listed>> = None;
     let mut failing = false;
     loop {
+        let started = tokio::time::Instant::now();
         match list(client, hub.cfg.poll_max_pages).await {
             Ok((mut items, complete)) => {
                 if let (Some(prev), true) = (&known, hub.creates_in_flight()) {
@@ -117,7 +123,11 @@ pub async fn run(hub: &EventHub, client: &Client) {
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = hub.poke.notified() => {}
+            _ = hub.poke.notified() => {
+                // A burst of mutations (creates under load) pokes on every request: list
+                // at most once per `POKE_GAP`, not back to back.
+                tokio::time::sleep_until(started + POKE_GAP).await;
+            }
         }
     }
 }

@@ -135,7 +135,10 @@ impl ServerApp for HttpApp {
         let app = self.clone();
         let svc = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+            // Boxed: hyper keeps a slot the size of the service's future for the whole life
+            // of a connection. Boxed, that slot is a pointer, and the request's state (the
+            // whole pipeline) takes memory only while a request runs.
+            Box::pin(async move { Ok::<_, Infallible>(app.handle(req, peer).await) })
         });
         let mut builder = http1::Builder::new();
         builder

@@ -65,7 +65,7 @@ impl Gateway {
             return Ok(self.serve_own(route, req, ctx).await);
         }
         self.authenticate(req, ctx)
-            .instrument(tracing::info_span!("authn"))
+            .instrument(phase_span!("authn"))
             .await?;
         let table = self.policy.current();
         self.resolve_role(&table, ctx);
@@ -87,7 +87,7 @@ impl Gateway {
         }
         let scoped = self
             .apply_scope(req, ctx, &permit)
-            .instrument(tracing::info_span!("scope"))
+            .instrument(phase_span!("scope"))
             .await;
         let create = permit.target() == Target::Create;
         ctx.permit = Some(permit);
@@ -103,9 +103,14 @@ impl Gateway {
 
     /// Request id, client address and the request's span: the first step of every request.
     pub(crate) fn begin(&self, req: &Inbound, ctx: &mut RequestCtx) {
-        ctx.request_id = gatehouse_lifecycle::wire::request_id(
-            req.headers().get(REQUEST_ID_HEADER).map(|v| v.as_bytes()),
-        );
+        let sent = req.headers().get(REQUEST_ID_HEADER);
+        ctx.request_id =
+            gatehouse_lifecycle::wire::request_id(sent.map(http::HeaderValue::as_bytes));
+        ctx.request_id_value = match sent {
+            // The client's own (valid) id: its header value is sent on as it is.
+            Some(v) if v.as_bytes() == ctx.request_id.as_bytes() => Some(v.clone()),
+            _ => http::HeaderValue::from_str(&ctx.request_id).ok(),
+        };
         ctx.span = tracing::info_span!("request", request.id = %ctx.request_id);
         gatehouse_telemetry::set_parent(&ctx.span, req.headers());
         ctx.peer = req.peer;
@@ -205,7 +210,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
         path: &NormalizedPath,
     ) -> Result<Option<Permit>, GatewayError> {
-        let _span = tracing::info_span!("authz").entered();
+        let _span = phase_span!("authz").entered();
         let method = req.method().as_str();
         let anonymous = ctx.principal.kind == PrincipalKind::Anonymous;
         let role = ctx.role.as_deref().unwrap_or_default();
@@ -249,7 +254,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
         path: &NormalizedPath,
     ) -> Result<Permit, GatewayError> {
-        let _span = tracing::info_span!("authz").entered();
+        let _span = phase_span!("authz").entered();
         let method = req.method().as_str();
         let role = ctx.role.as_deref().unwrap_or_default();
         let unknown = || {

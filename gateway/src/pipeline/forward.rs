@@ -57,7 +57,7 @@ impl Gateway {
                 h.insert(API_KEY_HEADER, k.clone());
             }
         }
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        if let Some(v) = ctx.request_id_value.clone() {
             h.insert(REQUEST_ID_HEADER, v);
         }
         if ctx.rewrite != ResponseRewrite::None {

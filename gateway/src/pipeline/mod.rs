@@ -15,6 +15,19 @@
 //! - logging → [`audit`]: the log line and one audit event per mutation and denial, when
 //!   the response has ended (errors included).
 
+/// A phase's span under the request's (`authn`, `authz`, `scope`, `upstream`): at `info`
+/// when spans are exported, else at `debug`, so with the default filter and no exporter
+/// it is disabled and costs nothing (log lines still carry the request's span).
+macro_rules! phase_span {
+    ($name:literal) => {
+        if gatehouse_telemetry::exporting() {
+            tracing::info_span!($name)
+        } else {
+            tracing::debug_span!($name)
+        }
+    };
+}
+
 mod admit;
 pub mod audit;
 pub mod caller;
@@ -88,7 +101,7 @@ impl Gateway {
         if let Some(events) = &self.events {
             events.before_forward(ctx);
         }
-        let span = tracing::info_span!("upstream");
+        let span = phase_span!("upstream");
         gatehouse_telemetry::inject(&span, up.headers_mut());
         let sent = std::time::Instant::now();
         let sending = tracing::Instrument::instrument(self.upstream.send(up, proxy), span).await;

@@ -10,7 +10,7 @@ use crate::state::Gateway;
 use bytes::Bytes;
 use gatehouse_lifecycle::wire::{self, REQUEST_ID_HEADER};
 use gatehouse_scope::body as scope_body;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use hyper::body::Incoming;
 
 impl Gateway {
@@ -38,7 +38,7 @@ impl Gateway {
         {
             super::sandbox_headers::harden_proxied(&mut parts.headers);
         }
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        if let Some(v) = ctx.request_id_value.clone() {
             parts.headers.insert(REQUEST_ID_HEADER, v);
         }
         let rewrite_ok = match ctx.rewrite {

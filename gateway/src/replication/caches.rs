@@ -91,6 +91,10 @@ impl Gateway {
         let Some(scope) = &ctx.scope else {
             return Ok(());
         };
+        // The usual answer: one pass over the bytes, no allocation.
+        if gatehouse_scope::body::sandbox_in_scope(body, scope, &self.keys) {
+            return Ok(());
+        }
         let id = ctx.sandbox_id().unwrap_or_default().to_owned();
         let md = gatehouse_scope::body::sandbox_metadata(body).map_err(|e| {
             tracing::error!(error = %e, "a sandbox read's body has no readable metadata");
