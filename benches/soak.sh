@@ -10,7 +10,7 @@
 #    (/readyz 503), answers API calls with 502, and recovers by itself.
 # 2. SIGHUP twice under load: the gateway reloads; no request fails.
 # 3. governance store (PostgreSQL) down: fail-static. Named keys and the bindings read
-#    before keep working, /readyz says `store: unreachable` (still 200: the gateway
+#    before keep working (200 audited mutations: deletes of missing sandboxes), /readyz says `store: unreachable` (still 200: the gateway
 #    serves), audit events are spooled; PostgreSQL back: the spool is replayed and every
 #    request of the outage is in the store (0 lost).
 # 4. IdP down: an existing console session keeps working, a new login gets a clear 503
@@ -194,9 +194,12 @@ echo "- SIGHUP twice under load: gateway alive, $(awk '/Requests\/sec/ {print $2
 wait_code 200 "$g/readyz"
 [ "$(metric gatehouse_audit_spool_depth)" = 0 ] || fail "spool not empty before the store drill"
 pg_stop
+# Mutations (each audited): deletes of sandboxes that do not exist, answered 404 by the
+# backend while the store is down.
 n=200; ok=0
-for _ in $(seq 1 "$n"); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "OPEN-SANDBOX-API-KEY: $storekey" "$g/v1/sandboxes")" = 200 ] && ok=$((ok + 1))
+for i in $(seq 1 "$n"); do
+  id=00000000-0000-4000-8000-$(printf %012d "$i")
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "OPEN-SANDBOX-API-KEY: $storekey" "$g/v1/sandboxes/$id")" = 404 ] && ok=$((ok + 1))
 done
 ready_body=$(curl -s "$g/readyz"); ready_code=$(code "$g/readyz")
 spooled=$(metric gatehouse_audit_spool_depth)
@@ -205,7 +208,7 @@ pg_start
 for _ in $(seq 1 150); do [ "$(metric gatehouse_audit_spool_depth)" = 0 ] && break; sleep 0.2; done
 replayed=$(python3 -c "import time; print(f'{time.time()-$t0:.2f}')")
 stored=$(psql_q "SELECT count(*) FROM audit_events WHERE key_name = 'soak-store'")
-echo "- store down: $ok/$n API-key requests 200, /readyz $ready_code \`$ready_body\`, $spooled events spooled; back: spool replayed in ${replayed} s, $stored/$n events in PostgreSQL (0 lost)" >> "$report"
+echo "- store down: $ok/$n audited API-key requests (deletes of missing sandboxes) answered 404 by the backend, /readyz $ready_code \`$ready_body\`, $spooled events spooled; back: spool replayed in ${replayed} s, $stored/$n events in PostgreSQL (0 lost)" >> "$report"
 [ "$ok" = "$n" ] && [ "$ready_code" = 200 ] && [ "$stored" = "$n" ] && [ "${spooled:-0}" -gt 0 ] \
   && echo "$ready_body" | grep -q '"store":"unreachable' || fail "store down"
 

@@ -37,6 +37,9 @@ struct Args {
     log_format: LogFormat,
 }
 
+/// How long in-flight requests may finish after `SIGTERM`/Ctrl-C.
+const DRAIN: Duration = Duration::from_secs(10);
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -220,8 +223,25 @@ async fn run(args: Args, cfg: Config, env: Overrides, cli: Overrides) -> anyhow:
         .await
         .with_context(|| format!("server.host/server.port: cannot listen on {addr}"))?;
     tracing::info!(listen = %listener.local_addr()?, store = %cfg.store.path.display(), "gatehouse-backend ready");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Graceful shutdown: stop accepting, end the event streams, let in-flight requests
+    // finish for at most `DRAIN` (a proxied WebSocket may never end on its own).
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let feed = state.service.clone();
+    let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        feed.feed().close();
+        stopping_tx.send_replace(true);
+    });
+    let drained = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = drained => tracing::warn!(
+            drain_seconds = DRAIN.as_secs(),
+            "connections still open after the drain; exiting"
+        ),
+    }
     Ok(())
 }

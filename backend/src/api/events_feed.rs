@@ -7,7 +7,8 @@
 //! first gets the events after it from the ring ([`crate::events`]), or, when that id is
 //! unknown or too old, one `reset` event (events were lost; re-list). Comment lines keep
 //! the connection alive every 15 s. A subscriber that falls more than the channel's
-//! capacity behind is dropped; it reconnects with `Last-Event-ID` and loses nothing.
+//! capacity behind is dropped; it reconnects with `Last-Event-ID` and loses nothing. At
+//! shutdown every stream ends, so the server's graceful shutdown is not held open.
 
 use super::State;
 use crate::events::Resume;
@@ -42,11 +43,16 @@ pub async fn feed(AxState(st): AxState<State>, headers: HeaderMap) -> Response {
             .event("reset")
             .data(r#"{"reason":"events since the given Last-Event-ID are no longer kept"}"#)],
     };
-    let live = futures_util::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(e) => Some((to_sse(&e), rx)),
-            // Too slow: dropped; it resumes with Last-Event-ID.
-            Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => None,
+    let closed = Box::pin(st.service.feed().closed());
+    let live = futures_util::stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Ok(e) => Some((to_sse(&e), (rx, closed))),
+                // Too slow: dropped; it resumes with Last-Event-ID.
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => None,
+            },
+            // Shutting down: the stream ends so the server can drain.
+            () = &mut closed => None,
         }
     });
     let stream = futures_util::stream::iter(head)

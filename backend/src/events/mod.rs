@@ -84,6 +84,7 @@ pub struct EventBus {
     boot: String,
     ring: Mutex<Ring>,
     tx: broadcast::Sender<Arc<FeedEvent>>,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for EventBus {
@@ -100,6 +101,21 @@ impl EventBus {
             boot: Utc::now().timestamp_millis().to_string(),
             ring: Mutex::new(Ring::default()),
             tx,
+            closing: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Ends every live subscription (the process is shutting down; subscribers resume
+    /// elsewhere or later with `Last-Event-ID`).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`EventBus::close`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
         }
     }
 
