@@ -254,10 +254,16 @@ async fn in_front_of_the_upstream_server_events_come_from_the_poll() {
         seen.iter().all(|e| e.data["sandboxId"] != theirs.as_str()),
         "{seen:?}"
     );
-    let created = seen.iter().find(|e| e.event == "created").unwrap();
+    // Her sandbox's events (the engine may hold other tests' sandboxes in her team).
+    let of_mine = |kind: &str| {
+        seen.iter()
+            .find(|e| e.event == kind && e.data["sandboxId"] == mine.as_str())
+            .unwrap()
+    };
+    let created = of_mine("created");
     assert_eq!(created.data["actor"]["subject"], "alice", "{created:?}");
     assert_eq!(created.data["source"], "poll");
-    let deleted = seen.iter().find(|e| e.event == "deleted").unwrap();
+    let deleted = of_mine("deleted");
     assert_eq!(deleted.data["actor"]["subject"], "alice", "{deleted:?}");
     let _ = delete(&carol(), &st.gw.url, &theirs).await;
     assert!(st.gw.log().contains("poll"), "the gateway says it polls");

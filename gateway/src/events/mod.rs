@@ -162,9 +162,13 @@ pub struct EventHub {
     /// poll holds back sandboxes it has not seen before until they are answered, so a
     /// create is reported once, with its principal.
     creating: Mutex<HashMap<String, Instant>>,
+    /// Sandboxes with a delete through this gateway in flight or done (id → when), while
+    /// polling: the poll does not report their passing states (a server may list a
+    /// deleted sandbox as `Failed` while it kills it), only the `deleted` that follows.
+    deleting: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
-/// How long an unanswered create holds the poll back at most.
+/// How long an unanswered create or delete holds the poll back at most.
 const CREATE_HOLD: Duration = Duration::from_secs(30);
 
 /// The event a successful mutation of `action` makes.
@@ -201,6 +205,7 @@ impl EventHub {
             polling: AtomicBool::new(false),
             clients: AtomicUsize::new(0),
             creating: Mutex::new(HashMap::new()),
+            deleting: Mutex::new(HashMap::new()),
         }
     }
 
@@ -223,11 +228,36 @@ impl EventHub {
             self.by_request
                 .insert(ctx.request_id.clone(), Arc::new(Actor::of(ctx)));
         }
-        if action == Action::SandboxCreate && self.polling.load(Ordering::Relaxed) {
-            if let Ok(mut c) = self.creating.lock() {
-                c.insert(ctx.request_id.clone(), Instant::now());
-            }
+        if !self.polling.load(Ordering::Relaxed) {
+            return;
         }
+        match (action, ctx.sandbox_id()) {
+            (Action::SandboxCreate, _) => {
+                if let Ok(mut c) = self.creating.lock() {
+                    c.insert(ctx.request_id.clone(), Instant::now());
+                }
+            }
+            (Action::SandboxDelete, Some(id)) => {
+                if let Ok(mut d) = self.deleting.lock() {
+                    d.insert(id.to_owned(), (Instant::now(), false));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The sandboxes being deleted (or deleted within 30 s) through this gateway, each
+    /// with whether its delete has been answered.
+    pub fn deletes(&self) -> HashMap<String, bool> {
+        self.deleting.lock().map_or_else(
+            |_| HashMap::new(),
+            |mut d| {
+                d.retain(|_, (at, _)| at.elapsed() < CREATE_HOLD);
+                d.iter()
+                    .map(|(id, (_, done))| (id.clone(), *done))
+                    .collect()
+            },
+        )
     }
 
     /// Whether a create through this gateway awaits its answer (the poll then holds back
@@ -243,11 +273,30 @@ impl EventHub {
     /// and the poll is woken to report it now.
     pub fn after_response(&self, ctx: &RequestCtx, status: u16) {
         self.remember(ctx, status);
-        if ctx.action() == Some(Action::SandboxCreate) && self.polling.load(Ordering::Relaxed) {
-            if let Ok(mut c) = self.creating.lock() {
-                c.remove(&ctx.request_id);
+        if !self.polling.load(Ordering::Relaxed) {
+            return;
+        }
+        match ctx.action() {
+            Some(Action::SandboxCreate) => {
+                if let Ok(mut c) = self.creating.lock() {
+                    c.remove(&ctx.request_id);
+                }
+                self.poke.notify_one();
             }
-            self.poke.notify_one();
+            Some(Action::SandboxDelete) => {
+                // Deleted: a server may still list it (killed, `Failed`) for a moment; it
+                // stays held until it is gone from the listing (at most 30 s). Refused:
+                // its states are reported again.
+                if let (Ok(mut d), Some(id)) = (self.deleting.lock(), ctx.sandbox_id()) {
+                    if (200..300).contains(&status) {
+                        d.insert(id.to_owned(), (Instant::now(), true));
+                    } else {
+                        d.remove(id);
+                    }
+                }
+                self.poke.notify_one();
+            }
+            _ => {}
         }
     }
 

@@ -15,8 +15,9 @@
 //! a burst of creates costs one listing, not one per create), so those are reported
 //! within one list call, with their principal; while a create through the gateway awaits
 //! its answer, sandboxes not seen before are held back (at most 30 s) so that create is
-//! reported once it is answered, with its principal. The first listing is the baseline
-//! and publishes nothing.
+//! reported once it is answered, with its principal; and a sandbox deleted through the
+//! gateway keeps its last state until it leaves the listing (a server may list it as
+//! `Failed` while it kills it). The first listing is the baseline and publishes nothing.
 
 use super::feed::Client;
 use super::{EventHub, Incoming};
@@ -89,10 +90,33 @@ pub async fn run(hub: &EventHub, client: &Client) {
         let started = tokio::time::Instant::now();
         match list(client, hub.cfg.poll_max_pages).await {
             Ok((mut items, complete)) => {
-                if let (Some(prev), true) = (&known, hub.creates_in_flight()) {
-                    // A new id may be a create not answered yet: report it once it is,
-                    // with its principal (the answer wakes the poll).
-                    items.retain(|i| prev.contains_key(&i.id));
+                if let Some(prev) = &known {
+                    if hub.creates_in_flight() {
+                        // A new id may be a create not answered yet: report it once it
+                        // is, with its principal (the answer wakes the poll).
+                        items.retain(|i| prev.contains_key(&i.id));
+                    }
+                    // A sandbox deleted through the gateway keeps its last state until
+                    // it is gone: its `deleted` follows, not the states it passes on the
+                    // way out.
+                    let deletes = hub.deletes();
+                    if !deletes.is_empty() {
+                        for i in &mut items {
+                            if let Some(p) = prev.get(&i.id).filter(|_| deletes.contains_key(&i.id))
+                            {
+                                *i = p.clone();
+                            }
+                        }
+                        // Gone before its delete was answered: reported once it is, with
+                        // its principal.
+                        for (id, _) in deletes.iter().filter(|(_, answered)| !**answered) {
+                            if let (Some(p), false) =
+                                (prev.get(id), items.iter().any(|i| &i.id == id))
+                            {
+                                items.push(p.clone());
+                            }
+                        }
+                    }
                 }
                 if failing {
                     tracing::info!("sandbox poll for lifecycle events answers again");
