@@ -37,6 +37,9 @@ pub fn sessions(c: &mut Criterion) {
     let cfg = SessionConfig::default();
     let memory = Arc::new(SessionStore::new(&cfg));
     let dir = std::env::temp_dir().join(format!("gatehouse-bench-sessions-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        fail(&format!("session: {}: {e}", dir.display()));
+    }
     let db = rt
         .block_on(gatehouse_store::SqliteStore::open(&dir.join("g.db")))
         .unwrap_or_else(|e| fail(&format!("session: SQLite store: {e}")));
