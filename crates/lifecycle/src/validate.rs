@@ -35,8 +35,9 @@ pub fn is_label_value(s: &str) -> bool {
     s.is_empty() || is_label_name(s)
 }
 
-/// A lowercase RFC 1123 DNS label.
-fn is_dns_label(s: &str) -> bool {
+/// A lowercase RFC 1123 DNS label (namespaces, ServiceAccount names): the one check the
+/// backend's Kubernetes driver and the gateway's platform config share.
+pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_LABEL

@@ -138,15 +138,7 @@ impl Default for KubernetesConfig {
     }
 }
 
-/// Whether `s` is a DNS-1123 label (namespace and ServiceAccount names).
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub use gatehouse_lifecycle::validate::is_dns_label;
 
 impl KubernetesConfig {
     /// Effective per-request timeout in seconds.

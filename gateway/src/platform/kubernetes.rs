@@ -90,15 +90,7 @@ impl PlatformKubernetesConfig {
     }
 }
 
-/// Whether `s` is a DNS-1123 label (namespace and ServiceAccount names).
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+use gatehouse_lifecycle::validate::is_dns_label;
 
 /// Whether `s` is `namespace/name` of a ServiceAccount.
 pub fn is_service_account_ref(s: &str) -> bool {
