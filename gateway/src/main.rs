@@ -343,5 +343,9 @@ fn run() -> anyhow::Result<ExitCode> {
         keys: reloadable.keys,
         policy: reloadable.policy,
     }));
-    server.run_forever()
+    server.run(pingora::server::RunArgs::default());
+    // As `run_forever` does, without dropping what the threads still use; the batched
+    // access-log lines are written first.
+    gatehouse_telemetry::flush();
+    std::process::exit(0)
 }

@@ -35,7 +35,7 @@ async fn console_in_chromium() {
             .unwrap();
     assert_eq!(report["bobDirectDelete"]["status"], 403);
     assert!(shots.join("10-list-alice.png").exists());
-    assert!(!gw.log().contains(&backend.api_key));
+    assert!(!gw.settled_log().contains(&backend.api_key));
 }
 
 /// Phase 2 of the console in Chromium, on a stack whose sandboxes run the in-sandbox
@@ -91,5 +91,5 @@ async fn console_debugging_and_bulk_actions_in_chromium() {
         "terminal command not audited: {:?}",
         gw.audit_events()
     );
-    assert!(!gw.log().contains(&backend.api_key));
+    assert!(!gw.settled_log().contains(&backend.api_key));
 }

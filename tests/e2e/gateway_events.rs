@@ -137,7 +137,7 @@ async fn alice_sees_her_sandbox_go_created_running_deleted_and_never_carols() {
         "{later:?}"
     );
     // No session secret in the gateway's log.
-    assert!(!st.gw.log().contains(&a.session_cookie));
+    assert!(!st.gw.settled_log().contains(&a.session_cookie));
 }
 
 /// A client that reconnects with `Last-Event-ID` gets exactly what it missed, in order,

@@ -110,8 +110,9 @@ async fn metrics_move_in_both_processes() {
     // The admin listener serves only what it says it serves; no secret in the exposition.
     assert!(!after_gw.contains(ADMIN_KEY) && !after_gw.contains(&backend.api_key));
     assert_eq!(delete(&admin, &gw.url, &id).await, 204);
-    // The access log: one info line per request with the action, no key.
-    let log = gw.log();
+    // The access log: one info line per request with the action, no key (written in
+    // batches, at the latest 100 ms later).
+    let log = gw.settled_log();
     assert!(
         log.contains("sandbox:create") && log.contains("INFO"),
         "{log}"

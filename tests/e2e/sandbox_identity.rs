@@ -364,7 +364,10 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
         ("sandbox read", md.to_string()),
         ("docker inspect", inspect),
         ("backend log", st.backend.log()),
-        ("gateway log and audit", st.gw.log() + &st.gw.audit_raw()),
+        (
+            "gateway log and audit",
+            st.gw.settled_log() + &st.gw.audit_raw(),
+        ),
     ] {
         for t in [&token, &fresh] {
             assert!(

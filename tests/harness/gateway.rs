@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
+/// Longer than the gateway's access-log flush interval (100 ms, `gatehouse_telemetry::
+/// FLUSH_INTERVAL`): after this, the access-log lines of earlier requests are in the log.
+const ACCESS_LOG_SETTLE: Duration = Duration::from_millis(250);
+
 /// A gateway process with its own config, role table copy and audit file.
 pub struct Gateway {
     child: Option<Child>,
@@ -203,13 +207,22 @@ impl Gateway {
         Ok(())
     }
 
+    /// The gateway's log once the access-log lines of the requests so far are written.
+    pub fn settled_log(&self) -> String {
+        std::thread::sleep(ACCESS_LOG_SETTLE);
+        self.log()
+    }
+
     /// The gateway's directory (config, role table, store, spool).
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
 
-    /// Whether `secret` appears in the gateway's log or audit file.
+    /// Whether `secret` appears in the gateway's log or audit file, once the access-log
+    /// lines of the requests so far are written (they go out in batches, at the latest
+    /// after 100 ms).
     pub fn exposes(&self, secret: &str) -> bool {
+        std::thread::sleep(ACCESS_LOG_SETTLE);
         self.log().contains(secret) || self.audit_raw().contains(secret)
     }
 }

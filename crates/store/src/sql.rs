@@ -8,10 +8,9 @@ pub(crate) const AUDIT_COLUMNS: &str =
     "id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
      sandbox_id, method, path, status, outcome, reason, duration_ms, peer, tenant_team, tenant_owner";
 
-pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, at_ms, request_id, actor, team, role, auth_method, key_name, action, \
-     sandbox_id, method, path, status, outcome, reason, duration_ms, peer, tenant_team, tenant_owner) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-     ON CONFLICT (id) DO NOTHING";
+/// Most audit rows in one `INSERT` (19 parameters each: 9,500 parameters, below SQLite's
+/// 32,766 and PostgreSQL's 65,535).
+pub(crate) const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 pub(crate) const KEY_COLUMNS: &str =
     "id, hash, prefix, name, subject, team, role, created_ms, expires_ms, last_used_ms, revoked_ms";
@@ -39,32 +38,38 @@ macro_rules! governance_sql {
                 &self,
                 events: &[gatehouse_audit::AuditEvent],
             ) -> Result<u64, $crate::StoreError> {
+                // One multi-row statement per chunk: a statement per row costs a round
+                // trip to the database (SQLite: its worker thread) each.
                 let mut tx = self.pool.begin().await?;
                 let mut new = 0;
-                for e in events {
-                    let r = sqlx::query($crate::sql::INSERT_AUDIT)
-                        .bind(&e.id)
-                        .bind($crate::audit_query::event_ms(e))
-                        .bind(&e.request_id)
-                        .bind(&e.principal.subject)
-                        .bind(&e.principal.team)
-                        .bind(&e.principal.role)
-                        .bind(&e.principal.auth_method)
-                        .bind(&e.principal.key_name)
-                        .bind(&e.action)
-                        .bind(&e.sandbox_id)
-                        .bind(&e.method)
-                        .bind(gatehouse_audit::path_without_query(&e.path))
-                        .bind(i64::from(e.status))
-                        .bind(e.outcome.as_str())
-                        .bind(&e.reason)
-                        .bind(e.duration_ms)
-                        .bind(&e.peer)
-                        .bind(e.on_behalf_of.as_ref().and_then(|t| t.team.as_deref()))
-                        .bind(e.on_behalf_of.as_ref().and_then(|t| t.owner.as_deref()))
-                        .execute(&mut *tx)
-                        .await?;
-                    new += r.rows_affected();
+                for chunk in events.chunks($crate::sql::AUDIT_ROWS_PER_INSERT) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO audit_events ({}) ",
+                        $crate::sql::AUDIT_COLUMNS
+                    ));
+                    b.push_values(chunk, |mut row, e| {
+                        row.push_bind(&e.id)
+                            .push_bind($crate::audit_query::event_ms(e))
+                            .push_bind(&e.request_id)
+                            .push_bind(&e.principal.subject)
+                            .push_bind(&e.principal.team)
+                            .push_bind(&e.principal.role)
+                            .push_bind(&e.principal.auth_method)
+                            .push_bind(&e.principal.key_name)
+                            .push_bind(&e.action)
+                            .push_bind(&e.sandbox_id)
+                            .push_bind(&e.method)
+                            .push_bind(gatehouse_audit::path_without_query(&e.path))
+                            .push_bind(i64::from(e.status))
+                            .push_bind(e.outcome.as_str())
+                            .push_bind(&e.reason)
+                            .push_bind(e.duration_ms)
+                            .push_bind(&e.peer)
+                            .push_bind(e.on_behalf_of.as_ref().and_then(|t| t.team.as_deref()))
+                            .push_bind(e.on_behalf_of.as_ref().and_then(|t| t.owner.as_deref()));
+                    });
+                    b.push(" ON CONFLICT (id) DO NOTHING");
+                    new += b.build().execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
                 Ok(new)

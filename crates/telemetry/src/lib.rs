@@ -1,12 +1,16 @@
 //! Logging and tracing for the Gatehouse binaries.
 //!
 //! One call, [`init`], installs the process-wide `tracing` subscriber: text or JSON lines on
-//! stderr, filtered by `RUST_LOG` (else the binary's default directives). Fields use dotted
+//! stderr, filtered by `RUST_LOG` (else the binary's default directives). The per-request
+//! access-log lines ([`ACCESS_LOG_TARGET`]) are written in batches ([`Batched`]); call
+//! [`flush`] before the process exits. Fields use dotted
 //! OpenTelemetry-style names (`request.id`, `http.method`, `http.status`,
 //! `principal.subject`, `sandbox.id`) in both binaries, so one log query fits both.
 
+mod batch;
 mod otel;
 
+pub use batch::{flush, Batched, ACCESS_LOG_TARGET, FLUSH_BYTES, FLUSH_INTERVAL};
 pub use otel::{exporting, inject, set_parent, OtlpGuard};
 
 use std::io::IsTerminal;
@@ -55,7 +59,7 @@ pub fn init_traced(
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_directives));
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(batch::process())
         .with_ansi(std::io::stderr().is_terminal());
     let fmt = match format {
         LogFormat::Json => fmt

@@ -83,7 +83,15 @@ pub struct Quotas {
     team: QuotaLimits,
     user: QuotaLimits,
     locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Teams' stored overrides (`None`: none stored), read at most once per
+    /// [`OVERRIDE_TTL`]: a create does not wait for the store to learn that nothing
+    /// changed.
+    overrides: moka::sync::Cache<String, Option<QuotaLimits>>,
 }
+
+/// How long a team's stored override is reused: one set through another replica applies
+/// within this time (at once on the replica that set it).
+pub const OVERRIDE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A caller's quotas and use, as `GET /gatehouse/v1/quotas` shows them.
 #[derive(Debug, Clone, Serialize)]
@@ -197,7 +205,16 @@ impl Quotas {
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
+            overrides: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(OVERRIDE_TTL)
+                .build(),
         }
+    }
+
+    /// Forgets the cached override of `team` (it was just set or removed here).
+    pub fn override_changed(&self, team: &str) {
+        self.overrides.invalidate(team);
     }
 
     /// The store (for the quota routes).
@@ -210,14 +227,19 @@ impl Quotas {
         let Some(team) = team else {
             return Ok(self.team);
         };
-        match self.store.team_quota(team).await {
-            Ok(Some(q)) => Ok(overlay(self.team, &q.limits)),
-            Ok(None) => Ok(self.team),
-            Err(e) => {
-                tracing::warn!(error = %e, "team quota lookup failed");
-                Err(unavailable())
+        let stored = match self.overrides.get(team) {
+            Some(cached) => cached,
+            None => {
+                let read = self.store.team_quota(team).await.map_err(|e| {
+                    tracing::warn!(error = %e, "team quota lookup failed");
+                    unavailable()
+                })?;
+                let limits = read.map(|q| q.limits);
+                self.overrides.insert(team.to_owned(), limits);
+                limits
             }
-        }
+        };
+        Ok(stored.map_or(self.team, |o| overlay(self.team, &o)))
     }
 
     /// The live sandboxes of the caller's team (or of the caller, without a team), as

@@ -8,6 +8,9 @@ use crate::state::Gateway;
 use gatehouse_audit::{AuditEvent, AuditPrincipal, Outcome};
 use gatehouse_authz::Action;
 
+/// The access log's target, whose lines are written in batches.
+const ACCESS_LOG: &str = gatehouse_telemetry::ACCESS_LOG_TARGET;
+
 /// How the response ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -28,16 +31,19 @@ impl Gateway {
         let elapsed = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let action = ctx.action();
         // The access log: the canonical path (never the query, which may carry
-        // secrets), no header values.
+        // secrets), no header values. Written in batches (gatehouse_telemetry::Batched).
         tracing::info!(
-            http.method = method.as_str(),
-            http.path = %ctx.path,
-            http.status = status,
-            principal.subject = %ctx.principal.subject,
-            principal.method = ctx.principal.method.as_str(),
-            action = action.map(|a| a.as_str()).unwrap_or("-"),
-            duration_ms = elapsed,
-            complete = !failed,
+            target: ACCESS_LOG,
+            {
+                http.method = method.as_str(),
+                http.path = %ctx.path,
+                http.status = status,
+                principal.subject = %ctx.principal.subject,
+                principal.method = ctx.principal.method.as_str(),
+                action = action.map(|a| a.as_str()).unwrap_or("-"),
+                duration_ms = elapsed,
+                complete = !failed,
+            },
             "request"
         );
         let outcome = if ctx.denied {

@@ -86,6 +86,7 @@ pub async fn put(
         .put_team_quota(&q)
         .await
         .map_err(store_error)?;
+    gw.limits.quotas.override_changed(&q.team);
     gw.audit_change(ctx, "PUT", "quota:put", Some(&q.team), 200);
     let body = json!({
         "team": q.team,
@@ -106,6 +107,7 @@ pub async fn delete(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Reply, Gateway
         .delete_team_quota(&team)
         .await
         .map_err(store_error)?;
+    gw.limits.quotas.override_changed(&team);
     if !found {
         return Err(GatewayError::new(
             404,
