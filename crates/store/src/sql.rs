@@ -69,7 +69,14 @@ macro_rules! governance_sql {
                             .push_bind(e.on_behalf_of.as_ref().and_then(|t| t.owner.as_deref()));
                     });
                     b.push(" ON CONFLICT (id) DO NOTHING");
-                    new += b.build().execute(&mut *tx).await?.rows_affected();
+                    // Not kept as a prepared statement: each batch size is its own
+                    // statement, and a cache of large ones held ~75 MB.
+                    new += b
+                        .build()
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 }
                 tx.commit().await?;
                 Ok(new)
