@@ -88,8 +88,13 @@ impl Shared {
             all.iter().filter_map(Weak::upgrade).collect()
         };
         for b in buffers {
+            // Taken and written under `writing`, so a line the thread writes at once
+            // meanwhile cannot overtake these.
+            let _one_at_a_time = lock(&self.writing);
             let pending = std::mem::take(&mut *lock(&b));
-            self.write(&pending);
+            if !pending.is_empty() {
+                (self.sink)(&pending);
+            }
         }
     }
 }
@@ -179,6 +184,7 @@ impl Batched {
 
     /// Writes `line` now, after this thread's pending lines.
     fn write_now(&self, line: &[u8]) {
+        let _one_at_a_time = lock(&self.shared.writing);
         let pending = LOCAL
             .try_with(|local| {
                 local
@@ -190,7 +196,6 @@ impl Batched {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let _one_at_a_time = lock(&self.shared.writing);
         if !pending.is_empty() {
             (self.shared.sink)(&pending);
         }
