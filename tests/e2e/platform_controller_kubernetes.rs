@@ -22,9 +22,7 @@ use gatehouse_tests::login::tokens_for;
 use gatehouse_tests::principals::{user, TRUSTED_PROXY_SECTION};
 use gatehouse_tests::stacks::OidcStack;
 use gatehouse_tests::{wait_for, Backend, BackendOptions};
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use kube::api::PostParams;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -36,33 +34,6 @@ const SANDBOX_AUDIENCE: &str = "gatehouse-sandboxes";
 
 fn short() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
-}
-
-/// A TokenRequest token of `ns/sa` for `audience`, bound to `pod` when given (what the
-/// kubelet projects into a pod).
-async fn token(c: &Cluster, ns: &str, sa: &str, audience: &str, pod: Option<&Pod>) -> String {
-    let req = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            audiences: Some(vec![audience.into()]),
-            bound_object_ref: pod.map(|p| BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: p.metadata.name.clone(),
-                uid: p.metadata.uid.clone(),
-            }),
-            expiration_seconds: Some(600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    Api::<ServiceAccount>::namespaced(c.client.clone(), ns)
-        .create_token_request(sa, &PostParams::default(), &req)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-        .unwrap()
 }
 
 /// A sandbox the test kubelet runs.
@@ -147,7 +118,10 @@ async fn a_controller_service_account_creates_sandboxes_for_its_tenant() {
     let gw = &st.gw;
 
     // The controller's token, for the audience the gateway expects: a create for team-a.
-    let controller = token(&c, &platform, "onboarding", PLATFORM_AUDIENCE, None).await;
+    let controller = c
+        .token(&platform, "onboarding", PLATFORM_AUDIENCE, None, 600)
+        .await
+        .unwrap();
     let (s, me) = send(gw, &controller, "GET", "/auth/me", None).await;
     assert_eq!(s, 200, "{me}\n{}", gw.log());
     assert_eq!(
@@ -203,8 +177,14 @@ async fn a_controller_service_account_creates_sandboxes_for_its_tenant() {
     assert_eq!(s, 404);
 
     // Refusals, in the API's error shape.
-    let wrong_aud = token(&c, &platform, "onboarding", "someone-else", None).await;
-    let stranger = token(&c, &platform, "stranger", PLATFORM_AUDIENCE, None).await;
+    let wrong_aud = c
+        .token(&platform, "onboarding", "someone-else", None, 600)
+        .await
+        .unwrap();
+    let stranger = c
+        .token(&platform, "stranger", PLATFORM_AUDIENCE, None, 600)
+        .await
+        .unwrap();
     // Looks like a ServiceAccount token (so it is this authenticator's to decide) but
     // is signed by nobody the API server knows.
     let forged = {
@@ -289,8 +269,14 @@ async fn with_the_api_server_down_new_controller_tokens_are_503_and_cached_ones_
     )
     .await
     .unwrap();
-    let reviewed = token(&c, platform, "onboarding", PLATFORM_AUDIENCE, None).await;
-    let fresh = token(&c, platform, "onboarding", PLATFORM_AUDIENCE, None).await;
+    let reviewed = c
+        .token(platform, "onboarding", PLATFORM_AUDIENCE, None, 600)
+        .await
+        .unwrap();
+    let fresh = c
+        .token(platform, "onboarding", PLATFORM_AUDIENCE, None, 600)
+        .await
+        .unwrap();
     let (s, v) = send(&gw, &reviewed, "GET", "/auth/me", None).await;
     assert_eq!(s, 200, "{v}");
 
@@ -404,14 +390,16 @@ async fn a_sandbox_pod_gets_a_projected_token_that_becomes_its_identity() {
     assert_eq!(named.value.as_deref(), Some(file.as_str()));
 
     // Playing kubelet: the token it would write into that file, bound to this pod.
-    let projected_token = token(
-        &c,
-        &ns,
-        spec.service_account_name.as_deref().unwrap(),
-        projected.audience.as_deref().unwrap(),
-        Some(&pod),
-    )
-    .await;
+    let projected_token = c
+        .token(
+            &ns,
+            spec.service_account_name.as_deref().unwrap(),
+            projected.audience.as_deref().unwrap(),
+            Some(&pod),
+            600,
+        )
+        .await
+        .unwrap();
     let (s, v) = send_req(
         reqwest::Client::new()
             .post(gw.at("/auth/sandbox/token"))

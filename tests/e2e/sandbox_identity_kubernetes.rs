@@ -9,8 +9,7 @@
 use gatehouse_tests::api::send_req;
 use gatehouse_tests::gateway::Gateway;
 use gatehouse_tests::k8s::Cluster;
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
 use serde_json::Value;
@@ -45,33 +44,6 @@ async fn pod(c: &Cluster, ns: &str, name: &str, sa: &str, id: Option<&str>) -> P
     Api::<Pod>::namespaced(c.client.clone(), ns)
         .create(&PostParams::default(), &p)
         .await
-        .unwrap()
-}
-
-/// A token of `ns/sa` for `audience`, bound to `pod` when given (what kubelet projects).
-async fn token(c: &Cluster, ns: &str, sa: &str, audience: &str, pod: Option<&Pod>) -> String {
-    let bound = pod.map(|p| BoundObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        name: p.metadata.name.clone(),
-        uid: p.metadata.uid.clone(),
-    });
-    let req = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            audiences: Some(vec![audience.into()]),
-            bound_object_ref: bound,
-            expiration_seconds: Some(600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    Api::<ServiceAccount>::namespaced(c.client.clone(), ns)
-        .create_token_request(sa, &PostParams::default(), &req)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
         .unwrap()
 }
 
@@ -118,7 +90,10 @@ async fn a_pod_bound_service_account_token_becomes_a_sandbox_token() {
 
     // The good exchange: the sandbox token names the pod's sandbox and authenticates.
     let p1 = pod(&c, &ns, "sbx-pod-1", "sandbox", Some("sbx-k8s-1")).await;
-    let sa_token = token(&c, &ns, "sandbox", AUDIENCE, Some(&p1)).await;
+    let sa_token = c
+        .token(&ns, "sandbox", AUDIENCE, Some(&p1), 600)
+        .await
+        .unwrap();
     let (s, v) = exchange(&gw, &sa_token).await;
     assert_eq!(s, 200, "{v}");
     let t = v["token"].as_str().unwrap().to_owned();
@@ -147,7 +122,10 @@ async fn a_pod_bound_service_account_token_becomes_a_sandbox_token() {
 
     // Another ServiceAccount of the namespace.
     let p2 = pod(&c, &ns, "builder-pod", "builder", Some("sbx-k8s-2")).await;
-    let wrong_sa = token(&c, &ns, "builder", AUDIENCE, Some(&p2)).await;
+    let wrong_sa = c
+        .token(&ns, "builder", AUDIENCE, Some(&p2), 600)
+        .await
+        .unwrap();
     check(
         "wrong ServiceAccount",
         exchange(&gw, &wrong_sa).await,
@@ -156,14 +134,16 @@ async fn a_pod_bound_service_account_token_becomes_a_sandbox_token() {
     );
 
     // Another audience.
-    let wrong_aud = token(
-        &c,
-        &ns,
-        "sandbox",
-        "https://kubernetes.default.svc",
-        Some(&p1),
-    )
-    .await;
+    let wrong_aud = c
+        .token(
+            &ns,
+            "sandbox",
+            "https://kubernetes.default.svc",
+            Some(&p1),
+            600,
+        )
+        .await
+        .unwrap();
     check(
         "wrong audience",
         exchange(&gw, &wrong_aud).await,
@@ -173,7 +153,10 @@ async fn a_pod_bound_service_account_token_becomes_a_sandbox_token() {
 
     // A namespace not allowed.
     let p3 = pod(&c, &ns_other, "sbx-pod-3", "sandbox", Some("sbx-k8s-3")).await;
-    let other_ns = token(&c, &ns_other, "sandbox", AUDIENCE, Some(&p3)).await;
+    let other_ns = c
+        .token(&ns_other, "sandbox", AUDIENCE, Some(&p3), 600)
+        .await
+        .unwrap();
     check(
         "namespace not allowed",
         exchange(&gw, &other_ns).await,
@@ -182,12 +165,15 @@ async fn a_pod_bound_service_account_token_becomes_a_sandbox_token() {
     );
 
     // Not bound to a pod.
-    let unbound = token(&c, &ns, "sandbox", AUDIENCE, None).await;
+    let unbound = c.token(&ns, "sandbox", AUDIENCE, None, 600).await.unwrap();
     check("not pod-bound", exchange(&gw, &unbound).await, 401, invalid);
 
     // A pod that is not a sandbox (no id label).
     let p4 = pod(&c, &ns, "plain-pod", "sandbox", None).await;
-    let plain = token(&c, &ns, "sandbox", AUDIENCE, Some(&p4)).await;
+    let plain = c
+        .token(&ns, "sandbox", AUDIENCE, Some(&p4), 600)
+        .await
+        .unwrap();
     check(
         "no sandbox label",
         exchange(&gw, &plain).await,

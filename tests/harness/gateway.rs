@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-/// Longer than the gateway's access-log flush interval (100 ms, `gatehouse_telemetry::
-/// FLUSH_INTERVAL`): after this, the access-log lines of earlier requests are in the log.
-const ACCESS_LOG_SETTLE: Duration = Duration::from_millis(250);
+/// Twice the gateway's access-log flush interval and some: after this, the access-log
+/// lines of earlier requests are in the log.
+const ACCESS_LOG_SETTLE: Duration = gatehouse_telemetry::FLUSH_INTERVAL
+    .saturating_mul(2)
+    .saturating_add(Duration::from_millis(50));
 
 /// A gateway process with its own config, role table copy and audit file.
 pub struct Gateway {
@@ -219,8 +221,7 @@ impl Gateway {
     }
 
     /// Whether `secret` appears in the gateway's log or audit file, once the access-log
-    /// lines of the requests so far are written (they go out in batches, at the latest
-    /// after 100 ms).
+    /// lines of the requests so far are written (they go out in batches).
     pub fn exposes(&self, secret: &str) -> bool {
         std::thread::sleep(ACCESS_LOG_SETTLE);
         self.log().contains(secret) || self.audit_raw().contains(secret)

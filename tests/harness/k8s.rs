@@ -6,8 +6,8 @@
 //! starts a throwaway cluster of its own (for tests that stop the API server).
 
 use anyhow::{bail, Context, Result};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -230,24 +230,45 @@ impl Cluster {
         Ok(())
     }
 
-    /// A kubeconfig (written into `dir`) authenticating as ServiceAccount `ns/sa` with a
-    /// token from the TokenRequest API.
-    pub async fn kubeconfig_for(&self, ns: &str, sa: &str, dir: &Path) -> Result<PathBuf> {
+    /// A TokenRequest token of ServiceAccount `ns/sa` for `audience`, valid for
+    /// `seconds`, bound to `pod` when given (what the kubelet projects into a pod).
+    pub async fn token(
+        &self,
+        ns: &str,
+        sa: &str,
+        audience: &str,
+        pod: Option<&Pod>,
+        seconds: i64,
+    ) -> Result<String> {
         let req = TokenRequest {
             spec: Some(TokenRequestSpec {
-                audiences: Some(vec!["https://kubernetes.default.svc".into()]),
-                expiration_seconds: Some(3600),
+                audiences: Some(vec![audience.into()]),
+                bound_object_ref: pod.map(|p| BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: p.metadata.name.clone(),
+                    uid: p.metadata.uid.clone(),
+                }),
+                expiration_seconds: Some(seconds),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let token = Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
+        Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
             .create_token_request(sa, &PostParams::default(), &req)
             .await?
             .status
             .context("TokenRequest without status")?
             .token
-            .context("TokenRequest without a token")?;
+            .context("TokenRequest without a token")
+    }
+
+    /// A kubeconfig (written into `dir`) authenticating as ServiceAccount `ns/sa` with a
+    /// token from the TokenRequest API.
+    pub async fn kubeconfig_for(&self, ns: &str, sa: &str, dir: &Path) -> Result<PathBuf> {
+        let token = self
+            .token(ns, sa, "https://kubernetes.default.svc", None, 3600)
+            .await?;
         let path = dir.join(format!("kubeconfig-{ns}-{sa}"));
         std::fs::write(
             &path,

@@ -21,4 +21,4 @@ mod sink;
 pub use config::{build, SinkConfig};
 pub use error::AuditError;
 pub use event::{path_without_query, rfc3339_now, AuditEvent, AuditPrincipal, OnBehalfOf, Outcome};
-pub use sink::{AuditSink, FileSink, MemorySink, StdoutSink, TeeSink, DEFAULT_CAPACITY};
+pub use sink::{AuditSink, FileSink, MemorySink, StdoutSink, TeeSink, DEFAULT_CAPACITY, GATHER};

@@ -11,7 +11,7 @@ mod tee;
 
 use crate::event::AuditEvent;
 
-pub use channel::DEFAULT_CAPACITY;
+pub use channel::{DEFAULT_CAPACITY, GATHER};
 pub use file::FileSink;
 pub use memory::MemorySink;
 pub use stdout::StdoutSink;

@@ -150,9 +150,6 @@ impl std::fmt::Debug for DurableAuditSink {
     }
 }
 
-/// How long the writer waits after the first event of a batch for more to arrive.
-const GATHER: Duration = Duration::from_millis(5);
-
 async fn write_loop(
     store: Arc<dyn GovernanceStore>,
     opts: DurableOptions,
@@ -176,10 +173,7 @@ async fn write_loop(
         };
         let mut next = match received {
             Some(Some(m @ Msg::Event(_))) => {
-                // Let a batch gather: the writer then wakes at most once per GATHER, not
-                // once per event (each wake is a cross-thread wake-up paid by the
-                // request's thread).
-                tokio::time::sleep(GATHER).await;
+                tokio::time::sleep(gatehouse_audit::GATHER).await;
                 Some(m)
             }
             Some(Some(m)) => Some(m),

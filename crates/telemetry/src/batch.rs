@@ -157,20 +157,20 @@ impl Batched {
     fn append(&self, line: &[u8]) {
         let full = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
-            let buffer = match local.iter().find(|l| l.id == self.shared.id) {
-                Some(l) => l.buffer.clone(),
+            let i = match local.iter().position(|l| l.id == self.shared.id) {
+                Some(i) => i,
                 None => {
                     let buffer = Arc::new(Mutex::new(Vec::with_capacity(FLUSH_BYTES)));
                     lock(&self.shared.buffers).push(Arc::downgrade(&buffer));
                     local.push(Local {
                         id: self.shared.id,
-                        buffer: buffer.clone(),
+                        buffer,
                         shared: Arc::downgrade(&self.shared),
                     });
-                    buffer
+                    local.len() - 1
                 }
             };
-            let mut b = lock(&buffer);
+            let mut b = lock(&local[i].buffer);
             b.extend_from_slice(line);
             (b.len() >= FLUSH_BYTES).then(|| std::mem::take(&mut *b))
         });

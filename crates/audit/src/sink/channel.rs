@@ -19,8 +19,11 @@ pub const DEFAULT_CAPACITY: usize = 65536;
 /// A batch is written once it reaches this many bytes (or the queue is empty).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// How long the writer waits after the first event of a batch for more to arrive.
-pub(crate) const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long an audit writer waits after the first event of a batch for more to arrive:
+/// it then wakes at most once per `GATHER`, not once per event (each wake-up is a
+/// cross-thread wake paid by the request's thread). The store's durable writer uses it
+/// too.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 enum Msg {
     Event(Box<AuditEvent>),
@@ -105,8 +108,6 @@ async fn write_loop<W>(
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         if matches!(first, Msg::Event(_)) {
-            // Let a batch gather: the writer then wakes at most once per GATHER, not once
-            // per event (each wake is a cross-thread wake-up paid by the request's thread).
             tokio::time::sleep(GATHER).await;
         }
         let mut events = 0u64;
