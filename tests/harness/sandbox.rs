@@ -64,11 +64,13 @@ pub async fn delete(c: &reqwest::Client, base: &str, id: &str) -> u16 {
         .0
 }
 
-/// Waits up to 30 s for `GET` of the sandbox (as `c`) to show `state`; its last answer.
+/// Waits up to 60 s for `GET` of the sandbox (as `c`) to show `state`; its last answer.
+/// (A sandbox starts in about a second; the full `make test` runs four heavy tests at
+/// once on two cores, where one once took longer than 30 s to start.)
 pub async fn wait_state(c: &reqwest::Client, base: &str, id: &str, state: &str) -> Result<Value> {
     wait_for(
         &format!("{id} to be {state}"),
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let (s, v) = get(c, base, id).await;
             (s == 200 && v["status"]["state"] == state).then_some(v)
