@@ -58,6 +58,7 @@ pub mod routes;
 pub mod sandbox_identity;
 pub mod sandbox_origin;
 pub mod server;
+pub mod shutdown;
 pub mod signing;
 pub mod signing_key;
 pub mod state;

@@ -21,7 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Without a command it runs the gateway. SIGHUP reloads the configuration, API keys and
 /// role table (an invalid file is refused and the running one kept); SIGTERM stops
 /// accepting and drains requests in flight for server.grace_period_seconds; SIGQUIT hands
-/// the listening socket to a new process started with --upgrade, then drains.
+/// the listening socket to a new process started with --upgrade, then drains; SIGINT exits
+/// at once. Queued audit events and log lines are written before any exit.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version)]
 struct Args {
@@ -333,7 +334,7 @@ fn run() -> anyhow::Result<ExitCode> {
         upgrade: args.upgrade,
         sock: args.upgrade_sock.clone(),
     };
-    let (server, reloadable) = gatehouse::server::build(&cfg, &rt, &upgrade)?;
+    let (server, reloadable, last_words) = gatehouse::server::build(&cfg, &rt, &upgrade)?;
     tracing::info!(listen = %cfg.server.listen, upstream = %cfg.upstream.url, "gatehouse ready");
     rt.spawn(gatehouse::reload::on_sighup(gatehouse::reload::Reloader {
         path: args.config.clone(),
@@ -343,9 +344,10 @@ fn run() -> anyhow::Result<ExitCode> {
         keys: reloadable.keys,
         policy: reloadable.policy,
     }));
-    server.run(pingora::server::RunArgs::default());
-    // As `run_forever` does, without dropping what the threads still use; the batched
-    // access-log lines are written first.
-    gatehouse_telemetry::flush();
-    std::process::exit(0)
+    server.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(gatehouse::shutdown::Signals::new(last_words.clone())),
+    });
+    // As `run_forever` does, without dropping what the threads still use; the audit
+    // events and access-log lines still queued are written first.
+    last_words.exit(0)
 }

@@ -6,6 +6,7 @@ use crate::config::{AuthMode, GatewayConfig};
 use crate::http::service::{ConnLimits, HttpApp};
 use crate::http::upstream::Upstream;
 use crate::routes::console::Console;
+use crate::shutdown::LastWords;
 use crate::state::{Gateway, OidcRuntime};
 use crate::upgrade::UpgradeOptions;
 use anyhow::Context;
@@ -41,7 +42,7 @@ pub fn build(
     cfg: &GatewayConfig,
     rt: &tokio::runtime::Runtime,
     upgrade: &UpgradeOptions,
-) -> anyhow::Result<(Server, Reloadable)> {
+) -> anyhow::Result<(Server, Reloadable, LastWords)> {
     let upstream = cfg.upstream()?;
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     if let Some(listen) = &cfg.admin.listen {
@@ -279,6 +280,7 @@ pub fn build(
         keys,
         policy: policy.clone(),
     };
+    let last_words = LastWords::new(audit.clone(), rt.handle().clone());
     let gateway = Gateway {
         chain,
         policy,
@@ -418,5 +420,5 @@ pub fn build(
         )),
     );
     server.add_service(service);
-    Ok((server, reloadable))
+    Ok((server, reloadable, last_words))
 }

@@ -28,8 +28,12 @@ fn key_entry(name: &str, key: &str, role: &str) -> String {
     )
 }
 
+/// No request of a drill waits longer than this: a process that accepted a connection
+/// and never answers fails the drill with its logs instead of hanging the run.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn get_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = c.get(url).send().await.unwrap();
+    let r = c.get(url).timeout(REQUEST_TIMEOUT).send().await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
 }
@@ -127,7 +131,7 @@ async fn an_upgrade_under_load_fails_no_request() {
         load.push(tokio::spawn(async move {
             let mut errors = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                match client.get(&url).send().await {
+                match client.get(&url).timeout(REQUEST_TIMEOUT).send().await {
                     Ok(r) if r.status() == 200 => {
                         served.fetch_add(1, Ordering::Relaxed);
                     }
@@ -143,60 +147,103 @@ async fn an_upgrade_under_load_fails_no_request() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The new process takes the socket over; the old one drains and exits.
-    let log = std::fs::File::create(gw.config_path.with_file_name("upgraded.log")).unwrap();
-    let mut new = Command::new(bin_dir().join("gatehouse"))
-        .arg("--config")
-        .arg(&gw.config_path)
-        .arg("--upgrade")
-        .env_remove("GATEHOUSE_UPSTREAM_API_KEY")
-        .envs(grace)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut new = Upgraded::start(&gw.config_path, &grace);
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal("-QUIT", old);
     let before = served.load(Ordering::Relaxed);
-    wait_for(
+    let logs = |new: &Upgraded| format!("\nold: {}\nnew: {}", gw.log(), new.log());
+    if let Err(e) = wait_for(
         "the old process to exit",
         Duration::from_secs(30),
         || async { (!alive(old)).then_some(()) },
     )
     .await
-    .unwrap();
+    {
+        panic!("{e}{}", logs(&new));
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut errors = Vec::new();
     for l in load {
         errors.extend(l.await.unwrap());
     }
-    let upgraded_log =
-        std::fs::read_to_string(gw.config_path.with_file_name("upgraded.log")).unwrap_or_default();
     assert_eq!(
         failed.load(Ordering::Relaxed),
         0,
-        "failed requests during the upgrade: {errors:?}\nold: {}\nnew: {upgraded_log}",
-        gw.log()
+        "failed requests during the upgrade: {errors:?}{}",
+        logs(&new)
     );
     assert!(
         served.load(Ordering::Relaxed) > before,
-        "no request served after the hand-over"
+        "no request served after the hand-over{}",
+        logs(&new)
     );
     // The new process serves on the same port, and its admin listener took the port over.
-    assert!(alive(new.id()));
+    assert!(alive(new.child.id()), "{}", logs(&new));
     assert_eq!(
         get_json(&keyed(ADMIN_KEY), &gw.at("/v1/sandboxes")).await.0,
         200
     );
     let metrics = format!("http://127.0.0.1:{admin_port}/metrics");
-    wait_for("the new admin listener", Duration::from_secs(20), || {
+    if let Err(e) = wait_for("the new admin listener", Duration::from_secs(20), || {
         let m = metrics.clone();
-        async move { reqwest::get(&m).await.ok().filter(|r| r.status() == 200) }
+        async move {
+            let r = reqwest::Client::new().get(&m).timeout(REQUEST_TIMEOUT);
+            r.send().await.ok().filter(|r| r.status() == 200)
+        }
     })
     .await
-    .unwrap();
-    signal("-INT", new.id());
-    let _ = new.wait();
+    {
+        panic!("{e}{}", logs(&new));
+    }
+    signal("-INT", new.child.id());
+    let exited = wait_for("the new process to exit", Duration::from_secs(15), || {
+        let status = new.child.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    if let Err(e) = exited {
+        panic!("{e} after SIGINT{}", logs(&new));
+    }
+}
+
+/// The gateway started with `--upgrade` by a drill; killed if the drill ends early.
+struct Upgraded {
+    child: std::process::Child,
+    log_path: std::path::PathBuf,
+}
+
+impl Upgraded {
+    /// Starts the gateway binary on `config` with `--upgrade`, stderr to `upgraded.log`
+    /// beside the config.
+    fn start(config: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let log_path = config.with_file_name("upgraded.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(bin_dir().join("gatehouse"))
+            .arg("--config")
+            .arg(config)
+            .arg("--upgrade")
+            .env_remove("GATEHOUSE_UPSTREAM_API_KEY")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { child, log_path }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 #[tokio::test]

@@ -79,7 +79,9 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// Polls `f` until it returns `Some` or `timeout` passes.
+/// Polls `f` until it returns `Some` or `timeout` passes. An attempt that does not finish
+/// (a request to a process that accepted the connection but never answers) is cut off at
+/// the deadline, so the wait always ends.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -87,7 +89,10 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = f().await {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        if let Ok(Some(v)) = tokio::time::timeout(left, f()).await {
             return Ok(v);
         }
         if Instant::now() > deadline {

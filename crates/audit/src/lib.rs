@@ -21,4 +21,6 @@ mod sink;
 pub use config::{build, SinkConfig};
 pub use error::AuditError;
 pub use event::{path_without_query, rfc3339_now, AuditEvent, AuditPrincipal, OnBehalfOf, Outcome};
-pub use sink::{AuditSink, FileSink, MemorySink, StdoutSink, TeeSink, DEFAULT_CAPACITY, GATHER};
+pub use sink::{
+    AuditSink, FileSink, Flushing, MemorySink, StdoutSink, TeeSink, DEFAULT_CAPACITY, GATHER,
+};

@@ -138,6 +138,14 @@ impl AuditSink for DurableAuditSink {
     fn dropped(&self) -> u64 {
         DurableAuditSink::dropped(self)
     }
+
+    fn flush(&self) -> gatehouse_audit::Flushing<'_> {
+        Box::pin(async {
+            if let Err(e) = DurableAuditSink::flush(self).await {
+                tracing::error!(error = %e, "durable audit: flushing before exit failed");
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for DurableAuditSink {

@@ -71,6 +71,14 @@ impl AuditSink for FileSink {
     fn dropped(&self) -> u64 {
         self.inner.dropped()
     }
+
+    fn flush(&self) -> super::Flushing<'_> {
+        Box::pin(async {
+            if let Err(e) = FileSink::flush(self).await {
+                tracing::error!(error = %e, "audit sink: flushing before exit failed");
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for FileSink {

@@ -42,6 +42,14 @@ impl AuditSink for StdoutSink {
     fn dropped(&self) -> u64 {
         self.inner.dropped()
     }
+
+    fn flush(&self) -> super::Flushing<'_> {
+        Box::pin(async {
+            if let Err(e) = StdoutSink::flush(self).await {
+                tracing::error!(error = %e, "audit sink: flushing before exit failed");
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for StdoutSink {

@@ -29,6 +29,14 @@ impl AuditSink for TeeSink {
     fn dropped(&self) -> u64 {
         self.sinks.iter().map(|s| s.dropped()).sum()
     }
+
+    fn flush(&self) -> super::Flushing<'_> {
+        Box::pin(async {
+            for s in &self.sinks {
+                s.flush().await;
+            }
+        })
+    }
 }
 
 #[cfg(test)]
