@@ -37,7 +37,8 @@ pub struct Reloadable {
 /// Builds the gateway and its Pingora server. Background tasks (audit writer, policy
 /// watcher, admin listener) run on `rt`, which must outlive the server. With
 /// `upgrade.upgrade` the listening socket is taken over from a running gateway
-/// ([`crate::upgrade`]).
+/// ([`crate::upgrade`]). Returns the server, what `SIGHUP` reloads, and what the process
+/// writes before it exits ([`crate::shutdown`]).
 pub fn build(
     cfg: &GatewayConfig,
     rt: &tokio::runtime::Runtime,

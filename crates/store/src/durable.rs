@@ -10,7 +10,8 @@
 //!
 //! Guarantee: an event is *at least once* in the spool or the table once the writer has
 //! taken it from the queue, and *exactly once* in the table after replay. Events still in
-//! the memory queue when the process is killed are lost; events are dropped (and counted)
+//! the memory queue when the process is killed with `SIGKILL` are lost (on any other exit
+//! the gateway waits for [`DurableAuditSink::flush`]); events are dropped (and counted)
 //! only when the queue is full.
 
 mod spool;
