@@ -78,6 +78,15 @@ impl ChannelSink {
         rx.await.map_err(|_| AuditError::WriterStopped)
     }
 
+    /// [`ChannelSink::flush`] for [`super::AuditSink::flush`]: a failure is logged.
+    pub(crate) fn flush_logged(&self) -> super::Flushing<'_> {
+        Box::pin(async {
+            if let Err(e) = self.flush().await {
+                tracing::error!(sink = %self.target, error = %e, "audit sink: flushing before exit failed");
+            }
+        })
+    }
+
     fn lost(&self, n: u64, why: &str) {
         lost(&self.dropped, &self.target, n, why);
     }

@@ -73,11 +73,7 @@ impl AuditSink for FileSink {
     }
 
     fn flush(&self) -> super::Flushing<'_> {
-        Box::pin(async {
-            if let Err(e) = FileSink::flush(self).await {
-                tracing::error!(error = %e, "audit sink: flushing before exit failed");
-            }
-        })
+        self.inner.flush_logged()
     }
 }
 

@@ -44,11 +44,7 @@ impl AuditSink for StdoutSink {
     }
 
     fn flush(&self) -> super::Flushing<'_> {
-        Box::pin(async {
-            if let Err(e) = StdoutSink::flush(self).await {
-                tracing::error!(error = %e, "audit sink: flushing before exit failed");
-            }
-        })
+        self.inner.flush_logged()
     }
 }
 
