@@ -8,8 +8,9 @@
 //! Pingora and a bare hyper proxy), every server pinned to one CPU. It
 //! checks each path once (status, scope header, item count), then drives every path with
 //! `wrk` (pinned to the other CPU) for a few rounds, alternating the paths, and reads each
-//! proxy's CPU time from `/proc`. Last it measures memory with 1,000 idle keep-alive
-//! connections, and writes `target/bench/report.md` and `report.json`.
+//! proxy's CPU time from `/proc`. It measures memory with 1,000 idle keep-alive
+//! connections on the fresh processes and again after the load, and writes
+//! `target/bench/report.md` and `report.json`.
 //!
 //! `bench-run --smoke` is the short iteration `make test` runs: only our own binaries
 //! (debug builds are fine), the built-in load generator, a fraction of a second per path.
@@ -85,11 +86,13 @@ fn main() -> Result<()> {
     cases::select(&mut cases, &servers.skipped, &args);
     load::preflight(rt, &mut cases, &servers);
 
-    // The measurements: load rounds, then memory; then the servers stop.
+    // The measurements: memory of the fresh processes, load rounds, memory again; then the
+    // servers stop.
+    let fresh = memory::fresh(rt, &servers.targets, args.idle_connections);
     let load = Load::new(setup.gen, args.wrk_opts(env.pin), &cases, &env.work)?;
     let tick_us = 1e6 / procs::clk_tck() as f64;
     let rounds = load.rounds(rt, &mut cases, &mut servers, &args.schedule(), tick_us)?;
-    let memory = memory::measure(rt, &servers.targets, args.idle_connections);
+    let memory = memory::measure(rt, &servers.targets, args.idle_connections, &fresh);
     servers.stop();
     idp.stop(&env.work);
 

@@ -1,8 +1,9 @@
-//! Checking issue 6's targets against the measured paths and memory.
+//! Checking issue 6's targets (and issue 19's memory target) against the measured paths
+//! and memory.
 
 use super::{Goal, Memory, PathResult, BASELINE};
 
-/// Each of issue 6's targets: pass, fail, or n/a (with why).
+/// Each of issue 6's targets and issue 19's memory target: pass, fail, or n/a (with why).
 pub(super) fn goals(paths: &[PathResult], memory: &[Memory]) -> Vec<Goal> {
     let find = |id: &str| paths.iter().find(|p| p.id == id && p.requests > 0);
     let na = |goal: &str, why: String| Goal {
@@ -92,6 +93,27 @@ pub(super) fn goals(paths: &[PathResult], memory: &[Memory]) -> Vec<Goal> {
                 },
             }),
             None => out.push(na(g, m.error.clone().unwrap_or_default())),
+        },
+        None => out.push(na(g, "not measured".into())),
+    }
+    let g = "gateway RSS ≤ 32 MB with 1,000 idle keep-alive connections (issue 19; fresh process)";
+    match memory.iter().find(|m| m.target == "gw") {
+        Some(m) => match m.fresh_rss_kb_with_idle {
+            Some(kb) => out.push(Goal {
+                goal: g.into(),
+                measured: format!(
+                    "{:.1} MB with {} idle connections ({:.1} MB after the load)",
+                    kb as f64 / 1024.0,
+                    m.idle_connections,
+                    m.rss_kb_with_idle.unwrap_or_default() as f64 / 1024.0
+                ),
+                status: if m.idle_connections >= 1000 {
+                    verdict((kb as f64) <= 32.0 * 1024.0)
+                } else {
+                    "n/a".into()
+                },
+            }),
+            None => out.push(na(g, "the fresh measurement failed".into())),
         },
         None => out.push(na(g, "not measured".into())),
     }

@@ -139,7 +139,7 @@ fn paths(s: &mut String, r: &Report) {
     }
 }
 
-/// "Targets (issue 6)".
+/// "Targets (issue 6)", with issue 19's memory target.
 fn goals(s: &mut String, r: &Report) {
     s.push_str("\n## Targets (issue 6)\n\n| target | measured | result |\n|---|---|---|\n");
     for g in &r.goals {
@@ -197,31 +197,42 @@ fn peers(s: &mut String, r: &Report) {
     }
 }
 
-/// "Memory".
+/// "Memory": each proxy fresh and after the load, with the idle connections.
 fn memory(s: &mut String, r: &Report) {
-    s.push_str("\n## Memory\n\n| server | peak RSS after load | RSS idle | RSS with idle keep-alive connections | per connection |\n|---|---:|---:|---:|---:|\n");
+    s.push_str(
+        "\n## Memory\n\nFresh: after one checked request per path, before any load. After the load: the same \
+        processes after every load round (the gateway's bounded caches then hold what the load made).\n\n\
+        | server | RSS fresh | fresh, with idle keep-alive connections | per connection | peak RSS after load | RSS idle after load | after load, with idle connections | per connection |\n\
+        |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let per = |before: u64, with: Option<u64>, n: usize| {
+        with.filter(|_| n > 0)
+            .map(|kb| format!("{:.1} KB", (kb as f64 - before as f64) / n as f64))
+            .unwrap_or_else(|| "-".into())
+    };
     for mem in &r.memory {
+        let n = mem.idle_connections;
+        let fresh_with = mem
+            .fresh_rss_kb_with_idle
+            .map(|kb| format!("{} ({n} conns)", f_mb(kb)))
+            .unwrap_or_else(|| "-".into());
+        let fresh_per = mem
+            .fresh_rss_kb_before_idle
+            .map(|b| per(b, mem.fresh_rss_kb_with_idle, n))
+            .unwrap_or_else(|| "-".into());
         let with = mem
             .rss_kb_with_idle
-            .map(|kb| format!("{} ({} conns)", f_mb(kb), mem.idle_connections))
+            .map(|kb| format!("{} ({n} conns)", f_mb(kb)))
             .unwrap_or_else(|| format!("failed: {}", mem.error.clone().unwrap_or_default()));
-        let per = mem
-            .rss_kb_with_idle
-            .filter(|_| mem.idle_connections > 0)
-            .map(|kb| {
-                format!(
-                    "{:.1} KB",
-                    (kb as f64 - mem.rss_kb_before_idle as f64) / mem.idle_connections as f64
-                )
-            })
-            .unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {fresh_with} | {fresh_per} | {} | {} | {with} | {} |\n",
             mem.server,
+            mem.fresh_rss_kb_before_idle
+                .map(f_mb)
+                .unwrap_or_else(|| "-".into()),
             f_mb(mem.peak_rss_kb_after_load),
             f_mb(mem.rss_kb_before_idle),
-            with,
-            per
+            per(mem.rss_kb_before_idle, mem.rss_kb_with_idle, n),
         ));
     }
 }

@@ -76,6 +76,10 @@ pub struct Memory {
     pub server: String,
     pub target: String,
     pub processes: usize,
+    /// VmRSS of the fresh process (before any load) before opening the idle connections, kB.
+    pub fresh_rss_kb_before_idle: Option<u64>,
+    /// VmRSS of the fresh process with the idle connections open, kB.
+    pub fresh_rss_kb_with_idle: Option<u64>,
     /// VmHWM after the load rounds, kB.
     pub peak_rss_kb_after_load: u64,
     /// VmRSS before opening the idle connections, kB.
