@@ -149,9 +149,10 @@ pub struct ServerSection {
     /// Domain under which each sandbox port gets its own origin, `{id}-{port}.{domain}`
     /// (development: `localhost`). Unset: no sandbox origins.
     pub sandbox_domain: Option<String>,
-    /// Pingora's per-connection read buffer under hyper, bytes. hyper buffers reads
-    /// itself, so the default is the smallest Pingora allows (1 KiB): every idle
-    /// keep-alive connection pays for it.
+    /// Pingora's per-connection read buffer under hyper, bytes; 0 (the default):
+    /// unbuffered. hyper reads into its own buffer (8 KiB and up, larger than any
+    /// Pingora buffer would be useful at), and every idle keep-alive connection would
+    /// pay for a second one.
     pub read_buffer_bytes: usize,
     /// Pingora's per-connection write buffer under hyper, bytes; 0 (the default): hyper
     /// already gathers a response head and body into one `writev`.
@@ -184,7 +185,7 @@ impl Default for ServerSection {
             allowed_hosts: Vec::new(),
             caller_key_file: None,
             sandbox_domain: None,
-            read_buffer_bytes: 1024,
+            read_buffer_bytes: 0,
             write_buffer_bytes: 0,
             work_stealing: false,
             header_read_timeout_ms: 30_000,
@@ -442,10 +443,10 @@ impl GatewayConfig {
         if self.server.threads == 0 {
             return Err(invalid("server.threads", "must be at least 1".into()));
         }
-        if !(1024..=1024 * 1024).contains(&self.server.read_buffer_bytes) {
+        if self.server.read_buffer_bytes > 1024 * 1024 {
             return Err(invalid(
                 "server.read_buffer_bytes",
-                "must be between 1024 and 1048576".into(),
+                "must be at most 1048576 (0 = unbuffered)".into(),
             ));
         }
         if self.server.write_buffer_bytes > 1024 * 1024 {
@@ -660,7 +661,7 @@ mod tests {
             .to_string()
             .contains("scope.max_body_bytes"));
         let mut c = GatewayConfig::default();
-        c.server.read_buffer_bytes = 100;
+        c.server.read_buffer_bytes = 2 << 20;
         assert!(c
             .validate()
             .unwrap_err()

@@ -34,10 +34,10 @@ struct Args {
     /// Worker threads (`ServerConf::threads`).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Socket read buffer, bytes (the gateway's `server.read_buffer_bytes` default).
+    /// Socket read buffer, bytes (what the gateway used while it ran Pingora's HTTP engine).
     #[arg(long, default_value_t = 8192)]
     read_buffer: usize,
-    /// Socket write buffer, bytes (the gateway's `server.write_buffer_bytes` default).
+    /// Socket write buffer, bytes (what the gateway used while it ran Pingora's HTTP engine).
     #[arg(long, default_value_t = 4096)]
     write_buffer: usize,
 }
