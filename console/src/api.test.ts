@@ -124,12 +124,38 @@ describe('errors', () => {
     expect(noMessage).toMatchObject({ code: 'X', message: 'The gateway answered 409 Conflict.' });
   });
 
-  it('turns a network failure into an ApiError with status 0', async () => {
+  it('turns a network failure into an ApiError with status 0 after retrying the read twice', async () => {
     const fetch = vi.fn(async () => {
       throw new TypeError('Failed to fetch');
     });
-    const err = await new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch }).getSandbox('a').catch((e: unknown) => e);
+    const err = await new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, retryDelayMs: 0 })
+      .getSandbox('a')
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    expect(fetch).toHaveBeenCalledTimes(3);
+  });
+
+  it('answers a read that failed once at the network level from its retry', async () => {
+    let calls = 0;
+    const fetch = vi.fn(async () => {
+      calls += 1;
+      if (calls === 1) throw new TypeError('Failed to fetch');
+      return new Response('{"id":"a"}', { status: 200 });
+    });
+    const sb = await new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, retryDelayMs: 0 }).getSandbox('a');
+    expect(sb).toMatchObject({ id: 'a' });
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('never retries a mutation that failed at the network level', async () => {
+    const fetch = vi.fn(async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    const err = await new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, retryDelayMs: 0 })
+      .deleteSandbox('a')
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    expect(fetch).toHaveBeenCalledTimes(1);
   });
 
   it('lets an abort through as an abort', async () => {

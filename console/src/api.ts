@@ -70,7 +70,19 @@ export interface ApiClientOptions {
   getCsrfToken?: () => string | null;
   /** Called once per 401 answer of an API call (not of the auth probe). */
   onUnauthorized?: (error: ApiError) => void;
+  /**
+   * Wait before retrying a read that failed at the network level (the first retry waits
+   * this long, the second twice as long). Defaults to 300 ms.
+   */
+  retryDelayMs?: number;
 }
+
+/**
+ * How often a read (GET) is retried when the request never got an answer: a network
+ * change (Wi-Fi, VPN, a new interface) makes the browser abort requests in flight, and a
+ * read is safe to send again. Mutations are never retried here: the user decides.
+ */
+const READ_RETRIES = 2;
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad request',
@@ -213,11 +225,13 @@ export class ApiClient {
   private readonly fetchImpl: typeof fetch;
   private readonly getCsrfToken: () => string | null;
   private readonly onUnauthorized: ((e: ApiError) => void) | undefined;
+  private readonly retryDelayMs: number;
 
   constructor(opts: ApiClientOptions = {}) {
     this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.getCsrfToken = opts.getCsrfToken ?? (() => null);
     this.onUnauthorized = opts.onUnauthorized;
+    this.retryDelayMs = opts.retryDelayMs ?? 300;
   }
 
   async request<T>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -237,13 +251,21 @@ export class ApiClient {
     if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
     if (opts.signal) init.signal = opts.signal;
 
+    const retries = MUTATING.has(method) ? 0 : READ_RETRIES;
     let res: Response;
-    try {
-      res = await this.fetchImpl(path, init);
-    } catch (e) {
-      if (e instanceof DOMException && e.name === 'AbortError') throw e;
-      if (e instanceof Error && e.name === 'AbortError') throw e;
-      throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await this.fetchImpl(path, init);
+        break;
+      } catch (e) {
+        if (e instanceof DOMException && e.name === 'AbortError') throw e;
+        if (e instanceof Error && e.name === 'AbortError') throw e;
+        if (attempt < retries && !opts.signal?.aborted) {
+          await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs * (attempt + 1)));
+          continue;
+        }
+        throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+      }
     }
 
     const requestId = res.headers.get('X-Request-ID');

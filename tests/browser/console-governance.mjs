@@ -13,6 +13,7 @@
 // PYTHON (the venv's, with the OpenSandbox SDK), SDK_SCRIPT. Prints one JSON line with
 // what it checked; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
+import { goto } from './lib.mjs';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -46,7 +47,7 @@ async function signIn(user) {
       if (KEY && (await r.text()).includes(KEY)) leaks.push(r.url());
     } catch { /* redirects and aborted requests have no readable body */ }
   });
-  await page.goto(`${GW}/console/`);
+  await goto(page, `${GW}/console/`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(/\/interaction\//);
   await page.fill('input[name=login]', user);
@@ -207,7 +208,7 @@ const firstAction = await alice.page.locator('[data-testid=audit-row]').first().
 assert.equal(firstAction, 'sandbox:delete', 'the new event is on top');
 
 // No Bindings for alice: not in the nav, and the page says so without asking the gateway.
-await alice.page.goto(`${GW}/console/bindings`);
+await goto(alice.page, `${GW}/console/bindings`);
 await alice.page.getByText(/Your role \(operator\) does not include this page/).waitFor();
 
 // erin (no binding yet): the default role.

@@ -5,6 +5,7 @@
 // Env: GATEWAY_URL, BACKEND_KEY (must never reach the browser), SHOTS, TEST_IMAGE. Prints
 // one JSON line with what it checked; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
+import { goto } from './lib.mjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ async function signIn(user, width = 1280, height = 900) {
       if (KEY && (await r.text()).includes(KEY)) leaks.push(r.url());
     } catch { /* redirects and aborted requests have no readable body */ }
   });
-  await page.goto(`${GW}/console/`);
+  await goto(page, `${GW}/console/`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(/\/interaction\//);
   await axe(page, `idp-login-${user}`);
@@ -140,7 +141,7 @@ await shot(alice.page, '21-detail-running');
 const failing = await create(alice.page, ['sh', '-c', 'echo "config.yaml is missing"; exit 3'], { name: 'broken-job' });
 assert.equal(failing.status, 202, JSON.stringify(failing));
 const failedId = failing.body.id;
-await alice.page.goto(`${GW}/console/sandboxes/${failedId}`);
+await goto(alice.page, `${GW}/console/sandboxes/${failedId}`);
 const explained = alice.page.getByTestId('status-explained');
 await explained.waitFor({ timeout: 60_000 });
 for (let i = 0; i < 60 && !/exit code 3/.test(await explained.innerText()); i++) await alice.page.waitForTimeout(500);
@@ -153,7 +154,7 @@ await axe(alice.page, 'detail-failed');
 await shot(alice.page, '22-detail-failed');
 
 // ---- paused: proxy actions disabled with the reason; the proxy answers at once ----
-await alice.page.goto(`${GW}/console/sandboxes/${id}`);
+await goto(alice.page, `${GW}/console/sandboxes/${id}`);
 await alice.page.getByRole('region', { name: 'Overview' }).waitFor();
 await alice.page.getByRole('button', { name: 'Pause', exact: true }).click();
 await alice.page.locator('.page-head [data-state="Paused"]').waitFor({ timeout: 30_000 });
@@ -182,7 +183,7 @@ assert.ok(box.y < 500, `first row at ${box.y}px`);
 assert.equal(await bob.page.getByRole('checkbox', { name: /^Select/ }).count(), 0, 'no selection for read_only');
 await axe(bob.page, 'list-phone-bob');
 await shot(bob.page, '24-list-phone-bob');
-await bob.page.goto(`${GW}/console/sandboxes/${id}`);
+await goto(bob.page, `${GW}/console/sandboxes/${id}`);
 await bob.page.getByRole('region', { name: 'Overview' }).waitFor();
 const reasons = bob.page.locator('.toolbar').getByTestId('disabled-reason');
 assert.ok((await reasons.count()) >= 3);
@@ -201,7 +202,7 @@ for (let i = 1; i <= 3; i++) {
   assert.equal(r.status, 202, JSON.stringify(r));
   batch.push(r.body.id);
 }
-await alice.page.goto(`${GW}/console/?meta=batch%3Db1`);
+await goto(alice.page, `${GW}/console/?meta=batch%3Db1`);
 for (const b of batch) await alice.page.locator(`[data-sandbox-id="${b}"]`).waitFor();
 assert.equal(await alice.page.getByTestId('sandbox-row').count(), 3, 'only the filtered three');
 await alice.page.getByRole('checkbox', { name: 'Select all on this page' }).check();
@@ -230,11 +231,11 @@ for (const b of batch) {
 }
 
 // ---- the list with names, a delete from the detail page shows a toast ----
-await alice.page.goto(`${GW}/console/`);
+await goto(alice.page, `${GW}/console/`);
 await alice.page.locator(`[data-sandbox-id="${id}"]`).getByTestId('sandbox-name').filter({ hasText: 'web-demo' }).waitFor();
 await axe(alice.page, 'list-alice');
 await shot(alice.page, '28-list-alice');
-await alice.page.goto(`${GW}/console/sandboxes/${failedId}`);
+await goto(alice.page, `${GW}/console/sandboxes/${failedId}`);
 await alice.page.getByRole('region', { name: 'Overview' }).waitFor();
 await alice.page.getByRole('button', { name: 'Delete', exact: true }).click();
 await alice.page.getByRole('button', { name: 'Delete sandbox' }).click();

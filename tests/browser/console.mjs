@@ -4,6 +4,7 @@
 // Env: GATEWAY_URL, BACKEND_KEY (must never reach the browser), SHOTS (screenshot folder),
 // TEST_IMAGE. Prints one JSON line with what it checked; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
+import { goto } from './lib.mjs';
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
 
@@ -31,7 +32,7 @@ async function signIn(user, width = 1280) {
       if (KEY && body.includes(KEY)) leaks.push(r.url());
     } catch { /* bodies of redirects and aborted requests are not readable */ }
   });
-  await page.goto(`${GW}/console/`);
+  await goto(page, `${GW}/console/`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(/\/interaction\//);
   await page.fill('input[name=login]', user);
@@ -123,17 +124,17 @@ const carol = await signIn('carol');
 await carol.page.waitForTimeout(500);
 assert.equal(await carol.page.locator(`[data-sandbox-id="${id}"]`).count(), 0);
 await shot(carol.page, '08-list-carol');
-await carol.page.goto(`${GW}/console/sandboxes/${id}`);
+await goto(carol.page, `${GW}/console/sandboxes/${id}`);
 await carol.page.waitForTimeout(1000);
 assert.equal(await carol.page.getByRole('region', { name: 'Overview' }).count(), 0, 'carol cannot open it');
 
 // The list at phone width, then alice deletes.
 const phone = await alice.ctx.newPage();
 await phone.setViewportSize({ width: 375, height: 800 });
-await phone.goto(`${GW}/console/`);
+await goto(phone, `${GW}/console/`);
 await phone.locator(`[data-sandbox-id="${id}"]`).waitFor();
 await shot(phone, '09-list-phone');
-await alice.page.goto(`${GW}/console/`);
+await goto(alice.page, `${GW}/console/`);
 await alice.page.locator(`[data-sandbox-id="${id}"]`).waitFor();
 await shot(alice.page, '10-list-alice');
 await alice.page.getByRole('link', { name: id }).click();

@@ -5,6 +5,7 @@
 // Env: GATEWAY_URL, SESSION (alice's session cookie value), PAGE_URL (the sandbox page
 // through the gateway's proxy route). Prints one JSON line with what happened.
 import { chromium } from 'playwright-core';
+import { goto } from './lib.mjs';
 
 const GW = process.env.GATEWAY_URL;
 const SESSION = process.env.SESSION;
@@ -21,7 +22,7 @@ try {
     name: 'gatehouse_session', value: SESSION, url: GW, httpOnly: true, sameSite: 'Lax',
   }]);
   const page = await ctx.newPage();
-  await page.goto(PAGE_URL);
+  await goto(page, PAGE_URL);
   await page.locator('#out[data-done]').waitFor({ timeout: 20_000 });
   const sandboxPage = JSON.parse(await page.locator('#out').innerText());
   // Give any planted cookie time to land, then look at the jar and ask who we are.

@@ -76,46 +76,55 @@ pub(super) fn goals(paths: &[PathResult], memory: &[Memory]) -> Vec<Goal> {
         }),
         _ => out.push(na(g, "gw-list200 or gw-apikey did not run".into())),
     }
-    let g = "gateway RSS < 64 MB with 1,000 idle keep-alive connections";
-    match memory.iter().find(|m| m.target == "gw") {
-        Some(m) => match m.rss_kb_with_idle {
-            Some(kb) => out.push(Goal {
-                goal: g.into(),
-                measured: format!(
-                    "{:.1} MB with {} idle connections",
-                    kb as f64 / 1024.0,
-                    m.idle_connections
-                ),
-                status: if m.idle_connections >= 1000 {
-                    verdict((kb as f64) < 64.0 * 1024.0)
-                } else {
-                    "n/a".into()
-                },
-            }),
-            None => out.push(na(g, m.error.clone().unwrap_or_default())),
+    let gw = memory.iter().find(|m| m.target == "gw");
+    out.push(rss_goal(
+        "gateway RSS < 64 MB with 1,000 idle keep-alive connections",
+        gw,
+        |m| {
+            m.rss_kb_with_idle
+                .ok_or_else(|| m.error.clone().unwrap_or_default())
         },
-        None => out.push(na(g, "not measured".into())),
-    }
-    let g = "gateway RSS ≤ 32 MB with 1,000 idle keep-alive connections (issue 19; fresh process)";
-    match memory.iter().find(|m| m.target == "gw") {
-        Some(m) => match m.fresh_rss_kb_with_idle {
-            Some(kb) => out.push(Goal {
-                goal: g.into(),
-                measured: format!(
-                    "{:.1} MB with {} idle connections ({:.1} MB after the load)",
-                    kb as f64 / 1024.0,
-                    m.idle_connections,
-                    m.rss_kb_with_idle.unwrap_or_default() as f64 / 1024.0
-                ),
-                status: if m.idle_connections >= 1000 {
-                    verdict((kb as f64) <= 32.0 * 1024.0)
-                } else {
-                    "n/a".into()
-                },
-            }),
-            None => out.push(na(g, "the fresh measurement failed".into())),
+        |mb| mb < 64.0,
+    ));
+    out.push(rss_goal(
+        "gateway RSS ≤ 32 MB with 1,000 idle keep-alive connections (issue 19; fresh process)",
+        gw,
+        |m| {
+            m.fresh_rss_kb_with_idle
+                .ok_or_else(|| "the fresh measurement failed".to_string())
         },
-        None => out.push(na(g, "not measured".into())),
-    }
+        |mb| mb <= 32.0,
+    ));
     out
+}
+
+/// A memory target on the gateway `m`: the RSS `rss` picks (kB, or why it is missing)
+/// passes when `within` its megabytes; n/a with fewer than 1,000 idle connections.
+fn rss_goal(
+    goal: &str,
+    m: Option<&Memory>,
+    rss: impl Fn(&Memory) -> Result<u64, String>,
+    within: impl Fn(f64) -> bool,
+) -> Goal {
+    let (measured, status) = match m.map(|m| (m, rss(m))) {
+        Some((m, Ok(kb))) => {
+            let mb = kb as f64 / 1024.0;
+            let status = match m.idle_connections >= 1000 {
+                true if within(mb) => "pass",
+                true => "fail",
+                false => "n/a",
+            };
+            (
+                format!("{mb:.1} MB with {} idle connections", m.idle_connections),
+                status,
+            )
+        }
+        Some((_, Err(why))) => (why, "n/a"),
+        None => ("not measured".to_string(), "n/a"),
+    };
+    Goal {
+        goal: goal.into(),
+        measured,
+        status: status.into(),
+    }
 }
