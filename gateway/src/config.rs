@@ -150,9 +150,8 @@ pub struct ServerSection {
     /// (development: `localhost`). Unset: no sandbox origins.
     pub sandbox_domain: Option<String>,
     /// Pingora's per-connection read buffer under hyper, bytes; 0 (the default):
-    /// unbuffered. hyper reads into its own buffer (8 KiB and up, larger than any
-    /// Pingora buffer would be useful at), and every idle keep-alive connection would
-    /// pay for a second one.
+    /// unbuffered. hyper reads into its own buffer (at least 8 KiB), so a Pingora buffer
+    /// under it would only add memory to every idle keep-alive connection.
     pub read_buffer_bytes: usize,
     /// Pingora's per-connection write buffer under hyper, bytes; 0 (the default): hyper
     /// already gathers a response head and body into one `writev`.
