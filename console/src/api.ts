@@ -84,6 +84,16 @@ export interface ApiClientOptions {
  */
 const READ_RETRIES = 2;
 
+/** Whether a fetch failed because its caller aborted it (passed through as is). */
+function isAbort(e: unknown): boolean {
+  return (e instanceof DOMException || e instanceof Error) && e.name === 'AbortError';
+}
+
+/** The error for a request that got no answer at all. */
+function networkError(): ApiError {
+  return new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+}
+
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad request',
   401: 'Authentication required',
@@ -258,13 +268,12 @@ export class ApiClient {
         res = await this.fetchImpl(path, init);
         break;
       } catch (e) {
-        if (e instanceof DOMException && e.name === 'AbortError') throw e;
-        if (e instanceof Error && e.name === 'AbortError') throw e;
+        if (isAbort(e)) throw e;
         if (attempt < retries && !opts.signal?.aborted) {
           await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs * (attempt + 1)));
           continue;
         }
-        throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+        throw networkError();
       }
     }
 
@@ -370,8 +379,8 @@ export class ApiClient {
     try {
       res = await this.fetchImpl(`${agentPath(id)}/command`, init);
     } catch (e) {
-      if (e instanceof Error && e.name === 'AbortError') throw e;
-      throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the gateway. Check your connection and try again.');
+      if (isAbort(e)) throw e;
+      throw networkError();
     }
     if (!res.ok) {
       const err = parseError(res.status, res.statusText, await res.text(), res.headers.get('X-Request-ID'));
