@@ -389,7 +389,10 @@ mod tests {
         let distinct: std::collections::HashSet<_> = ports.iter().collect();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
         for p in ports {
-            assert!(p < low || low <= 11_000, "{p} is in the ephemeral range from {low}");
+            assert!(
+                p < low || low <= 11_000,
+                "{p} is in the ephemeral range from {low}"
+            );
             std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
         }
     }
