@@ -1,7 +1,6 @@
 //! Shared helpers: start the real binary on free loopback ports with a temp token file.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,14 +10,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse-execd");
 /// Token used by every test agent.
 pub const TOKEN: &str = "test-token-5f1c";
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../../tests/harness/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// A fresh scratch directory, removed on drop.
 pub struct Scratch(pub PathBuf);
