@@ -140,7 +140,8 @@ pub struct BackendOptions {
     /// `make test` sets to `agent/build-static.sh`'s output). Off: exactly the entrypoint.
     pub execd: bool,
     /// `docker.network_mode` (`bridge` when unset; `host` lets a sandbox reach
-    /// 127.0.0.1 services such as the gateway).
+    /// 127.0.0.1 services such as the gateway, and gives its agent a free host port as
+    /// `docker.host_execd_port`).
     pub network_mode: Option<String>,
 }
 
@@ -172,7 +173,17 @@ impl Backend {
         let port = free_port();
         let runtime = match &opts.kubernetes {
             Some(k) => format!("[runtime]\ntype = \"kubernetes\"\n\n[kubernetes]\ninstance = \"{instance}\"\n{k}\n"),
-            None => format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"{network}\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n", network = opts.network_mode.as_deref().unwrap_or("bridge")),
+            None => {
+                let network = opts.network_mode.as_deref().unwrap_or("bridge");
+                // In host mode the agent listens on the host: on a port of its own, never
+                // the default 44772, which any outgoing connection's ephemeral port can hold.
+                let agent_port = if network == "host" {
+                    format!("host_execd_port = {}\n", free_port())
+                } else {
+                    String::new()
+                };
+                format!("[runtime]\ntype = \"docker\"\n\n[docker]\nnetwork_mode = \"{network}\"\npublish_host = \"127.0.0.1\"\ninstance = \"{instance}\"\n{agent_port}")
+            }
         };
         let config = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {port}\napi_key = \"{api_key}\"\n{server_extra}\n\

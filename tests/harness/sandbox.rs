@@ -66,15 +66,35 @@ pub async fn delete(c: &reqwest::Client, base: &str, id: &str) -> u16 {
 
 /// Waits up to 60 s for `GET` of the sandbox (as `c`) to show `state`; its last answer.
 /// (A sandbox starts in about a second; the full `make test` runs four heavy tests at
-/// once on two cores, where one once took longer than 30 s to start.)
+/// once on two cores, where one once took longer than 30 s to start.) A sandbox that ends
+/// (`Failed`, `Terminated`) in another state fails the wait at once, with its status.
 pub async fn wait_state(c: &reqwest::Client, base: &str, id: &str, state: &str) -> Result<Value> {
-    wait_for(
+    let last = std::sync::Mutex::new(Value::Null);
+    let outcome = wait_for(
         &format!("{id} to be {state}"),
         Duration::from_secs(60),
         || async {
             let (s, v) = get(c, base, id).await;
-            (s == 200 && v["status"]["state"] == state).then_some(v)
+            let now = v["status"]["state"].as_str().unwrap_or_default();
+            if s == 200 && now == state {
+                return Some(Ok(v));
+            }
+            if s == 200 && matches!(now, "Failed" | "Terminated") {
+                return Some(Err(v));
+            }
+            if let Ok(mut l) = last.lock() {
+                *l = json!({"http": s, "body": v});
+            }
+            None
         },
     )
-    .await
+    .await;
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(v)) => bail!("{id} ended instead of becoming {state}: {}", v["status"]),
+        Err(e) => {
+            let seen = last.lock().map(|l| l.to_string()).unwrap_or_default();
+            bail!("{e}; its last answer: {seen}")
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The `[docker]` section of the backend configuration.
 //!
 //! Keys mirror the upstream OpenSandbox server's `[docker]` section so an upstream
-//! `sandbox.toml` loads unchanged; `exposed_ports` and `docker_host` are Gatehouse
-//! extensions.
+//! `sandbox.toml` loads unchanged; `exposed_ports`, `docker_host`, `instance` and
+//! `host_execd_port` are Gatehouse extensions.
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +53,9 @@ pub struct DockerConfig {
     /// Extension: names this backend's containers (label `opensandbox.io/instance`), so
     /// several backends can share one engine without adopting each other's sandboxes.
     pub instance: String,
+    /// Extension: in `host` mode, the host port the in-sandbox agent listens on (44772,
+    /// the SDK's execd port, by default); endpoints of port 44772 resolve to it.
+    pub host_execd_port: u16,
 }
 
 impl Default for DockerConfig {
@@ -84,6 +87,7 @@ impl Default for DockerConfig {
             exposed_ports: vec![8080, 44772],
             instance: "default".into(),
             docker_host: None,
+            host_execd_port: crate::execd::EXECD_PORT,
         }
     }
 }
@@ -133,6 +137,16 @@ impl DockerConfig {
         }
     }
 
+    /// The host port behind a sandbox's container `port` in `host` mode: the agent's
+    /// [`host_execd_port`](Self::host_execd_port) for the execd port, else `port` itself.
+    pub fn host_mode_port(&self, port: u16) -> u16 {
+        if port == crate::execd::EXECD_PORT {
+            self.host_execd_port
+        } else {
+            port
+        }
+    }
+
     /// Host to put in endpoint URLs given to clients: `host_ip` when set, else the
     /// address this process dials.
     pub fn endpoint_host(&self) -> String {
@@ -156,6 +170,9 @@ impl DockerConfig {
                 "network_mode \"{mode}\" is not supported: sandboxes need reachable ports \
                  (use \"bridge\", \"host\" or a user-defined network name)"
             ));
+        }
+        if self.host_execd_port == 0 {
+            return Err("host_execd_port must not be 0".into());
         }
         if self.api_timeout == Some(0) {
             return Err("api_timeout must be at least 1 second".into());
@@ -275,6 +292,7 @@ mod tests {
         assert!(bad(|c| c.exposed_ports = vec![0]).contains("exposed_ports"));
         assert!(bad(|c| c.pids_limit = Some(0)).contains("pids_limit"));
         assert!(bad(|c| c.api_timeout = Some(0)).contains("api_timeout"));
+        assert!(bad(|c| c.host_execd_port = 0).contains("host_execd_port"));
         assert!(bad(|c| c.network_mode = "none".into()).contains("network_mode"));
         assert!(bad(|c| c.docker_host = Some("ssh://x".into())).contains("docker_host"));
         assert!(bad(|c| c.sandbox_binds = vec!["/x".into()]).contains("sandbox_binds"));
@@ -290,5 +308,14 @@ mod tests {
         assert_eq!(c.endpoint_host(), "127.0.0.1");
         c.host_ip = Some("10.0.0.5".into());
         assert_eq!(c.endpoint_host(), "10.0.0.5");
+    }
+
+    #[test]
+    fn host_mode_maps_only_the_execd_port() {
+        let c: DockerConfig =
+            serde_json::from_str(r#"{"network_mode":"host","host_execd_port":24772}"#).unwrap();
+        assert_eq!(c.host_mode_port(44772), 24772);
+        assert_eq!(c.host_mode_port(8080), 8080);
+        assert_eq!(DockerConfig::default().host_mode_port(44772), 44772);
     }
 }

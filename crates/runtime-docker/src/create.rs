@@ -228,7 +228,9 @@ pub(crate) fn container_body(inner: &Inner, spec: &SandboxSpec) -> ContainerCrea
         // An empty (not absent) Entrypoint clears the image's, so exactly the requested
         // command runs; with the agent, the agent runs it as its child.
         entrypoint: Some(match &inner.execd {
-            Some(_) => ExecdDelivery::entrypoint(),
+            Some(_) => {
+                ExecdDelivery::entrypoint(cfg.is_host_network().then_some(cfg.host_execd_port))
+            }
             None => Vec::new(),
         }),
         cmd: Some(spec.entrypoint.clone()),
@@ -497,6 +499,41 @@ mod tests {
         let hc = b.host_config.unwrap();
         assert_eq!(hc.port_bindings, None);
         assert_eq!(hc.network_mode.as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn the_agent_listens_on_the_configured_host_port_in_host_mode() {
+        let with_agent = |cfg: DockerConfig| Inner {
+            execd: Some(ExecdDelivery {
+                binary: "/opt/execd".into(),
+                state_dir: "/tmp/state".into(),
+            }),
+            ..inner(cfg)
+        };
+        let entrypoint = |cfg: DockerConfig| {
+            container_body(&with_agent(cfg), &spec())
+                .entrypoint
+                .unwrap()
+                .join(" ")
+        };
+        let host = |port| DockerConfig {
+            network_mode: "host".into(),
+            host_execd_port: port,
+            ..Default::default()
+        };
+        let plain = "/opt/gatehouse/execd --token-file /run/gatehouse/execd-token --";
+        assert_eq!(entrypoint(DockerConfig::default()), plain);
+        assert_eq!(entrypoint(host(44772)), plain);
+        assert_eq!(
+            entrypoint(host(24772)),
+            "/opt/gatehouse/execd --listen 0.0.0.0:24772 --token-file /run/gatehouse/execd-token --"
+        );
+        // Bridge mode publishes the container's 44772 whatever the host-mode port.
+        let bridge = DockerConfig {
+            host_execd_port: 24772,
+            ..Default::default()
+        };
+        assert_eq!(entrypoint(bridge), plain);
     }
 
     #[test]

@@ -168,11 +168,15 @@ impl ExecdDelivery {
         ]
     }
 
-    /// The container's `Entrypoint`: the agent, wrapping the `Cmd` (the user's entrypoint).
-    pub fn entrypoint() -> Vec<String> {
-        [BINARY_PATH, "--token-file", TOKEN_FILE, "--"]
-            .map(String::from)
-            .to_vec()
+    /// The container's `Entrypoint`: the agent, wrapping the `Cmd` (the user's entrypoint),
+    /// listening on `port` when given (host network mode), else on [`EXECD_PORT`].
+    pub fn entrypoint(port: Option<u16>) -> Vec<String> {
+        let mut args = vec![BINARY_PATH.to_string()];
+        if let Some(p) = port.filter(|p| *p != EXECD_PORT) {
+            args.extend(["--listen".to_string(), format!("0.0.0.0:{p}")]);
+        }
+        args.extend(["--token-file", TOKEN_FILE, "--"].map(String::from));
+        args
     }
 }
 
@@ -192,13 +196,13 @@ pub fn image_uid(user: &str) -> Result<Option<u32>, String> {
 }
 
 /// The agent's last report line in `stderr`, e.g. `gatehouse-execd: entrypoint "app"
-/// exited with code 3`.
+/// exited with code 3` or `gatehouse-execd: cannot listen on …` (why it stopped).
 pub fn exit_line(stderr: &str) -> Option<&str> {
     stderr
         .lines()
         .rev()
         .map(str::trim)
-        .find(|l| l.starts_with(EXIT_LINE_PREFIX) && l.contains("entrypoint"))
+        .find(|l| l.starts_with(EXIT_LINE_PREFIX))
 }
 
 #[cfg(test)]
@@ -266,5 +270,8 @@ mod tests {
             Some("gatehouse-execd: entrypoint \"app\" exited with code 3")
         );
         assert_eq!(exit_line("nothing"), None);
+        // The agent's own startup failure, e.g. its port taken in host network mode.
+        let s = "gatehouse-execd: cannot listen on 0.0.0.0:44772: Address in use (os error 98)\n";
+        assert_eq!(exit_line(s), Some(s.trim()));
     }
 }

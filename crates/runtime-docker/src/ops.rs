@@ -494,7 +494,8 @@ pub(crate) async fn endpoint(
         .as_deref()
         .is_some_and(|m| m.eq_ignore_ascii_case("host"));
     if host_mode {
-        return Ok(SocketAddr::from((inner.cfg.dial_host(), port)));
+        let host_port = inner.cfg.host_mode_port(port);
+        return Ok(SocketAddr::from((inner.cfg.dial_host(), host_port)));
     }
 
     let mut published: Vec<u16> = host_config
