@@ -154,7 +154,6 @@ describe('errors', () => {
     expect(fetch).toHaveBeenCalledTimes(2);
   });
 
-
   it('lets an abort through as an abort', async () => {
     const fetch = vi.fn(async () => {
       throw new DOMException('aborted', 'AbortError');

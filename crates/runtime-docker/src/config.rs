@@ -137,16 +137,6 @@ impl DockerConfig {
         }
     }
 
-    /// The host port behind a sandbox's container `port` in `host` mode: the agent's
-    /// [`host_execd_port`](Self::host_execd_port) for the execd port, else `port` itself.
-    pub fn host_mode_port(&self, port: u16) -> u16 {
-        if port == crate::execd::EXECD_PORT {
-            self.host_execd_port
-        } else {
-            port
-        }
-    }
-
     /// Host to put in endpoint URLs given to clients: `host_ip` when set, else the
     /// address this process dials.
     pub fn endpoint_host(&self) -> String {
@@ -308,14 +298,5 @@ mod tests {
         assert_eq!(c.endpoint_host(), "127.0.0.1");
         c.host_ip = Some("10.0.0.5".into());
         assert_eq!(c.endpoint_host(), "10.0.0.5");
-    }
-
-    #[test]
-    fn host_mode_maps_only_the_execd_port() {
-        let c: DockerConfig =
-            serde_json::from_str(r#"{"network_mode":"host","host_execd_port":24772}"#).unwrap();
-        assert_eq!(c.host_mode_port(44772), 24772);
-        assert_eq!(c.host_mode_port(8080), 8080);
-        assert_eq!(DockerConfig::default().host_mode_port(44772), 44772);
     }
 }

@@ -178,6 +178,18 @@ impl ExecdDelivery {
         args.extend(["--token-file", TOKEN_FILE, "--"].map(String::from));
         args
     }
+
+    /// The port the agent listens on, read back from a container's `Entrypoint` made by
+    /// [`entrypoint`](Self::entrypoint): its `--listen` port, else [`EXECD_PORT`].
+    pub fn listen_port(entrypoint: &[String]) -> u16 {
+        entrypoint
+            .iter()
+            .take_while(|a| *a != "--")
+            .skip_while(|a| *a != "--listen")
+            .nth(1)
+            .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+            .map_or(EXECD_PORT, |a| a.port())
+    }
 }
 
 /// The uid an image's `User` (`uid`, `uid:gid`, `name`, `name:group`) runs as, when it is
@@ -260,6 +272,21 @@ mod tests {
         assert_eq!(image_uid("1000"), Ok(Some(1000)));
         assert_eq!(image_uid("1000:100"), Ok(Some(1000)));
         assert_eq!(image_uid("jovyan"), Err("jovyan".to_string()));
+    }
+
+    #[test]
+    fn the_listen_port_reads_back_from_the_entrypoint() {
+        for port in [None, Some(EXECD_PORT), Some(24772)] {
+            let args = ExecdDelivery::entrypoint(port);
+            assert_eq!(
+                ExecdDelivery::listen_port(&args),
+                port.unwrap_or(EXECD_PORT)
+            );
+        }
+        // The user's command after `--` is never read as the agent's.
+        let mut args = ExecdDelivery::entrypoint(None);
+        args.extend(["app", "--listen", "0.0.0.0:9"].map(String::from));
+        assert_eq!(ExecdDelivery::listen_port(&args), EXECD_PORT);
     }
 
     #[test]

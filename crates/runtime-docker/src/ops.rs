@@ -494,7 +494,13 @@ pub(crate) async fn endpoint(
         .as_deref()
         .is_some_and(|m| m.eq_ignore_ascii_case("host"));
     if host_mode {
-        let host_port = inner.cfg.host_mode_port(port);
+        // The agent's port is the one its container was started with.
+        let host_port = match c.config.as_ref().and_then(|c| c.entrypoint.as_deref()) {
+            Some(args) if port == crate::execd::EXECD_PORT => {
+                crate::execd::ExecdDelivery::listen_port(args)
+            }
+            _ => port,
+        };
         return Ok(SocketAddr::from((inner.cfg.dial_host(), host_port)));
     }
 

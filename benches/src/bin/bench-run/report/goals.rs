@@ -11,7 +11,6 @@ pub(super) fn goals(paths: &[PathResult], memory: &[Memory]) -> Vec<Goal> {
         measured: why,
         status: "n/a".into(),
     };
-    let verdict = |ok: bool| if ok { "pass" } else { "fail" }.to_string();
     let mut out = Vec::new();
     let nginx = find(BASELINE);
 
@@ -109,22 +108,27 @@ fn rss_goal(
     let (measured, status) = match m.map(|m| (m, rss(m))) {
         Some((m, Ok(kb))) => {
             let mb = kb as f64 / 1024.0;
-            let status = match m.idle_connections >= 1000 {
-                true if within(mb) => "pass",
-                true => "fail",
-                false => "n/a",
+            let status = if m.idle_connections >= 1000 {
+                verdict(within(mb))
+            } else {
+                "n/a".into()
             };
             (
                 format!("{mb:.1} MB with {} idle connections", m.idle_connections),
                 status,
             )
         }
-        Some((_, Err(why))) => (why, "n/a"),
-        None => ("not measured".to_string(), "n/a"),
+        Some((_, Err(why))) => (why, "n/a".into()),
+        None => ("not measured".to_string(), "n/a".into()),
     };
     Goal {
         goal: goal.into(),
         measured,
-        status: status.into(),
+        status,
     }
+}
+
+/// A target's result: pass or fail.
+fn verdict(ok: bool) -> String {
+    if ok { "pass" } else { "fail" }.to_string()
 }
