@@ -171,6 +171,20 @@ async fn a_sandbox_calls_the_gateway_as_itself() {
         .await
         .unwrap();
 
+    // The agent listens on the backend's host_execd_port, not 44772: the server proxy of
+    // port 44772 reaches it there.
+    let ping = format!("{}/v1/sandboxes/{id}/proxy/44772/ping", st.backend.url);
+    wait_for(
+        &format!("200 from GET {ping}"),
+        Duration::from_secs(30),
+        || {
+            let (c, u) = (keyed_client(&st.backend.api_key), ping.clone());
+            async move { (c.get(&u).send().await.ok()?.status() == 200).then_some(()) }
+        },
+    )
+    .await
+    .unwrap();
+
     // The token, as the sandbox holds it (the test reads the sandbox's run directory on
     // the host, where the backend wrote it).
     let token_file = st
