@@ -89,12 +89,24 @@ impl Arena {
 }
 
 /// Writes `req` as is over a connection from the trusted proxy's address and reads until
-/// the server closes it (or 10 s pass); everything it answered.
+/// the server closes it; everything it answered. The wait (40 s) outlasts the gateway's
+/// own upstream timeouts (30 s), so a slow sandbox shows as the gateway's 504, not as
+/// silence; when nothing came back, stderr says whether the connection closed or the
+/// wait ran out.
 async fn raw_exchange(url: &str, req: &[u8]) -> Vec<u8> {
+    let started = std::time::Instant::now();
     let mut stream = connect_trusted(url).await;
     stream.write_all(req).await.unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    let read = tokio::time::timeout(Duration::from_secs(40), stream.read_to_end(&mut buf)).await;
+    if buf.is_empty() {
+        let how = match read {
+            Ok(Ok(_)) => "the gateway closed the connection".to_string(),
+            Ok(Err(e)) => format!("reading failed: {e}"),
+            Err(_) => "the wait ran out".to_string(),
+        };
+        eprintln!("no answer after {:?}: {how}", started.elapsed());
+    }
     buf
 }
 

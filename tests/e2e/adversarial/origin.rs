@@ -10,6 +10,12 @@ use gatehouse_tests::principals::{alice, bob, carol};
 async fn on_origin(t: &Arena, host: &str, pq: &str, headers: &str) -> (u16, String, String) {
     let req = format!("GET {pq} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n");
     let out = raw_exchange(&t.st.gw.url, req.as_bytes()).await;
+    if out.is_empty() {
+        let log = t.st.gw.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        eprintln!("{pq} on {host}: the gateway's last log lines:");
+        tail.iter().rev().for_each(|l| eprintln!("  {l}"));
+    }
     let text = String::from_utf8_lossy(&out).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
