@@ -114,28 +114,44 @@ impl BindingsCache {
             .cloned()
     }
 
-    /// Starts the watcher on the current Tokio runtime.
-    pub fn spawn_watcher(self: Arc<Self>, store: Arc<dyn GovernanceStore>) {
+    /// Reads the bindings once, so the gateway serves with them from its first request
+    /// (each read bounded by [`READ_TIMEOUT`]; a store that does not answer leaves the
+    /// static `[authz]` table alone in force, stale, until it does), then keeps them
+    /// current with a watcher task on the current Tokio runtime.
+    pub async fn start(self: Arc<Self>, store: Arc<dyn GovernanceStore>) {
+        let mut seen = None;
+        self.refresh(store.as_ref(), &mut seen).await;
+        if !self.is_fresh() {
+            tracing::warn!(
+                "cannot read RBAC bindings at start; the static [authz] table applies until the store answers"
+            );
+        }
         tokio::spawn(async move {
-            let mut seen: Option<i64> = None;
             loop {
-                match timed(store.bindings_version()).await {
-                    Ok(v) if seen == Some(v) => self.confirm(),
-                    Ok(v) => match timed(store.list_bindings()).await {
-                        Ok(b) => {
-                            self.load(&b);
-                            if seen.is_some() {
-                                tracing::info!(bindings = b.len(), "RBAC bindings reloaded");
-                            }
-                            seen = Some(v);
-                        }
-                        Err(e) => self.stale(&e),
-                    },
-                    Err(e) => self.stale(&e),
-                }
                 let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                self.refresh(store.as_ref(), &mut seen).await;
             }
         });
+    }
+
+    /// One check of the store: reloads the bindings when their version is not `seen`
+    /// (and records the new one), confirms them when it is, turns them stale when the
+    /// store does not answer.
+    async fn refresh(&self, store: &dyn GovernanceStore, seen: &mut Option<i64>) {
+        match timed(store.bindings_version()).await {
+            Ok(v) if *seen == Some(v) => self.confirm(),
+            Ok(v) => match timed(store.list_bindings()).await {
+                Ok(b) => {
+                    self.load(&b);
+                    if seen.is_some() {
+                        tracing::info!(bindings = b.len(), "RBAC bindings reloaded");
+                    }
+                    *seen = Some(v);
+                }
+                Err(e) => self.stale(&e),
+            },
+            Err(e) => self.stale(&e),
+        }
     }
 
     fn stale(&self, e: &str) {

@@ -255,6 +255,8 @@ pub fn build(
         aged.age()
             .map_or(-1, |a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX))
     }));
+    // The bindings are read before the first request is served.
+    rt.block_on(bindings.clone().start(store.clone()));
     let audit = {
         let _guard = rt.enter();
         let log_sink = gatehouse_audit::build(&cfg.audit.sink).context("opening the audit sink")?;
@@ -263,7 +265,6 @@ pub fn build(
                 log_sink,
                 durable.clone(),
             ]));
-        bindings.clone().spawn_watcher(store.clone());
         policy.clone().spawn_watcher(
             cfg.policy.path.clone(),
             Duration::from_millis(cfg.policy.reload_interval_ms),
